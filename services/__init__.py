@@ -1,0 +1,1 @@
+"""The six services: planner, segmenter, content, launcher, payment and analytics."""

@@ -1,0 +1,1 @@
+"""Planner: turns a campaign request into a budget allocation, forecast and schedule."""

@@ -1,0 +1,63 @@
+"""Planner entrypoints: campaign.requested in, campaign.planned or campaign.rejected out."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from shared.events.campaigns import CampaignPlanned, CampaignRejected, CampaignRequested
+from shared.events.common import FieldError
+from shared.events.envelope import CloudEvent
+from shared.events.topics import CAMPAIGN_PLANNED, CAMPAIGN_REJECTED, CAMPAIGN_REQUESTED
+from shared.runtime import Infrastructure
+from shared.storage.unit_of_work import Transaction
+
+from services.planner import domain
+from services.planner.repository import CampaignPlans
+
+
+def register(infra: Infrastructure, plans: CampaignPlans, policy: domain.PlanningPolicy) -> None:
+    infra.publisher(
+        CAMPAIGN_PLANNED, CloudEvent[CampaignPlanned], description="A request was planned."
+    )
+    infra.publisher(
+        CAMPAIGN_REJECTED, CloudEvent[CampaignRejected], description="A request was invalid."
+    )
+
+    @infra.subscriber(CAMPAIGN_REQUESTED, description="Plan each new campaign request.")
+    async def plan_campaign(event: CloudEvent[CampaignRequested]) -> None:
+        request = event.data
+
+        async def work(tx: Transaction) -> None:
+            if await plans.exists(request.campaign_id, tx.session):
+                return  # a campaign id is accepted once; a repeat request is a no-op
+            plan = domain.plan_campaign(request, datetime.now(UTC), policy)
+            await plans.add(plan, tx.session)
+            await tx.emit(CAMPAIGN_PLANNED, plan, key=plan.campaign_id, cause=event)
+
+        await infra.uow.consume(event.id, work)
+
+    async def reject_campaign(raw: bytes, errors: list[FieldError]) -> None:
+        envelope = _lenient_json(raw)
+        data = envelope.get("data") if isinstance(envelope.get("data"), dict) else {}
+        campaign_id = str(data.get("campaign_id") or envelope.get("subject") or "")
+        event_id = str(envelope.get("id") or f"unidentified:{hash(raw)}")
+        rejection = CampaignRejected(campaign_id=campaign_id, errors=errors)
+
+        async def work(tx: Transaction) -> None:
+            await plans.add_rejection(rejection, event_id, tx.session)
+            await tx.emit(
+                CAMPAIGN_REJECTED, rejection, key=campaign_id or "unknown", causation_id=event_id
+            )
+
+        await infra.uow.consume(event_id, work)
+
+    infra.invalid_event_hooks[CAMPAIGN_REQUESTED] = reject_campaign
+
+
+def _lenient_json(raw: bytes) -> dict[str, object]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,161 @@
+"""Campaign events, from the client's request to the launch and its performance."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pydantic import AwareDatetime, Field, NonNegativeInt, ValidationInfo, field_validator
+
+from shared.events.common import CampaignId, Channel, Contract, FieldError
+from shared.money import DecimalString, Money
+
+
+class Product(Contract):
+    sku: str = Field(min_length=1, max_length=64, examples=["SKU-HEADPHONES-01"])
+    name: str = Field(min_length=1, max_length=200, examples=["Noise-cancelling headphones"])
+    price: Money
+
+
+class CampaignRequested(Contract):
+    campaign_id: CampaignId
+    name: str = Field(min_length=1, max_length=200, examples=["Spring sale"])
+    budget: Money = Field(description="Greater than zero.")
+    channels: list[Channel] = Field(min_length=1, description="Non-empty, no repeats.")
+    product: Product
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+
+    @field_validator("budget")
+    @classmethod
+    def _positive_budget(cls, budget: Money) -> Money:
+        if not budget.is_positive():
+            raise ValueError("must be greater than 0")
+        return budget
+
+    @field_validator("channels")
+    @classmethod
+    def _distinct_channels(cls, channels: list[Channel]) -> list[Channel]:
+        if len(set(channels)) != len(channels):
+            raise ValueError("must not repeat a channel")
+        return channels
+
+    @field_validator("product")
+    @classmethod
+    def _priced_in_budget_currency(cls, product: Product, info: ValidationInfo) -> Product:
+        budget = info.data.get("budget")
+        if not product.price.is_positive():
+            raise ValueError("price must be greater than 0")
+        if budget is not None and product.price.currency != budget.currency:
+            raise ValueError(f"price must be in the budget's currency ({budget.currency})")
+        return product
+
+    @field_validator("ends_at")
+    @classmethod
+    def _ends_after_start(cls, ends_at: datetime | None, info: ValidationInfo) -> datetime | None:
+        starts_at = info.data.get("starts_at")
+        if ends_at is not None and starts_at is not None and ends_at <= starts_at:
+            raise ValueError("must be after starts_at")
+        return ends_at
+
+
+class CampaignRejected(Contract):
+    campaign_id: str = Field(description="As sent, even when it was itself invalid.")
+    errors: list[FieldError]
+
+
+class Schedule(Contract):
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+
+
+class CampaignPlanned(Contract):
+    campaign_id: CampaignId
+    name: str
+    budget: Money
+    allocation: dict[Channel, DecimalString] = Field(
+        description="Channel -> amount; only requested channels; sums exactly to the budget.",
+        examples=[{"email": "20000.00", "social": "17500.00", "web": "12500.00"}],
+    )
+    product: Product
+    predicted_revenue: Money
+    predicted_roi: float = Field(description="(predicted revenue - budget) / budget.")
+    schedule: Schedule
+    engine: str = Field(examples=["offline"])
+    rationale: str
+
+
+class Segment(Contract):
+    segment_id: str = Field(examples=["high_value"])
+    name: str = Field(examples=["High-value customers"])
+    size: NonNegativeInt
+    predicted_conversion_rate: float = Field(ge=0, le=1)
+    email_reachable: NonNegativeInt = Field(
+        default=0, description="Members who opted in to marketing email."
+    )
+
+
+class CampaignSegmented(Contract):
+    campaign_id: CampaignId
+    total_customers: NonNegativeInt
+    segments: list[Segment]
+
+
+class ContentPiece(Contract):
+    segment_id: str
+    channel: Channel
+    variant_id: str = Field(examples=["high_value-email-a"])
+    subject: str | None = Field(default=None, description="Email subject line.")
+    headline: str | None = Field(default=None, description="Social or web headline.")
+    body: str
+    cta_url: str = Field(description="Tracking link carrying campaign, segment, channel, variant.")
+
+
+class CampaignContentGenerated(Contract):
+    campaign_id: CampaignId
+    content: list[ContentPiece]
+
+
+class CampaignLaunched(Contract):
+    campaign_id: CampaignId
+    reach: dict[Channel, NonNegativeInt]
+    total_reach: NonNegativeInt
+    launched_at: datetime
+
+
+class ProcessorShare(Contract):
+    processor: str
+    count: NonNegativeInt
+    gross: Money
+
+
+class CampaignPerformance(Contract):
+    campaign_id: CampaignId
+    as_of: AwareDatetime
+    gross_revenue: Money
+    fees: Money
+    net_revenue: Money
+    payments_completed: NonNegativeInt
+    payments_failed: NonNegativeInt
+    success_rate: float = Field(ge=0, le=1)
+    average_transaction: Money
+    processor_mix: list[ProcessorShare]
+    reach: NonNegativeInt
+    spend: Money | None = Field(default=None, description="The planned budget, once known.")
+    roi: float | None = Field(default=None, description="(net revenue - spend) / spend.")
+    conversion_rate: float | None = Field(default=None, description="Completed payments / reach.")
+
+
+__all__ = [
+    "CampaignContentGenerated",
+    "CampaignLaunched",
+    "CampaignPerformance",
+    "CampaignPlanned",
+    "CampaignRejected",
+    "CampaignRequested",
+    "CampaignSegmented",
+    "ContentPiece",
+    "FieldError",
+    "Product",
+    "ProcessorShare",
+    "Schedule",
+    "Segment",
+]

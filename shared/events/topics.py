@@ -1,0 +1,38 @@
+"""Every Kafka topic name, in one place. A topic's events have ``type`` equal to its name."""
+
+from typing import Final
+
+CUSTOMER_UPSERTED: Final = "customer.upserted"
+CAMPAIGN_REQUESTED: Final = "campaign.requested"
+CAMPAIGN_REJECTED: Final = "campaign.rejected"
+CAMPAIGN_PLANNED: Final = "campaign.planned"
+CAMPAIGN_SEGMENTED: Final = "campaign.segmented"
+CAMPAIGN_CONTENT_GENERATED: Final = "campaign.content_generated"
+CAMPAIGN_LAUNCHED: Final = "campaign.launched"
+PAYMENT_INITIATED: Final = "payment.initiated"
+PAYMENT_COMPLETED: Final = "payment.completed"
+PAYMENT_FAILED: Final = "payment.failed"
+REVENUE_RECORDED: Final = "revenue.recorded"
+CAMPAIGN_PERFORMANCE: Final = "campaign.performance"
+
+DOMAIN_TOPICS: Final = (
+    CUSTOMER_UPSERTED,
+    CAMPAIGN_REQUESTED,
+    CAMPAIGN_REJECTED,
+    CAMPAIGN_PLANNED,
+    CAMPAIGN_SEGMENTED,
+    CAMPAIGN_CONTENT_GENERATED,
+    CAMPAIGN_LAUNCHED,
+    PAYMENT_INITIATED,
+    PAYMENT_COMPLETED,
+    PAYMENT_FAILED,
+    REVENUE_RECORDED,
+    CAMPAIGN_PERFORMANCE,
+)
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+ALL_TOPICS: Final = DOMAIN_TOPICS + tuple(dead_letter_topic(t) for t in DOMAIN_TOPICS)

@@ -1,0 +1,1 @@
+"""Kafka messaging shared by the services: broker, delivery guarantees, outbox relay."""

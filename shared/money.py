@@ -1,0 +1,152 @@
+"""Money as a value type: a Decimal amount in a currency, never a float.
+
+Amounts are exact decimals quantised to the currency's minor unit (cents for USD, none
+for JPY). Arithmetic that can produce sub-unit fractions (rates, splits) rounds half-up,
+the rounding rule card networks and processors use for fees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+
+# ISO 4217 minor units for the currencies the product accepts.
+MINOR_UNITS: Mapping[str, int] = {
+    "USD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "CAD": 2,
+    "AUD": 2,
+    "CHF": 2,
+    "SEK": 2,
+    "JPY": 0,
+}
+
+DecimalString = Annotated[
+    Decimal,
+    PlainSerializer(lambda value: format(value, "f"), return_type=str, when_used="json"),
+]
+
+
+class CurrencyMismatchError(ValueError):
+    """Two amounts in different currencies were combined."""
+
+
+def minor_unit(currency: str) -> Decimal:
+    """The smallest amount of ``currency``: Decimal('0.01') for USD, Decimal('1') for JPY."""
+    return Decimal(1).scaleb(-MINOR_UNITS[currency])
+
+
+def round_half_up(amount: Decimal, currency: str) -> Decimal:
+    return amount.quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
+
+
+class Money(BaseModel):
+    """An amount of money. In JSON: ``{"amount": "145.34", "currency": "USD"}``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    amount: DecimalString = Field(
+        description="Decimal string, never a float; at most the currency's minor unit.",
+        examples=["149.99"],
+    )
+    currency: str = Field(description="ISO 4217 code.", examples=["USD"])
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        if value not in MINOR_UNITS:
+            known = ", ".join(sorted(MINOR_UNITS))
+            raise ValueError(f"unknown currency {value!r}; use one of {known}")
+        return value
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _no_floats(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            raise ValueError("amount must be a decimal string such as '149.99', not a float")
+        try:
+            parsed = Decimal(str(value)) if isinstance(value, int | str) else value
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a decimal amount") from None
+        if isinstance(parsed, Decimal) and not parsed.is_finite():
+            raise ValueError("amount must be a finite number")
+        return parsed
+
+    def model_post_init(self, context: Any, /) -> None:
+        places = MINOR_UNITS[self.currency]
+        exponent = self.amount.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -places and self.amount != round_half_up(
+            self.amount, self.currency
+        ):
+            raise ValueError(
+                f"amount {self.amount} has more than {places} decimal places for {self.currency}"
+            )
+        object.__setattr__(self, "amount", self.amount.quantize(minor_unit(self.currency)))
+
+    @classmethod
+    def of(cls, amount: Decimal | str | int, currency: str) -> Self:
+        return cls(amount=Decimal(str(amount)), currency=currency)
+
+    @classmethod
+    def zero(cls, currency: str) -> Self:
+        return cls.of(0, currency)
+
+    def _same_currency(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise CurrencyMismatchError(f"cannot combine {self.currency} with {other.currency}")
+
+    def __add__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(amount=self.amount + other.amount, currency=self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(amount=self.amount - other.amount, currency=self.currency)
+
+    def __lt__(self, other: Money) -> bool:
+        self._same_currency(other)
+        return self.amount < other.amount
+
+    def __le__(self, other: Money) -> bool:
+        self._same_currency(other)
+        return self.amount <= other.amount
+
+    def times(self, rate: Decimal) -> Money:
+        """This amount multiplied by ``rate``, rounded half-up to the minor unit."""
+        return Money(amount=round_half_up(self.amount * rate, self.currency), currency=self.currency)
+
+    def is_positive(self) -> bool:
+        return self.amount > 0
+
+    def allocate(self, weights: Sequence[Decimal]) -> list[Money]:
+        """Split into parts proportional to ``weights`` that sum exactly to this amount.
+
+        Largest-remainder method: every part is floored to the minor unit, then the
+        leftover units go one each to the parts with the largest fractional remainders
+        (ties to the earliest), so no unit is created or lost.
+        """
+        total_weight = sum(weights, Decimal(0))
+        if not weights or total_weight <= 0 or any(w < 0 for w in weights):
+            raise ValueError("weights must be non-negative and sum to more than zero")
+        unit = minor_unit(self.currency)
+        exact = [self.amount * w / total_weight for w in weights]
+        floored = [x.quantize(unit, rounding=ROUND_DOWN) for x in exact]
+        leftover = int((self.amount - sum(floored, Decimal(0))) / unit)
+        by_remainder = sorted(range(len(exact)), key=lambda i: (-(exact[i] - floored[i]), i))
+        for i in by_remainder[:leftover]:
+            floored[i] += unit
+        return [Money(amount=part, currency=self.currency) for part in floored]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}"
+
+
+def sum_money(amounts: Sequence[Money], currency: str) -> Money:
+    total = Money.zero(currency)
+    for amount in amounts:
+        total = total + amount
+    return total

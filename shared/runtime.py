@@ -1,0 +1,210 @@
+"""What every service is made of, and how it starts and stops.
+
+``Infrastructure`` bundles the parts each composition root builds the same way: the Kafka
+broker with its delivery policy, the MongoDB database, the unit of work and the outbox
+relay. ``serve`` runs a service until SIGTERM or SIGINT, then shuts down in the order that
+loses nothing: stop taking HTTP requests, let the in-flight message finish and commit,
+flush the outbox, close the connections, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka.subscriber.usecase import DefaultSubscriber
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
+
+from shared.events.envelope import CloudEvent
+from shared.messaging.broker import build_broker, ensure_topics
+from shared.messaging.delivery import DeliveryPolicy, InvalidEventHook, RetryPolicy
+from shared.messaging.outbox import OutboxRelay
+from shared.settings import ServiceSettings
+from shared.storage.mongo import Document, connect, service_database
+from shared.storage.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+type Hook = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Infrastructure:
+    name: str
+    settings: ServiceSettings
+    broker: KafkaBroker
+    router: KafkaRouter
+    mongo: AsyncMongoClient[Document]
+    db: AsyncDatabase[Document]
+    uow: UnitOfWork
+    relay: OutboxRelay
+    delivery: DeliveryPolicy
+    invalid_event_hooks: dict[str, InvalidEventHook] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, name: str, settings: ServiceSettings) -> Infrastructure:
+        broker = build_broker(
+            settings.kafka_bootstrap_servers,
+            client_id=name,
+            idempotent_producer=settings.kafka_idempotent_producer,
+        )
+        mongo = connect(settings.mongodb_url, app_name=name)
+        db = service_database(mongo, name, settings.mongodb_db_prefix)
+        relay = OutboxRelay(db, broker, poll_interval=settings.outbox_poll_seconds)
+        uow = UnitOfWork(mongo, db, source=f"/services/{name}", on_commit=relay.notify)
+        hooks: dict[str, InvalidEventHook] = {}
+        delivery = DeliveryPolicy(
+            broker,
+            consumer_group=name,
+            retry=RetryPolicy(
+                max_attempts=settings.handler_max_attempts,
+                base_delay=settings.handler_retry_base_seconds,
+            ),
+            invalid_event_hooks=hooks,
+        )
+        router = KafkaRouter(middlewares=[delivery])
+        return cls(name, settings, broker, router, mongo, db, uow, relay, delivery, hooks)
+
+    def subscriber(self, topic: str, *, description: str) -> DefaultSubscriber:
+        """A consumer of ``topic`` with this service's delivery guarantees.
+
+        One consumer group per subscription (``<service>.<topic>``), so a rebalance on one
+        topic never pauses another; the earliest offset, so a new group misses nothing.
+        """
+        return self.router.subscriber(  # type: ignore[return-value]
+            topic,
+            group_id=f"{self.name}.{topic}",
+            ack_policy=AckPolicy.ACK,
+            auto_offset_reset="earliest",
+            description=description,
+        )
+
+    def publisher(self, topic: str, schema: type[CloudEvent[Any]], *, description: str) -> None:
+        """Declare an event this service emits (through its outbox) for the AsyncAPI catalogue."""
+        self.router.publisher(topic, schema=schema, description=description)
+
+    def finish(self) -> None:
+        """Attach the router once every subscriber and publisher is declared."""
+        self.broker.include_router(self.router)
+
+
+@dataclass
+class Service:
+    infra: Infrastructure
+    http_app: ASGIApp
+    http_port: int
+    on_startup: list[Hook] = field(default_factory=list)
+    background: list[Hook] = field(default_factory=list)
+
+
+def health_routes(infra: Infrastructure) -> list[BaseRoute]:
+    async def live(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "service": infra.name})
+
+    async def ready(_: Request) -> JSONResponse:
+        checks = await readiness(infra)
+        status = 200 if all(checks.values()) else 503
+        return JSONResponse({"service": infra.name, "checks": checks}, status_code=status)
+
+    return [Route("/health/live", live), Route("/health/ready", ready)]
+
+
+async def readiness(infra: Infrastructure) -> dict[str, bool]:
+    try:
+        await infra.mongo.admin.command("ping")
+        mongo_ok = True
+    except Exception:
+        mongo_ok = False
+    consumers = [getattr(s, "consumer", None) for s in infra.broker.subscribers]
+    assigned = all(c is not None and c.assignment() for c in consumers)
+    return {"mongodb": mongo_ok, "kafka_partitions_assigned": assigned}
+
+
+def health_app(infra: Infrastructure) -> Starlette:
+    return Starlette(routes=health_routes(infra))
+
+
+class _Server(uvicorn.Server):
+    """Uvicorn without its own signal handling: the service owns SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(service: Service) -> None:
+    infra = service.infra
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    await ensure_topics(
+        infra.settings.kafka_bootstrap_servers, partitions=infra.settings.kafka_topic_partitions
+    )
+    await infra.uow.ensure_indexes()
+    for hook in service.on_startup:
+        await hook()
+    await infra.broker.start()
+    infra.relay.start()
+    server = _Server(
+        uvicorn.Config(
+            service.http_app,
+            host=infra.settings.health_host,
+            port=service.http_port,
+            log_config=None,
+            access_log=False,
+        )
+    )
+    tasks = [asyncio.create_task(server.serve(), name="http")]
+    tasks += [asyncio.create_task(job(), name=f"background-{i}") for i, job in enumerate(service.background)]
+    log.info("%s started; http on port %d", infra.name, service.http_port)
+
+    stopped = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    for task in done - {stopped}:
+        if task.exception():
+            log.error("%s failed: %r; shutting down", task.get_name(), task.exception())
+    await shutdown(service, server, tasks)
+
+
+async def shutdown(service: Service, server: uvicorn.Server, tasks: list[asyncio.Task[None]]) -> None:
+    infra = service.infra
+    log.info("%s stopping: finishing in-flight work", infra.name)
+    server.should_exit = True
+    for subscriber in infra.broker.subscribers:
+        await subscriber.stop()  # waits for the in-flight message, whose offset is committed
+    for task in tasks:
+        if task.get_name() != "http":
+            task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await infra.relay.stop()  # publishes what the last handlers wrote
+    await infra.broker.stop()
+    await infra.mongo.close()
+    log.info("%s stopped cleanly", infra.name)
+
+
+def main[S: ServiceSettings](
+    name: str, settings_cls: type[S], build: Callable[[S], Service]
+) -> None:
+    """A service's ``python -m`` entry point: settings, logging, then serve until signalled."""
+    from shared.logs import configure_logging
+    from shared.settings import load_settings
+
+    settings = load_settings(settings_cls)
+    configure_logging(name, settings.log_level, settings.log_format)
+    asyncio.run(serve(build(settings)))

@@ -1,0 +1,68 @@
+"""The one settings pattern: typed environment variables, checked at start-up.
+
+Each service subclasses ``ServiceSettings``; only its composition root reads it. A bad value
+stops start-up with one line naming the variable and what is wrong.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Literal, Self
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+type Environment = Literal["local", "production"]
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    environment: Environment = Field(
+        default="local", description="'local' allows development-only defaults."
+    )
+    kafka_bootstrap_servers: str = Field(default="localhost:9092", min_length=1)
+    kafka_idempotent_producer: bool = Field(
+        default=False, description="Enable on Apache Kafka; the embedded broker lacks it."
+    )
+    kafka_topic_partitions: int = Field(default=3, ge=1, le=128)
+    mongodb_url: str = Field(default="mongodb://localhost:27017", pattern=r"^mongodb(\+srv)?://")
+    mongodb_db_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    handler_max_attempts: int = Field(default=5, ge=1, le=50)
+    handler_retry_base_seconds: float = Field(default=0.2, gt=0, le=60)
+    outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    health_host: str = "0.0.0.0"  # noqa: S104 - containers must answer their healthchecks
+
+
+# Development-only secrets: accepted in local mode, refused anywhere else.
+DEV_ONLY_PAYMENT_API_KEY = "dev-only-payment-api-key"
+
+
+class RequiresSecrets(ServiceSettings):
+    """Settings with secrets whose development defaults must not reach production."""
+
+    @model_validator(mode="after")
+    def _no_dev_secrets_outside_local(self) -> Self:
+        if self.environment != "local":
+            for name, value in self.secret_values().items():
+                if value.startswith("dev-only-"):
+                    raise ValueError(f"{name.upper()} must be set outside local mode")
+        return self
+
+    def secret_values(self) -> dict[str, str]:
+        return {}
+
+
+def load_settings[S: BaseSettings](cls: type[S]) -> S:
+    """Read ``cls`` from the environment, or exit with one line per bad variable."""
+    try:
+        return cls()
+    except ValidationError as error:
+        for item in error.errors(include_url=False):
+            variable = "_".join(str(p) for p in item["loc"]).upper() or "configuration"
+            given = f" (got {item['input']!r})" if "input" in item and item["loc"] else ""
+            message = item["msg"].removeprefix("Value error, ")
+            print(f"configuration error: {variable}: {message}{given}", file=sys.stderr)
+        raise SystemExit(2) from None

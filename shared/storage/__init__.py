@@ -1,0 +1,1 @@
+"""MongoDB storage shared by the services: client, codecs and the unit of work."""

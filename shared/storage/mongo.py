@@ -1,0 +1,43 @@
+"""The MongoDB client every service uses: tz-aware datetimes and Decimal <-> Decimal128."""
+
+from decimal import Decimal
+from typing import Any
+
+from bson.codec_options import CodecOptions, TypeCodec, TypeRegistry
+from bson.decimal128 import Decimal128
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+type Document = dict[str, Any]
+
+
+class DecimalCodec(TypeCodec):
+    """Stores ``Decimal`` as BSON Decimal128 and reads it back as ``Decimal``: money is never a float."""
+
+    python_type = Decimal
+    bson_type = Decimal128
+
+    def transform_python(self, value: Decimal) -> Decimal128:
+        return Decimal128(value)
+
+    def transform_bson(self, value: Decimal128) -> Decimal:
+        return value.to_decimal()
+
+
+CODEC_OPTIONS: CodecOptions[Document] = CodecOptions(
+    tz_aware=True, type_registry=TypeRegistry([DecimalCodec()])
+)
+
+
+def connect(url: str, *, app_name: str) -> AsyncMongoClient[Document]:
+    """A client; it connects lazily, so building one never blocks or fails."""
+    return AsyncMongoClient(
+        url, appname=app_name, tz_aware=True, serverSelectionTimeoutMS=10_000
+    )
+
+
+def service_database(
+    client: AsyncMongoClient[Document], name: str, prefix: str = ""
+) -> AsyncDatabase[Document]:
+    """The database a service owns; ``prefix`` isolates test runs sharing one server."""
+    return client.get_database(f"{prefix}{name}", codec_options=CODEC_OPTIONS)
