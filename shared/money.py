@@ -79,8 +79,10 @@ class Money(BaseModel):
     def model_post_init(self, context: Any, /) -> None:
         places = MINOR_UNITS[self.currency]
         exponent = self.amount.as_tuple().exponent
-        if isinstance(exponent, int) and exponent < -places and self.amount != round_half_up(
-            self.amount, self.currency
+        if (
+            isinstance(exponent, int)
+            and exponent < -places
+            and self.amount != round_half_up(self.amount, self.currency)
         ):
             raise ValueError(
                 f"amount {self.amount} has more than {places} decimal places for {self.currency}"
@@ -117,7 +119,9 @@ class Money(BaseModel):
 
     def times(self, rate: Decimal) -> Money:
         """This amount multiplied by ``rate``, rounded half-up to the minor unit."""
-        return Money(amount=round_half_up(self.amount * rate, self.currency), currency=self.currency)
+        return Money(
+            amount=round_half_up(self.amount * rate, self.currency), currency=self.currency
+        )
 
     def is_positive(self) -> bool:
         return self.amount > 0

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +39,7 @@ from shared.storage.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-type Hook = Callable[[], Awaitable[None]]
+type Hook = Callable[[], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -85,7 +85,7 @@ class Infrastructure:
         One consumer group per subscription (``<service>.<topic>``), so a rebalance on one
         topic never pauses another; the earliest offset, so a new group misses nothing.
         """
-        return self.router.subscriber(  # type: ignore[return-value]
+        return self.router.subscriber(
             topic,
             group_id=f"{self.name}.{topic}",
             ack_policy=AckPolicy.ACK,
@@ -174,7 +174,10 @@ async def serve(service: Service, stop: asyncio.Event | None = None) -> None:
         )
     )
     tasks = [asyncio.create_task(server.serve(), name="http")]
-    tasks += [asyncio.create_task(job(), name=f"background-{i}") for i, job in enumerate(service.background)]
+    tasks += [
+        asyncio.create_task(job(), name=f"background-{i}")
+        for i, job in enumerate(service.background)
+    ]
     log.info("%s started; http on port %d", infra.name, service.http_port)
     service.started.set()
 
@@ -186,7 +189,9 @@ async def serve(service: Service, stop: asyncio.Event | None = None) -> None:
     await shutdown(service, server, tasks)
 
 
-async def shutdown(service: Service, server: uvicorn.Server, tasks: list[asyncio.Task[None]]) -> None:
+async def shutdown(
+    service: Service, server: uvicorn.Server, tasks: list[asyncio.Task[None]]
+) -> None:
     infra = service.infra
     log.info("%s stopping: finishing in-flight work", infra.name)
     server.should_exit = True

@@ -18,7 +18,10 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestInfrastructu
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return "infrastructure: KAFKA_BOOTSTRAP_SERVERS/MONGODB_URL, else testcontainers, else local processes"
+    return (
+        "infrastructure: KAFKA_BOOTSTRAP_SERVERS/MONGODB_URL, "
+        "else testcontainers, else local processes"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,12 @@
 
 from datetime import timedelta
 
-from shared.events.common import Channel
-from shared.runtime import Infrastructure, Service, health_app
-
 from services.planner.domain import ChannelModel, PlanningPolicy
 from services.planner.handlers import register
 from services.planner.repository import CampaignPlans
 from services.planner.settings import PlannerSettings
+from shared.events.common import Channel
+from shared.runtime import Infrastructure, Service, health_app
 
 NAME = "planner"
 

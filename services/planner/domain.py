@@ -52,7 +52,9 @@ def plan_schedule(request: CampaignRequested, now: datetime, policy: PlanningPol
     return Schedule(starts_at=starts_at, ends_at=ends_at)
 
 
-def plan_campaign(request: CampaignRequested, now: datetime, policy: PlanningPolicy) -> CampaignPlanned:
+def plan_campaign(
+    request: CampaignRequested, now: datetime, policy: PlanningPolicy
+) -> CampaignPlanned:
     allocation = allocate_budget(request.budget, request.channels, policy)
     price = request.product.price
     revenue = sum_money(

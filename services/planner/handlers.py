@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from services.planner import domain
+from services.planner.repository import CampaignPlans
 from shared.events.campaigns import CampaignPlanned, CampaignRejected, CampaignRequested
 from shared.events.common import FieldError
 from shared.events.envelope import CloudEvent
 from shared.events.topics import CAMPAIGN_PLANNED, CAMPAIGN_REJECTED, CAMPAIGN_REQUESTED
 from shared.runtime import Infrastructure
 from shared.storage.unit_of_work import Transaction
-
-from services.planner import domain
-from services.planner.repository import CampaignPlans
 
 
 def register(infra: Infrastructure, plans: CampaignPlans, policy: domain.PlanningPolicy) -> None:
@@ -39,7 +38,8 @@ def register(infra: Infrastructure, plans: CampaignPlans, policy: domain.Plannin
 
     async def reject_campaign(raw: bytes, errors: list[FieldError]) -> None:
         envelope = _lenient_json(raw)
-        data = envelope.get("data") if isinstance(envelope.get("data"), dict) else {}
+        data = envelope.get("data")
+        data = data if isinstance(data, dict) else {}
         campaign_id = str(data.get("campaign_id") or envelope.get("subject") or "")
         event_id = str(envelope.get("id") or f"unidentified:{hash(raw)}")
         rejection = CampaignRejected(campaign_id=campaign_id, errors=errors)

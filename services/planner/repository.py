@@ -16,7 +16,10 @@ class CampaignPlans:
         await self._rejections.create_index("campaign_id")
 
     async def exists(self, campaign_id: str, session: AsyncClientSession) -> bool:
-        return await self._plans.find_one({"_id": campaign_id}, {"_id": 1}, session=session) is not None
+        return (
+            await self._plans.find_one({"_id": campaign_id}, {"_id": 1}, session=session)
+            is not None
+        )
 
     async def add(self, plan: CampaignPlanned, session: AsyncClientSession) -> None:
         document = plan.model_dump(mode="python")

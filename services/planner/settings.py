@@ -18,7 +18,11 @@ class PlannerSettings(ServiceSettings):
         description="Cost per thousand people reached, per channel.",
     )
     planner_conversion_rate: dict[str, Decimal] = Field(
-        default={"email": Decimal("0.0010"), "social": Decimal("0.0002"), "web": Decimal("0.00012")},
+        default={
+            "email": Decimal("0.0010"),
+            "social": Decimal("0.0002"),
+            "web": Decimal("0.00012"),
+        },
         description="Purchases per person reached, per channel.",
     )
     planner_default_duration_days: int = Field(default=14, ge=1, le=365)

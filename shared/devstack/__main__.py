@@ -17,8 +17,14 @@ def up() -> int:
         signal.signal(sig, lambda *_: stopping.set())
     try:
         stack.start_infrastructure()
-        print(f"kafka     {addresses.kafka}" + (" (started)" if "kafka" in stack.started_infrastructure else " (existing)"))
-        print(f"mongodb   {addresses.mongodb}" + (" (started)" if "mongodb" in stack.started_infrastructure else " (existing)"))
+        print(
+            f"kafka     {addresses.kafka}"
+            + (" (started)" if "kafka" in stack.started_infrastructure else " (existing)")
+        )
+        print(
+            f"mongodb   {addresses.mongodb}"
+            + (" (started)" if "mongodb" in stack.started_infrastructure else " (existing)")
+        )
         stack.start_services()
         stack.wait_ready()
         for name in SERVICES:

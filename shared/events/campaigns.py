@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+
 from pydantic import AwareDatetime, Field, NonNegativeInt, ValidationInfo, field_validator
 
 from shared.events.common import CampaignId, Channel, Contract, FieldError
@@ -154,8 +155,8 @@ __all__ = [
     "CampaignSegmented",
     "ContentPiece",
     "FieldError",
-    "Product",
     "ProcessorShare",
+    "Product",
     "Schedule",
     "Segment",
 ]

@@ -28,5 +28,7 @@ class Contract(BaseModel):
 
 
 class FieldError(Contract):
-    field: str = Field(description="Dotted path of the offending field.", examples=["budget.amount"])
+    field: str = Field(
+        description="Dotted path of the offending field.", examples=["budget.amount"]
+    )
     message: str = Field(examples=["Input should be greater than 0"])

@@ -6,7 +6,7 @@ was dead-lettered. It never lets an exception out, because FastStream's ``ACK`` 
 commit a failed message too; a crash or shutdown mid-handler commits nothing and the
 message is read again.
 
-Invalid messages (schema validation, ``UnprocessableEvent``) are not retried: they go
+Invalid messages (schema validation, ``UnprocessableEventError``) are not retried: they go
 straight to ``<topic>.dlq``. A service can register a hook per topic that runs first, to
 tell the sender why (the planner answers an invalid request with ``campaign.rejected``).
 """
@@ -34,7 +34,7 @@ from shared.events.topics import dead_letter_topic
 log = logging.getLogger(__name__)
 
 
-class UnprocessableEvent(Exception):
+class UnprocessableEventError(Exception):
     """An event that can never succeed, whatever the number of attempts."""
 
     def __init__(self, message: str, errors: list[FieldError] | None = None) -> None:
@@ -87,15 +87,15 @@ class DeliveryPolicy:
         record = msg.raw_message
         topic: str = record.topic
         errors = _errors_of(error)
-        if hook := self.invalid_event_hooks.get(topic):
-            if errors or isinstance(error, UnprocessableEvent | json.JSONDecodeError):
-                await _until_done(lambda: hook(msg.body, errors), self.retry, "invalid-event hook")
+        hook = self.invalid_event_hooks.get(topic)
+        if hook and (errors or isinstance(error, UnprocessableEventError | json.JSONDecodeError)):
+            await _until_done(lambda: hook(msg.body, errors), self.retry, "invalid-event hook")
         letter = DeadLetter(
             topic=topic,
             partition=record.partition,
             offset=record.offset,
             key=record.key.decode(errors="replace") if record.key else None,
-            consumer_group=self.consumer_group,
+            consumer_group=f"{self.consumer_group}.{topic}",
             attempts=attempts,
             failed_at=utc_now(),
             error=DeadLetterError(type=type(error).__name__, message=str(error), errors=errors),
@@ -124,7 +124,7 @@ class DeliveryPolicy:
 def _errors_of(error: BaseException) -> list[FieldError]:
     if isinstance(error, ValidationError):
         return field_errors(error)
-    if isinstance(error, UnprocessableEvent):
+    if isinstance(error, UnprocessableEventError):
         return error.errors
     if isinstance(error, json.JSONDecodeError | UnicodeDecodeError):
         return [FieldError(field="(message)", message="not valid JSON")]
@@ -133,13 +133,11 @@ def _errors_of(error: BaseException) -> list[FieldError]:
 
 def _is_permanent(error: BaseException) -> bool:
     return isinstance(
-        error, ValidationError | UnprocessableEvent | json.JSONDecodeError | UnicodeDecodeError
+        error, ValidationError | UnprocessableEventError | json.JSONDecodeError | UnicodeDecodeError
     )
 
 
-async def _until_done(
-    action: Callable[[], Awaitable[Any]], retry: RetryPolicy, what: str
-) -> None:
+async def _until_done(action: Callable[[], Awaitable[Any]], retry: RetryPolicy, what: str) -> None:
     """Keep trying ``action``: losing a message is worse than blocking its partition."""
     attempt = 0
     while True:

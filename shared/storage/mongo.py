@@ -12,7 +12,7 @@ type Document = dict[str, Any]
 
 
 class DecimalCodec(TypeCodec):
-    """Stores ``Decimal`` as BSON Decimal128 and reads it back as ``Decimal``: money is never a float."""
+    """Stores ``Decimal`` as BSON Decimal128 and reads it back as ``Decimal``: never a float."""
 
     python_type = Decimal
     bson_type = Decimal128
@@ -31,9 +31,7 @@ CODEC_OPTIONS: CodecOptions[Document] = CodecOptions(
 
 def connect(url: str, *, app_name: str) -> AsyncMongoClient[Document]:
     """A client; it connects lazily, so building one never blocks or fails."""
-    return AsyncMongoClient(
-        url, appname=app_name, tz_aware=True, serverSelectionTimeoutMS=10_000
-    )
+    return AsyncMongoClient(url, appname=app_name, tz_aware=True, serverSelectionTimeoutMS=10_000)
 
 
 def service_database(

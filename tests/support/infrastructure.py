@@ -62,7 +62,9 @@ def test_infrastructure(log_dir: Path) -> Iterator[TestInfrastructure]:
         yield TestInfrastructure(kafka, mongodb, prefix, f"given: Kafka {kafka}, MongoDB {mongodb}")
     elif _docker_answers():
         with _containers() as (kafka, mongodb):
-            yield TestInfrastructure(kafka, mongodb, prefix, "testcontainers: Apache Kafka, MongoDB 8")
+            yield TestInfrastructure(
+                kafka, mongodb, prefix, "testcontainers: Apache Kafka, MongoDB 8"
+            )
     else:
         processes = ProcessGroup(log_dir)
         kafka_port, mongo_port = free_port(), free_port()

@@ -97,7 +97,9 @@ class EventLog:
             return await asyncio.wait_for(enough(), timeout)
         except TimeoutError:
             found = len(self.matching(topic, predicate))
-            raise AssertionError(f"{found} of {count} expected events on {topic} within {timeout}s") from None
+            raise AssertionError(
+                f"{found} of {count} expected events on {topic} within {timeout}s"
+            ) from None
 
 
 def for_campaign(campaign_id: str) -> Callable[[Event], bool]:
