@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
@@ -23,3 +24,142 @@ def campaign_request(cid: str | None = None, **overrides: Any) -> dict[str, Any]
         },
     }
     return request | overrides
+
+
+def customer(customer_id: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A customer.upserted payload: a recent, opted-in repeat buyer unless overridden."""
+    now = datetime.now(UTC)
+    record: dict[str, Any] = {
+        "customer_id": customer_id or f"customer-{uuid.uuid4().hex[:12]}",
+        "email": "ana@example.com",
+        "first_name": "Ana",
+        "country": "US",
+        "email_opt_in": True,
+        "created_at": (now - timedelta(days=400)).isoformat(),
+        "last_purchase_at": (now - timedelta(days=10)).isoformat(),
+        "orders_count": 4,
+        "total_spent": {"amount": "640.00", "currency": "USD"},
+        "last_engaged_at": (now - timedelta(days=2)).isoformat(),
+    }
+    return record | overrides
+
+
+def campaign_planned(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A campaign.planned payload for a 50,000 USD campaign over all three channels."""
+    planned: dict[str, Any] = {
+        "campaign_id": cid or campaign_id(),
+        "name": "Spring sale",
+        "budget": {"amount": "50000.00", "currency": "USD"},
+        "allocation": {"email": "20000.00", "social": "17500.00", "web": "12500.00"},
+        "product": {
+            "sku": "SKU-HEADPHONES-01",
+            "name": "Noise-cancelling headphones",
+            "price": {"amount": "149.99", "currency": "USD"},
+        },
+        "predicted_revenue": {"amount": "61234.50", "currency": "USD"},
+        "predicted_roi": 0.2247,
+        "schedule": {
+            "starts_at": "2026-03-01T00:00:00+00:00",
+            "ends_at": "2026-03-15T00:00:00+00:00",
+        },
+        "engine": "offline",
+        "rationale": "Budget split by channel weight.",
+    }
+    return planned | overrides
+
+
+def campaign_segmented(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A campaign.segmented payload with two segments, 1,300 of whose members opted in."""
+    segmented: dict[str, Any] = {
+        "campaign_id": cid or campaign_id(),
+        "total_customers": 3000,
+        "segments": [
+            {
+                "segment_id": "high_value",
+                "name": "High-value customers",
+                "size": 1000,
+                "predicted_conversion_rate": 0.12,
+                "email_reachable": 800,
+            },
+            {
+                "segment_id": "at_risk",
+                "name": "At-risk customers",
+                "size": 2000,
+                "predicted_conversion_rate": 0.03,
+                "email_reachable": 500,
+            },
+        ],
+    }
+    return segmented | overrides
+
+
+def campaign_content_generated(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A campaign.content_generated payload with one email variant."""
+    generated: dict[str, Any] = {
+        "campaign_id": cid or campaign_id(),
+        "content": [
+            {
+                "segment_id": "high_value",
+                "channel": "email",
+                "variant_id": "high_value-email-a",
+                "subject": "Made for our best customers",
+                "body": "Hi {first_name}, it is here.",
+                "cta_url": "https://shop.example.com/p/SKU-HEADPHONES-01?utm_source=email",
+            }
+        ],
+    }
+    return generated | overrides
+
+
+def payment_record(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A payment.completed payload: 149.99 USD by card through stripe, fee 4.65, net 145.34."""
+    campaign = cid or campaign_id()
+    now = datetime.now(UTC)
+    record: dict[str, Any] = {
+        "id": f"pay_{uuid.uuid4()}",
+        "customer_id": f"customer-{uuid.uuid4().hex[:12]}",
+        "campaign_id": campaign,
+        "amount": "149.99",
+        "currency": "USD",
+        "payment_method": "credit_card",
+        "processor": "stripe",
+        "processor_transaction_id": f"ch_{uuid.uuid4().hex[:24]}",
+        "status": "completed",
+        "failure_reason": None,
+        "created_at": now.isoformat(),
+        "processed_at": now.isoformat(),
+        "metadata": {
+            "campaign_attribution": campaign,
+            "attribution": {
+                "segment_id": "high_value",
+                "channel": "email",
+                "variant_id": "high_value-email-a",
+            },
+            "processor_fees": {
+                "processor_fee": "4.65",
+                "net_amount": "145.34",
+                "fee_rate": "0.029",
+                "fee_fixed": "0.30",
+            },
+        },
+    }
+    return record | overrides
+
+
+def failed_payment_record(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A payment.failed payload: a declined card, so no processor fees."""
+    record = payment_record(cid, status="failed", failure_reason="card_declined")
+    record["processor_transaction_id"] = None
+    record["metadata"] = record["metadata"] | {"processor_fees": None}
+    return record | overrides
+
+
+def campaign_launched(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A campaign.launched payload reaching 2,000 people: 800 by email, 1,200 on social."""
+    launched: dict[str, Any] = {
+        "campaign_id": cid or campaign_id(),
+        "reach": {"email": 800, "social": 1200},
+        "total_reach": 2000,
+        "launched_at": datetime.now(UTC).isoformat(),
+    }
+    return launched | overrides

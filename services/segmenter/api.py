@@ -1,0 +1,16 @@
+"""The segmenter's HTTP surface: health, and the customer count an import can wait on."""
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from services.segmenter.repository import Customers
+from shared.runtime import Infrastructure, health_routes
+
+
+def http_app(infra: Infrastructure, customers: Customers) -> Starlette:
+    async def customer_count(_: Request) -> JSONResponse:
+        return JSONResponse({"customers": await customers.count()})
+
+    return Starlette(routes=[*health_routes(infra), Route("/v1/customers/count", customer_count)])

@@ -1,0 +1,30 @@
+"""Composition root of the segmenter."""
+
+from services.segmenter.api import http_app
+from services.segmenter.domain import SegmentationPolicy
+from services.segmenter.handlers import register
+from services.segmenter.repository import Customers, Segmentations
+from services.segmenter.settings import SegmenterSettings
+from shared.runtime import Infrastructure, Service
+
+NAME = "segmenter"
+
+
+def segmentation_policy(settings: SegmenterSettings) -> SegmentationPolicy:
+    return SegmentationPolicy(
+        at_risk_after_days=settings.segmenter_at_risk_after_days,
+        engaged_within_days=settings.segmenter_engaged_within_days,
+    )
+
+
+def build(settings: SegmenterSettings) -> Service:
+    infra = Infrastructure.build(NAME, settings)
+    customers = Customers(infra.db, batch_size=settings.segmenter_read_batch_size)
+    segmentations = Segmentations(infra.db)
+    register(infra, customers, segmentations, segmentation_policy(settings))
+    infra.finish()
+    return Service(
+        infra=infra,
+        http_app=http_app(infra, customers),
+        http_port=settings.segmenter_health_port,
+    )

@@ -1,0 +1,124 @@
+"""The segmenter against the real broker and database."""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from services.segmenter.app import build
+from services.segmenter.settings import SegmenterSettings
+from shared.events.topics import CAMPAIGN_PLANNED, CAMPAIGN_SEGMENTED, CUSTOMER_UPSERTED
+from shared.runtime import Service
+from tests.support.factories import campaign_id, campaign_planned, customer
+from tests.support.kafka import cloud_event, for_campaign
+from tests.support.services import running, settings_for
+
+
+def days_ago(days: int) -> str:
+    return (datetime.now(UTC) - timedelta(days=days)).isoformat()
+
+
+def own_database(infra: Any) -> SegmenterSettings:
+    """A database of this test's own, so the customer base holds only its customers."""
+    prefix = f"{infra.db_prefix}{uuid.uuid4().hex[:6]}_"
+    return settings_for(SegmenterSettings, infra, mongodb_db_prefix=prefix)
+
+
+async def send_customer(publisher: Any, record: dict[str, Any], **envelope: Any) -> dict[str, Any]:
+    key = record["customer_id"]
+    event = cloud_event(CUSTOMER_UPSERTED, record, subject=key, **envelope)
+    await publisher.send(CUSTOMER_UPSERTED, event, key=key)
+    return event
+
+
+async def until_customer_count(service: Service, expected: int) -> None:
+    url = f"http://127.0.0.1:{service.http_port}/v1/customers/count"
+    async with httpx.AsyncClient() as client:
+        async with asyncio.timeout(30):
+            while (await client.get(url)).json()["customers"] < expected:
+                await asyncio.sleep(0.1)
+
+
+async def until_processed(service: Service, event_id: str) -> None:
+    processed = service.infra.db["processed_events"]
+    async with asyncio.timeout(30):
+        while await processed.find_one({"_id": event_id}) is None:
+            await asyncio.sleep(0.1)
+
+
+async def test_planned_campaign_is_segmented_from_the_imported_customers(infra, publisher, events):
+    base = [
+        customer(customer_id="loyal-1", total_spent={"amount": "900.00", "currency": "USD"}),
+        customer(customer_id="loyal-2", total_spent={"amount": "100.00", "currency": "USD"}),
+        customer(customer_id="lapsed", last_purchase_at=days_ago(200), email_opt_in=False),
+        customer(
+            customer_id="prospect",
+            last_purchase_at=None,
+            orders_count=0,
+            total_spent={"amount": "0.00", "currency": "USD"},
+            last_engaged_at=None,
+        ),
+    ]
+    cid = campaign_id()
+    async with running(build, own_database(infra)) as service:
+        for record in base:
+            await send_customer(publisher, record)
+        await until_customer_count(service, len(base))
+        planned = cloud_event(CAMPAIGN_PLANNED, campaign_planned(cid), subject=cid)
+        await publisher.send(CAMPAIGN_PLANNED, planned, key=cid)
+        [segmented] = await events.wait_for(CAMPAIGN_SEGMENTED, for_campaign(cid))
+        stored = await service.infra.db["segmentations"].find_one({"_id": cid})
+
+    segments = {s["segment_id"]: s for s in segmented["data"]["segments"]}
+    assert segmented["data"]["total_customers"] == 4
+    assert {k: s["size"] for k, s in segments.items()} == {
+        "high_value": 1,
+        "occasional": 1,
+        "at_risk": 1,
+        "new_prospects": 1,
+    }
+    assert segments["at_risk"]["email_reachable"] == 0
+    assert (
+        segments["high_value"]["predicted_conversion_rate"]
+        > (segments["new_prospects"]["predicted_conversion_rate"])
+    )
+    assert segmented["causationid"] == planned["id"]
+    assert segmented["correlationid"] == cid
+    members = {s["segment_id"]: s["customer_ids"] for s in stored["segments"]}
+    assert members["high_value"] == ["loyal-1"]
+
+
+async def test_older_customer_update_arriving_late_does_not_regress_the_customer(
+    infra, publisher, events
+):
+    newer = customer(customer_id="ana", orders_count=7)
+    older = customer(customer_id="ana", orders_count=2)
+    async with running(build, own_database(infra)) as service:
+        now = datetime.now(UTC)
+        await send_customer(publisher, newer, time=now.isoformat())
+        late = await send_customer(publisher, older, time=(now - timedelta(hours=1)).isoformat())
+        await until_processed(service, late["id"])
+        stored = await service.infra.db["customers"].find_one({"_id": "ana"})
+    assert stored["orders_count"] == 7
+
+
+async def test_redelivered_planned_event_segments_once_and_emits_once(infra, publisher, events):
+    cid, sentinel = campaign_id(), campaign_id()
+    planned = cloud_event(CAMPAIGN_PLANNED, campaign_planned(cid), subject=cid)
+    async with running(build, own_database(infra)) as service:
+        await send_customer(publisher, customer())
+        await until_customer_count(service, 1)
+        await publisher.send(CAMPAIGN_PLANNED, planned, key=cid)
+        await publisher.send(CAMPAIGN_PLANNED, planned, key=cid)
+        # Same key, so the sentinel is read after both copies.
+        await publisher.send(
+            CAMPAIGN_PLANNED,
+            cloud_event(CAMPAIGN_PLANNED, campaign_planned(sentinel), subject=sentinel),
+            key=cid,
+        )
+        await events.wait_for(CAMPAIGN_SEGMENTED, for_campaign(sentinel))
+        segmentations = await service.infra.db["segmentations"].count_documents({"_id": cid})
+    assert len(events.matching(CAMPAIGN_SEGMENTED, for_campaign(cid))) == 1
+    assert segmentations == 1
