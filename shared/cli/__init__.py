@@ -1,0 +1,1 @@
+"""``campaignctl``: the operator's command line, and the demo ``make demo`` runs."""

@@ -1,0 +1,173 @@
+"""campaignctl: import customers, request and follow campaigns, read reports, run the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+
+from shared.cli import campaign_request, customer_import, demo
+from shared.cli.analytics_api import ReportNotFoundError, fetch_report
+from shared.cli.events_client import belongs_to, follow
+from shared.cli.report_view import render_report
+from shared.cli.settings import CliSettings
+from shared.cli.timeline import event_line
+from shared.events.campaigns import CampaignRequested
+from shared.events.topics import ALL_TOPICS, CUSTOMER_UPSERTED
+from shared.messaging.delivery import field_errors
+from shared.settings import load_settings
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+customers_app = typer.Typer(help="The customer base the segmenter works from.")
+app.add_typer(customers_app, name="customers")
+
+console = Console()
+errors = Console(stderr=True, soft_wrap=True)  # whole lines, for grep and for logs
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    errors.print(f"[red]error:[/] {escape(message)}", highlight=False)
+    return typer.Exit(code)
+
+
+def run_against_kafka(settings: CliSettings, work: Coroutine[Any, Any, object]) -> None:
+    """Run ``work``; an unreachable broker is one line naming the address, not a traceback."""
+    try:
+        asyncio.run(work)
+    except KafkaError as error:
+        raise fail(
+            f"cannot reach Kafka at {settings.kafka_bootstrap_servers} "
+            f"(KAFKA_BOOTSTRAP_SERVERS): {error}"
+        ) from None
+
+
+@customers_app.command("import")
+def import_customers(
+    file: Annotated[Path, typer.Argument(help="JSON lines, one customer.upserted each.")],
+) -> None:
+    """Publish each valid line as customer.upserted; report every bad line by number and field."""
+    settings = load_settings(CliSettings)
+    try:
+        parsed = customer_import.read_customers(file.read_text().splitlines())
+    except OSError as error:
+        raise fail(f"FILE: cannot read {file}: {error.strerror}", 2) from None
+    for bad in parsed.bad_lines:
+        errors.print(f"{file}:{bad.line}: {bad.field}: {bad.message}", markup=False)
+    if parsed.customers:
+        run_against_kafka(
+            settings,
+            customer_import.import_customers(
+                settings.kafka_bootstrap_servers, parsed.customers, console
+            ),
+        )
+    bad_lines = len({bad.line for bad in parsed.bad_lines})
+    console.print(f"published {len(parsed.customers)} customers; skipped {bad_lines} bad line(s)")
+    if bad_lines:
+        raise typer.Exit(1)
+
+
+@app.command()
+def request(
+    file: Annotated[Path | None, typer.Option(help="A JSON campaign request.")] = None,
+    campaign_id: Annotated[str | None, typer.Option(help="Overrides the file's.")] = None,
+    name: Annotated[str | None, typer.Option()] = None,
+    budget: Annotated[str, typer.Option(help="Decimal amount.")] = "50000",
+    currency: Annotated[str, typer.Option()] = "USD",
+    channels: Annotated[str, typer.Option(help="Comma-separated.")] = "email,social,web",
+    sku: Annotated[str | None, typer.Option()] = None,
+    product_name: Annotated[str | None, typer.Option()] = None,
+    price: Annotated[str | None, typer.Option(help="Decimal amount, in --currency.")] = None,
+) -> None:
+    """Validate a campaign request, then publish it as campaign.requested."""
+    settings = load_settings(CliSettings)
+    try:
+        if file is not None:
+            raw = campaign_request.request_from_file(file)
+            raw |= {"campaign_id": campaign_id} if campaign_id else {}
+        else:
+            raw = campaign_request.request_from_options(
+                campaign_id=campaign_id,
+                name=name,
+                budget=budget,
+                currency=currency,
+                channels=channels,
+                sku=sku,
+                product_name=product_name,
+                price=price,
+            )
+    except (OSError, ValueError) as error:
+        raise fail(str(error), 2) from None
+    try:
+        valid = CampaignRequested.model_validate(raw)
+    except ValidationError as error:
+        for problem in field_errors(error):
+            errors.print(f"  {problem.field}: {problem.message}", markup=False, highlight=False)
+        raise fail("invalid campaign request; nothing was sent", 2) from None
+    run_against_kafka(
+        settings, campaign_request.publish_request(settings.kafka_bootstrap_servers, valid)
+    )
+    console.print(f"campaign.requested published for [bold]{valid.campaign_id}[/]")
+
+
+@app.command()
+def watch(
+    campaign_id: str,
+    timeout: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds; default: until Ctrl-C.")
+    ] = None,
+) -> None:
+    """Print the campaign's events as they happen, from its first one."""
+    settings = load_settings(CliSettings)
+    topics = tuple(t for t in ALL_TOPICS if not t.startswith(CUSTOMER_UPSERTED))
+
+    async def print_events() -> None:
+        stream = follow(settings.kafka_bootstrap_servers, topics, belongs_to(campaign_id))
+        async for topic, event in stream:
+            console.print(event_line(topic, event), highlight=False)
+
+    async def bounded() -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(print_events(), timeout)
+
+    try:
+        run_against_kafka(settings, bounded())
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+@app.command()
+def report(campaign_id: str) -> None:
+    """Show the campaign's report from the analytics API."""
+    settings = load_settings(CliSettings)
+    try:
+        found = asyncio.run(fetch_report(settings.analytics_url, campaign_id))
+    except ReportNotFoundError as error:
+        raise fail(str(error)) from None
+    except httpx.HTTPError as error:
+        raise fail(
+            f"analytics API at {settings.analytics_url} (ANALYTICS_API_URL): {error}"
+        ) from None
+    render_report(found, console)
+
+
+@app.command("demo")
+def run_demo() -> None:
+    """Start the local stack, run a campaign end to end, print its report, stop the stack."""
+    raise typer.Exit(demo.run_demo(load_settings(CliSettings), console))
+
+
+def main() -> None:
+    app(prog_name="campaignctl")
+
+
+if __name__ == "__main__":
+    main()

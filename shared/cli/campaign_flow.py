@@ -1,0 +1,190 @@
+"""The demo's campaign, from request to report, followed through its own events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+from rich.console import Console
+
+from shared.cli.analytics_api import ReportNotFoundError, fetch_report
+from shared.cli.campaign_request import publish_request
+from shared.cli.deadlines import DemoFailure, service_log, within
+from shared.cli.events_client import CampaignEvents, Event
+from shared.cli.report_view import render_report
+from shared.cli.settings import CliSettings
+from shared.cli.shopper import plan_purchases, shop
+from shared.cli.timeline import event_line, summary
+from shared.events import topics
+from shared.events.campaigns import CampaignContentGenerated, CampaignRequested, ContentPiece
+from shared.events.common import Channel
+from shared.events.customers import CustomerUpserted
+from shared.money import Money
+
+# The campaign's path to launch: each stage's event and the service that emits it.
+STAGES = (
+    (topics.CAMPAIGN_PLANNED, "planner"),
+    (topics.CAMPAIGN_SEGMENTED, "segmenter"),
+    (topics.CAMPAIGN_CONTENT_GENERATED, "content"),
+    (topics.CAMPAIGN_LAUNCHED, "launcher"),
+)
+# Customer events are keyed by customer, not campaign: thousands to read past for nothing.
+CAMPAIGN_TOPICS = tuple(t for t in topics.ALL_TOPICS if not t.startswith(topics.CUSTOMER_UPSERTED))
+# Payments are shown from the API's answers; their events would repeat them.
+QUIET_TOPICS = (
+    topics.PAYMENT_INITIATED,
+    topics.PAYMENT_COMPLETED,
+    topics.PAYMENT_FAILED,
+    topics.CAMPAIGN_PERFORMANCE,
+)
+LAUNCH_TIMEOUT = 60.0
+REVENUE_TIMEOUT = 45.0
+REPORT_TIMEOUT = 20.0
+
+
+async def segmenter_holds(segmenter_url: str, count: int, on_count: Callable[[int], None]) -> None:
+    """Poll the segmenter's customer count until it reaches ``count``."""
+    async with httpx.AsyncClient(base_url=segmenter_url, timeout=5) as client:
+        while True:
+            response = await client.get("/v1/customers/count")
+            held = int(response.json()["customers"]) if response.status_code == 200 else 0
+            on_count(held)
+            if held >= count:
+                return
+            await asyncio.sleep(0.5)
+
+
+def demo_request(campaign_id: str) -> CampaignRequested:
+    return CampaignRequested.model_validate(
+        {
+            "campaign_id": campaign_id,
+            "name": "Headphones spring launch",
+            "budget": Money.of("50000.00", "USD"),
+            "channels": [Channel.EMAIL, Channel.SOCIAL, Channel.WEB],
+            "product": {
+                "sku": "SKU-HEADPHONES-01",
+                "name": "Noise-cancelling headphones",
+                "price": Money.of("149.99", "USD"),
+            },
+        }
+    )
+
+
+class CampaignFlow:
+    def __init__(self, settings: CliSettings, console: Console, campaign_id: str) -> None:
+        self.settings = settings
+        self.console = console
+        self.campaign_id = campaign_id
+        self.events = CampaignEvents(settings.kafka_bootstrap_servers, CAMPAIGN_TOPICS, campaign_id)
+        self.events.on_event = self.show
+
+    def show(self, topic: str, event: Event) -> None:
+        if topic not in QUIET_TOPICS:
+            self.console.print(event_line(topic, event))
+
+    async def run(self, customers: Sequence[CustomerUpserted]) -> None:
+        await self.events.start()
+        try:
+            request = await self.request()
+            content = await self.launch()
+            records = await self.shop(customers, content, request.product.price)
+            await self.revenue(records)
+            await self.report(len(records))
+        finally:
+            await self.events.stop()
+
+    async def request(self) -> CampaignRequested:
+        self.console.rule("[bold]3. Campaign")
+        request = demo_request(self.campaign_id)
+        await publish_request(self.settings.kafka_bootstrap_servers, request)
+        return request
+
+    def failure(self) -> str | None:
+        """Why the campaign cannot launch, once a rejection or a dead letter says so."""
+        for topic, found in self.events.by_topic.items():
+            if found and (topic == topics.CAMPAIGN_REJECTED or topic.endswith(".dlq")):
+                return f"{topic}: {summary(topic, found[0])}"
+        return None
+
+    def launched(self) -> bool:
+        return all(self.events.by_topic.get(topic) for topic, _ in STAGES)
+
+    async def launch(self) -> list[ContentPiece]:
+        with self.console.status("Following the campaign: planner, segmenter, content, launcher"):
+            try:
+                async with asyncio.timeout(LAUNCH_TIMEOUT):
+                    await self.events.wait_until(lambda: self.launched() or bool(self.failure()))
+            except TimeoutError:
+                topic, service = next((t, s) for t, s in STAGES if not self.events.by_topic.get(t))
+                raise DemoFailure(
+                    f"{topic} for campaign {self.campaign_id} did not arrive within "
+                    f"{LAUNCH_TIMEOUT:.0f}s; see {service_log(service)}"
+                ) from None
+        if reason := self.failure():
+            raise DemoFailure(f"campaign {self.campaign_id} did not launch: {reason}")
+        [generated, *_] = self.events.by_topic[topics.CAMPAIGN_CONTENT_GENERATED]
+        return list(CampaignContentGenerated.model_validate(generated["data"]).content)
+
+    async def shop(
+        self, customers: Sequence[CustomerUpserted], content: list[ContentPiece], price: Money
+    ) -> list[dict[str, Any]]:
+        self.console.rule("[bold]4. Shoppers")
+        purchases = plan_purchases(customers, content, price)
+
+        def paid(record: dict[str, Any]) -> None:
+            self.console.print(event_line(f"payment.{record.get('status')}", record_event(record)))
+
+        with self.console.status(f"{len(purchases)} shoppers paying through the payment API"):
+            return await shop(
+                self.settings.payment_url,
+                self.settings.payment_api_key,
+                self.campaign_id,
+                purchases,
+                paid,
+            )
+
+    async def revenue(self, records: list[dict[str, Any]]) -> None:
+        completed = {str(r["id"]) for r in records if r.get("status") == "completed"}
+
+        def recorded() -> set[str]:
+            found = self.events.by_topic.get(topics.REVENUE_RECORDED, [])
+            return {str(e.get("data", {}).get("payment_id")) for e in found}
+
+        with self.console.status(f"Waiting for revenue.recorded for {len(completed)} payments"):
+            try:
+                async with asyncio.timeout(REVENUE_TIMEOUT):
+                    await self.events.wait_until(lambda: completed <= recorded())
+            except TimeoutError:
+                missing = ", ".join(sorted(completed - recorded()))
+                raise DemoFailure(
+                    f"revenue.recorded for payment(s) {missing} did not arrive within "
+                    f"{REVENUE_TIMEOUT:.0f}s; see {service_log('analytics')}"
+                ) from None
+
+    async def report(self, payments: int) -> None:
+        self.console.rule("[bold]5. Report")
+        with self.console.status("Fetching the report from the analytics API"):
+            report = await within(
+                REPORT_TIMEOUT,
+                f"a report counting all {payments} payments",
+                "analytics",
+                self.settled_report(payments),
+            )
+        render_report(report, self.console)
+
+    async def settled_report(self, payments: int) -> dict[str, Any]:
+        while True:
+            try:
+                report = await fetch_report(self.settings.analytics_url, self.campaign_id)
+                if len(report.get("payments") or []) >= payments or "payments" not in report:
+                    return report
+            except ReportNotFoundError:
+                pass
+            await asyncio.sleep(0.5)
+
+
+def record_event(record: dict[str, Any]) -> Event:
+    """A payment record as the timeline shows events: stamped with when it was processed."""
+    return {"time": record.get("processed_at") or record.get("created_at"), "data": record}

@@ -1,0 +1,37 @@
+"""Where ``campaignctl`` finds the system: the same environment variables the services read."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.settings import DEV_ONLY_PAYMENT_API_KEY
+
+
+class CliSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str = Field(default="localhost:9092", min_length=1)
+    mongodb_url: str = Field(default="mongodb://localhost:27017", pattern=r"^mongodb(\+srv)?://")
+    payment_api_port: int = Field(default=8000, ge=1, le=65535)
+    payment_api_url: str | None = Field(
+        default=None, description="Overrides http://127.0.0.1:<PAYMENT_API_PORT>."
+    )
+    payment_api_key: str = Field(default=DEV_ONLY_PAYMENT_API_KEY, min_length=1)
+    analytics_api_port: int = Field(default=8001, ge=1, le=65535)
+    analytics_api_url: str | None = Field(
+        default=None, description="Overrides http://127.0.0.1:<ANALYTICS_API_PORT>."
+    )
+    segmenter_health_port: int = Field(default=8011, ge=1, le=65535)
+
+    @property
+    def payment_url(self) -> str:
+        return (self.payment_api_url or f"http://127.0.0.1:{self.payment_api_port}").rstrip("/")
+
+    @property
+    def analytics_url(self) -> str:
+        return (self.analytics_api_url or f"http://127.0.0.1:{self.analytics_api_port}").rstrip("/")
+
+    @property
+    def segmenter_url(self) -> str:
+        return f"http://127.0.0.1:{self.segmenter_health_port}"

@@ -1,0 +1,110 @@
+"""One line per event: when, what, and the few facts that matter about it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from rich.markup import escape
+
+from shared.cli.report_format import money_text, percent_text
+from shared.events import topics
+from shared.events.topics import dead_letter_topic
+
+type Event = dict[str, Any]
+
+
+def requested(data: Event) -> str:
+    return f"{data.get('name')!s}, budget {money_text(data.get('budget'))}"
+
+
+def rejected(data: Event) -> str:
+    errors = data.get("errors") or []
+    return "; ".join(f"{e.get('field')}: {e.get('message')}" for e in errors) or "rejected"
+
+
+def planned(data: Event) -> str:
+    allocation = data.get("allocation") or {}
+    split = ", ".join(f"{channel} {money_text(amount)}" for channel, amount in allocation.items())
+    return f"{split}; predicted revenue {money_text(data.get('predicted_revenue'))}"
+
+
+def segmented(data: Event) -> str:
+    segments = data.get("segments") or []
+    sizes = ", ".join(f"{s.get('segment_id')} {s.get('size')}" for s in segments)
+    return f"{len(segments)} segments of {data.get('total_customers')} customers: {sizes}"
+
+
+def content_generated(data: Event) -> str:
+    return f"{len(data.get('content') or [])} content pieces"
+
+
+def launched(data: Event) -> str:
+    reach = data.get("reach") or {}
+    split = ", ".join(f"{channel} {count:,}" for channel, count in reach.items())
+    return f"reached {data.get('total_reach', 0):,} ({split})"
+
+
+def payment(data: Event) -> str:
+    reason = f" ({data['failure_reason']})" if data.get("failure_reason") else ""
+    return (
+        f"{data.get('id')} {data.get('amount')} {data.get('currency')} "
+        f"{data.get('payment_method')} via {data.get('processor')} {data.get('status')}{reason}"
+    )
+
+
+def revenue(data: Event) -> str:
+    return (
+        f"{data.get('payment_id')} gross {money_text(data.get('gross'))}, "
+        f"net {money_text(data.get('net'))}"
+    )
+
+
+def performance(data: Event) -> str:
+    return (
+        f"gross {money_text(data.get('gross_revenue'))}, net {money_text(data.get('net_revenue'))}"
+        f", {data.get('payments_completed')} paid / {data.get('payments_failed')} failed"
+        f" ({percent_text(data.get('success_rate'))})"
+    )
+
+
+SUMMARIES: dict[str, Callable[[Event], str]] = {
+    topics.CAMPAIGN_REQUESTED: requested,
+    topics.CAMPAIGN_REJECTED: rejected,
+    topics.CAMPAIGN_PLANNED: planned,
+    topics.CAMPAIGN_SEGMENTED: segmented,
+    topics.CAMPAIGN_CONTENT_GENERATED: content_generated,
+    topics.CAMPAIGN_LAUNCHED: launched,
+    topics.PAYMENT_INITIATED: payment,
+    topics.PAYMENT_COMPLETED: payment,
+    topics.PAYMENT_FAILED: payment,
+    topics.REVENUE_RECORDED: revenue,
+    topics.CAMPAIGN_PERFORMANCE: performance,
+}
+STYLES = {topics.CAMPAIGN_REJECTED: "red", topics.PAYMENT_FAILED: "yellow"}
+
+
+def summary(topic: str, event: Event) -> str:
+    if topic.endswith(dead_letter_topic("")):
+        error = event.get("error") or {}
+        return f"dead-lettered after {event.get('attempts')} attempt(s): {error.get('message')}"
+    data = event.get("data")
+    describe = SUMMARIES.get(topic)
+    if describe is None or not isinstance(data, dict):
+        return ""
+    try:
+        return describe(data)
+    except (AttributeError, TypeError, ValueError, KeyError):
+        return "(unexpected shape)"
+
+
+def event_line(topic: str, event: Event) -> str:
+    """Rich markup for one event, e.g. ``12:00:03.120  campaign.launched  reached 2,412``."""
+    time = str(event.get("time") or event.get("failed_at") or "")
+    try:
+        clock = datetime.fromisoformat(time).strftime("%H:%M:%S.%f")[:-3]
+    except ValueError:
+        clock = time[:12]
+    style = "red" if topic.endswith(".dlq") else STYLES.get(topic, "cyan")
+    return f"{clock}  [{style}]{topic:<27}[/]  {escape(summary(topic, event))}"

@@ -1,0 +1,120 @@
+"""campaignctl without a broker: the demo's customer base, and what it refuses to send."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from rich.console import Console
+from typer.testing import CliRunner
+
+from shared.cli.app import app
+from shared.cli.customer_base import generate_customer_base, group_sizes
+from shared.cli.customer_import import customer_lines, read_customers
+from shared.cli.report_view import render_report
+from shared.events.customers import CustomerUpserted
+from tests.support.factories import campaign_request
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+runner = CliRunner()
+
+
+def observed_group(customer: CustomerUpserted) -> str:
+    """The group a customer's features alone put them in."""
+    if customer.last_purchase_at is None:
+        return "prospect"
+    days = (NOW - customer.last_purchase_at) / timedelta(days=1)
+    if days <= 31:
+        return "high_value"
+    return "regular" if days <= 151 else "lapsed"
+
+
+def test_customer_base_features_form_the_planted_groups():
+    customers = generate_customer_base(3000, now=NOW)
+    by_group: dict[str, list[CustomerUpserted]] = {}
+    for customer in customers:
+        by_group.setdefault(observed_group(customer), []).append(customer)
+
+    assert {group: len(members) for group, members in by_group.items()} == group_sizes(3000)
+    spend = {g: [c.total_spent.amount for c in members] for g, members in by_group.items()}
+    assert min(spend["high_value"]) > max(spend["regular"] + spend["lapsed"])
+    assert set(spend["prospect"]) == {Decimal("0.00")}
+    assert all(c.orders_count == 0 for c in by_group["prospect"])
+    assert all(c.orders_count >= 6 for c in by_group["high_value"])
+    assert len({c.customer_id for c in customers}) == 3000
+
+
+def test_customer_base_is_the_same_for_the_same_seed():
+    assert generate_customer_base(200, now=NOW) == generate_customer_base(200, now=NOW)
+    assert generate_customer_base(200, now=NOW) != generate_customer_base(200, seed=1, now=NOW)
+
+
+def test_generated_customers_survive_the_import_file_round_trip():
+    customers = generate_customer_base(50, now=NOW)
+    parsed = read_customers(customer_lines(customers).splitlines())
+    assert parsed.bad_lines == []
+    assert parsed.customers == customers
+
+
+def test_import_reports_every_bad_line_by_number_and_field_and_exits_non_zero(tmp_path):
+    good = json.loads(customer_lines(generate_customer_base(1, now=NOW)))
+    lines = [
+        good | {"email": "not-an-email"},
+        "{not json",
+        good | {"total_spent": {"amount": 12.5, "currency": "USD"}, "country": "usa"},
+        [1, 2],
+    ]
+    path = tmp_path / "customers.jsonl"
+    path.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n\n")
+
+    result = runner.invoke(app, ["customers", "import", str(path)])
+
+    assert result.exit_code == 1
+    assert f"{path}:1: email" in result.stderr
+    assert f"{path}:2: (line): not valid JSON" in result.stderr
+    assert f"{path}:3: country" in result.stderr
+    assert f"{path}:3: total_spent.amount" in result.stderr
+    assert f"{path}:4: (message)" in result.stderr
+    assert "skipped 4 bad line(s)" in result.stdout
+
+
+def test_invalid_request_names_each_field_sends_nothing_and_exits_2():
+    result = runner.invoke(
+        app,
+        ["request", "--campaign-id", "spring sale", "--budget", "-1", "--channels", "email,fax"],
+    )
+
+    assert result.exit_code == 2
+    for field in ("campaign_id", "name", "budget", "channels.1", "product.sku", "product.price"):
+        assert f"  {field}: " in result.stderr
+    assert "nothing was sent" in result.stderr
+
+
+def test_request_file_with_a_price_in_another_currency_exits_2(tmp_path):
+    request = campaign_request(
+        product={"sku": "S", "name": "N", "price": {"amount": "9.99", "currency": "EUR"}}
+    )
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(request))
+
+    result = runner.invoke(app, ["request", "--file", str(path)])
+
+    assert result.exit_code == 2
+    assert "product: price must be in the budget's currency (USD)" in result.stderr
+
+
+def test_request_file_that_is_not_json_exits_2(tmp_path):
+    path = tmp_path / "request.json"
+    path.write_text("campaign_id: x")
+
+    result = runner.invoke(app, ["request", "--file", str(path)])
+
+    assert result.exit_code == 2
+    assert "not valid JSON" in result.stderr
+
+
+def test_report_renders_a_campaign_with_no_payments_yet_without_failing():
+    console = Console(record=True, width=160)
+    render_report({"campaign_id": "c-1", "payments": []}, console)
+    assert "Campaign c-1" in console.export_text()
