@@ -82,23 +82,25 @@ class ProcessGroup:
     def exited(self) -> dict[str, int]:
         return {n: p.returncode for n, p in self.processes.items() if p.poll() is not None}
 
-    def stop(self, names: list[str] | None = None, timeout: float = 35.0) -> None:
-        """SIGTERM in reverse start order, wait, then SIGKILL whatever is left."""
+    def stop(self, names: list[str] | None = None, timeout: float = 35.0) -> dict[str, int]:
+        """SIGTERM in reverse start order, wait, then SIGKILL whatever is left; exit codes."""
         chosen = names or list(self.processes)
         for name in reversed(chosen):
             process = self.processes.get(name)
             if process and process.poll() is None:
                 process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
+        codes: dict[str, int] = {}
         for name in reversed(chosen):
             process = self.processes.pop(name, None)
             if process is None:
                 continue
             try:
-                process.wait(max(0.1, deadline - time.monotonic()))
+                codes[name] = process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+                codes[name] = process.wait()
+        return codes
 
     def kill(self, name: str) -> None:
         """SIGKILL: the crash a service must survive without losing or duplicating work."""

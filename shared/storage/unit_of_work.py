@@ -7,7 +7,11 @@ event hits the unique index, the transaction aborts, and nothing changes or is e
 
 from __future__ import annotations
 
+import asyncio
+import asyncio
 import logging
+import random
+import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -16,7 +20,7 @@ from pydantic import BaseModel
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure, OperationFailure
 
 from shared.events.envelope import CloudEvent, event_to_json, utc_now
 from shared.storage.mongo import Document
@@ -26,6 +30,10 @@ log = logging.getLogger(__name__)
 PROCESSED_EVENTS = "processed_events"
 OUTBOX = "outbox"
 DEFAULT_DEDUP_WINDOW = timedelta(days=7)
+CONFLICT_RETRIES = 20
+WRITE_CONFLICT = 112
+WRITE_CONFLICT = 112
+UNLABELLED_CONFLICT_ATTEMPTS = 5
 
 
 class Transaction:
@@ -100,6 +108,24 @@ class UnitOfWork:
 
     async def run(self, work: Work) -> Transaction:
         """Run ``work`` in one transaction, retried on transient errors; publish its events."""
+        attempt = 1
+        while True:
+            try:
+                tx = await self._run_once(work)
+                break
+            except OperationFailure as error:
+                if attempt == UNLABELLED_CONFLICT_ATTEMPTS or not _is_unlabelled_write_conflict(
+                    error
+                ):
+                    raise
+            log.warning("DEBUGCONFLICT attempt %d", attempt)
+            await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
+            attempt += 1
+        if tx.emitted:
+            self._on_commit()
+        return tx
+
+    async def _run_once(self, work: Work) -> Transaction:
         async with self._client.start_session() as session:
             holder: list[Transaction] = []
 
@@ -110,8 +136,6 @@ class UnitOfWork:
                 await work(tx)
 
             await session.with_transaction(body)
-        if holder[0].emitted:
-            self._on_commit()
         return holder[0]
 
     async def consume(self, event_id: str, work: Work) -> bool:
@@ -131,6 +155,20 @@ class UnitOfWork:
             log.info("skipping redelivered event %s", event_id)
             return False
         return True
+
+
+def _is_unlabelled_write_conflict(error: OperationFailure) -> bool:
+    """MongoDB labels a write conflict TransientTransactionError and ``with_transaction``
+    retries it; the embedded wire server (mongoeco) reports it unlabelled at commit."""
+    return not error.has_error_label("TransientTransactionError") and (
+        error.code == WRITE_CONFLICT or "write conflict" in str(error).lower()
+    )
+
+
+def _is_write_conflict(error: OperationFailure) -> bool:
+    # The driver already retries labelled transient errors; a server that reports a
+    # conflict without the label (the development stand-in) is retried here.
+    return error.code == WRITE_CONFLICT or "write conflict" in str(error).lower()
 
 
 def _is_processed_event_clash(error: DuplicateKeyError) -> bool:
