@@ -8,9 +8,7 @@ event hits the unique index, the transaction aborts, and nothing changes or is e
 from __future__ import annotations
 
 import asyncio
-import asyncio
 import logging
-import random
 import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -20,7 +18,7 @@ from pydantic import BaseModel
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, OperationFailure, OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from shared.events.envelope import CloudEvent, event_to_json, utc_now
 from shared.storage.mongo import Document
@@ -32,8 +30,6 @@ OUTBOX = "outbox"
 DEFAULT_DEDUP_WINDOW = timedelta(days=7)
 CONFLICT_RETRIES = 20
 WRITE_CONFLICT = 112
-WRITE_CONFLICT = 112
-UNLABELLED_CONFLICT_ATTEMPTS = 5
 
 
 class Transaction:
@@ -107,23 +103,19 @@ class UnitOfWork:
         await self.db[OUTBOX].create_index("published_at", expireAfterSeconds=86_400)
 
     async def run(self, work: Work) -> Transaction:
-        """Run ``work`` in one transaction, retried on transient errors; publish its events."""
-        attempt = 1
-        while True:
+        """Run ``work`` in one transaction, retried on write conflicts; publish its events."""
+        for attempt in range(1, CONFLICT_RETRIES + 1):
             try:
                 tx = await self._run_once(work)
-                break
             except OperationFailure as error:
-                if attempt == UNLABELLED_CONFLICT_ATTEMPTS or not _is_unlabelled_write_conflict(
-                    error
-                ):
+                if not _is_unlabelled_write_conflict(error) or attempt == CONFLICT_RETRIES:
                     raise
-            log.warning("DEBUGCONFLICT attempt %d", attempt)
-            await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
-            attempt += 1
-        if tx.emitted:
-            self._on_commit()
-        return tx
+                await asyncio.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+                continue
+            if tx.emitted:
+                self._on_commit()
+            return tx
+        raise AssertionError("unreachable")
 
     async def _run_once(self, work: Work) -> Transaction:
         async with self._client.start_session() as session:
@@ -163,12 +155,6 @@ def _is_unlabelled_write_conflict(error: OperationFailure) -> bool:
     return not error.has_error_label("TransientTransactionError") and (
         error.code == WRITE_CONFLICT or "write conflict" in str(error).lower()
     )
-
-
-def _is_write_conflict(error: OperationFailure) -> bool:
-    # The driver already retries labelled transient errors; a server that reports a
-    # conflict without the label (the development stand-in) is retried here.
-    return error.code == WRITE_CONFLICT or "write conflict" in str(error).lower()
 
 
 def _is_processed_event_clash(error: DuplicateKeyError) -> bool:
