@@ -163,3 +163,21 @@ def campaign_launched(cid: str | None = None, **overrides: Any) -> dict[str, Any
         "launched_at": datetime.now(UTC).isoformat(),
     }
     return launched | overrides
+
+
+def payment_request(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A POST /v1/payments body: 149.99 USD by card (Stripe's test visa), from an email link."""
+    request: dict[str, Any] = {
+        "customer_id": f"customer-{uuid.uuid4().hex[:12]}",
+        "campaign_id": cid or campaign_id(),
+        "amount": "149.99",
+        "currency": "USD",
+        "payment_method": "credit_card",
+        "payment_token": "pm_card_visa",
+        "attribution": {
+            "segment_id": "high_value",
+            "channel": "email",
+            "variant_id": "high_value-email-a",
+        },
+    }
+    return request | overrides
