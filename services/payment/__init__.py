@@ -1,0 +1,1 @@
+"""Payment: takes payments for campaigns through sandbox processors, exactly once per key."""

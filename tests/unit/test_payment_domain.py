@@ -1,0 +1,219 @@
+"""Payment rules: fees, routing, risk, validation, the lifecycle and the sandbox processors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import SecretStr, ValidationError
+
+from services.payment import domain
+from services.payment.app import payment_policy
+from services.payment.domain import FeeSchedule
+from services.payment.processors import Charge, ChargeOutcome
+from services.payment.processors.sandbox import sandbox_processors
+from services.payment.settings import PaymentSettings
+from shared.events.payments import PaymentMethod, PaymentRecord, PaymentStatus
+from shared.money import MINOR_UNITS, Money
+from tests.support.factories import payment_request
+
+POLICY = payment_policy(PaymentSettings())
+STRIPE, PAYPAL, CRYPTO = (POLICY.fees[name] for name in ("stripe", "paypal", "crypto"))
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def request(**overrides: Any) -> domain.CreatePayment:
+    return domain.CreatePayment.model_validate(payment_request("spring-sale", **overrides))
+
+
+def initiated(**overrides: Any) -> PaymentRecord:
+    context = domain.RequestContext(ip_address="192.0.2.10", user_agent="Mozilla/5.0")
+    return domain.initiate_payment(
+        request(**overrides), context, POLICY, payment_id="pay_1", now=NOW
+    )
+
+
+def test_stripe_fee_on_149_99_is_4_65_leaving_145_34() -> None:
+    fees = domain.processor_fees(Money.of("149.99", "USD"), STRIPE)
+
+    assert fees.processor_fee == Decimal("4.65")
+    assert fees.net_amount == Decimal("145.34")
+    assert (fees.fee_rate, fees.fee_fixed) == (Decimal("0.029"), Decimal("0.30"))
+
+
+@pytest.mark.parametrize(
+    ("schedule", "fee"), [(PAYPAL, "5.72"), (CRYPTO, "1.50")], ids=["paypal", "crypto"]
+)
+def test_other_processors_charge_their_own_schedule(schedule: FeeSchedule, fee: str) -> None:
+    assert domain.processor_fees(Money.of("149.99", "USD"), schedule).processor_fee == Decimal(fee)
+
+
+amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("1000000"), places=2)
+
+
+@given(amount=amounts, schedule=st.sampled_from([STRIPE, PAYPAL, CRYPTO]))
+def test_fee_and_net_always_add_up_to_the_amount_in_whole_cents(
+    amount: Decimal, schedule: FeeSchedule
+) -> None:
+    fees = domain.processor_fees(Money.of(amount, "USD"), schedule)
+
+    assert fees.processor_fee + fees.net_amount == amount
+    assert fees.processor_fee >= 0
+    assert fees.processor_fee == fees.processor_fee.quantize(Decimal("0.01"))
+
+
+@given(amount=st.integers(min_value=1, max_value=10_000_000))
+def test_fees_in_a_currency_without_minor_units_are_whole(amount: int) -> None:
+    fees = domain.processor_fees(Money.of(amount, "JPY"), STRIPE)
+
+    assert fees.processor_fee + fees.net_amount == amount
+    assert fees.processor_fee == fees.processor_fee.to_integral_value()
+
+
+@pytest.mark.parametrize(
+    ("method", "processor"),
+    [
+        (PaymentMethod.CREDIT_CARD, "stripe"),
+        (PaymentMethod.DEBIT_CARD, "stripe"),
+        (PaymentMethod.PAYPAL, "paypal"),
+        (PaymentMethod.BITCOIN, "crypto"),
+        (PaymentMethod.ETHEREUM, "crypto"),
+    ],
+)
+def test_payment_method_routes_to_its_processor(method: PaymentMethod, processor: str) -> None:
+    assert domain.route_payment(method) == processor
+
+
+@given(amount=amounts)
+def test_risk_score_is_the_share_of_the_high_amount_threshold_within_0_and_1(
+    amount: Decimal,
+) -> None:
+    score = domain.risk_score(Money.of(amount, "USD"), Decimal("1000"))
+
+    assert 0 <= score <= 1
+    assert score == (1.0 if amount >= 1000 else float(round(amount / 1000, 3)))
+
+
+def test_initiated_payment_is_pending_with_quoted_fees_and_attribution() -> None:
+    payment = initiated()
+
+    assert (payment.status, payment.processor) == (PaymentStatus.PENDING, "stripe")
+    assert payment.metadata.campaign_attribution == "spring-sale"
+    assert payment.metadata.attribution.segment_id == "high_value"
+    assert payment.metadata.processor_fees is not None
+    assert payment.metadata.processor_fees.net_amount == Decimal("145.34")
+    assert payment.metadata.risk_score == 0.15
+    assert payment.processed_at is None
+
+
+def test_approved_charge_completes_the_payment() -> None:
+    processing = domain.start_processing(initiated())
+    completed = domain.settle(processing, ChargeOutcome("stripe_1"), NOW)
+
+    assert completed.status is PaymentStatus.COMPLETED
+    assert (completed.processor_transaction_id, completed.processed_at) == ("stripe_1", NOW)
+    assert completed.metadata.processor_fees is not None
+
+
+def test_declined_charge_fails_the_payment_with_the_reason_and_no_fees() -> None:
+    processing = domain.start_processing(initiated())
+    failed = domain.settle(processing, ChargeOutcome("stripe_1", "card_declined"), NOW)
+
+    assert (failed.status, failed.failure_reason) == (PaymentStatus.FAILED, "card_declined")
+    assert failed.metadata.processor_fees is None
+
+
+def test_payment_cannot_be_settled_before_processing_or_twice() -> None:
+    pending = initiated()
+    with pytest.raises(domain.IllegalTransitionError):
+        domain.settle(pending, ChargeOutcome("stripe_1"), NOW)
+    settled = domain.settle(domain.start_processing(pending), ChargeOutcome("stripe_1"), NOW)
+    with pytest.raises(domain.IllegalTransitionError):
+        domain.settle(settled, ChargeOutcome("stripe_2", "card_declined"), NOW)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"amount": 149.99}, "amount"),
+        ({"amount": 150}, "amount"),
+        ({"amount": "149.999"}, "amount"),
+        ({"amount": "-5.00"}, "amount"),
+        ({"amount": "NaN"}, "amount"),
+        ({"amount": "100.5", "currency": "JPY"}, "amount"),
+        ({"currency": "XYZ"}, "currency"),
+        ({"payment_method": "cash"}, "payment_method"),
+        ({"payment_token": ""}, "payment_token"),
+        ({"campaign_id": "has spaces"}, "campaign_id"),
+        ({"attribution": {"channel": "fax"}}, "attribution.channel"),
+        ({"card_number": "4242424242424242"}, "card_number"),
+    ],
+)
+def test_invalid_payment_request_names_the_field(overrides: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        request(**overrides)
+
+    assert field in {".".join(str(p) for p in e["loc"]) for e in raised.value.errors()}
+
+
+def test_amount_with_trailing_zeros_means_the_same_payment() -> None:
+    assert request(amount="149.990").money == Money.of("149.99", "USD")
+
+
+def _charge(method: PaymentMethod, token: str) -> Charge:
+    return Charge("pay_1", Money.of("149.99", "USD"), method, token)
+
+
+@pytest.mark.parametrize(
+    ("method", "token", "failure_reason"),
+    [
+        (PaymentMethod.CREDIT_CARD, "pm_card_visa", None),
+        (PaymentMethod.DEBIT_CARD, "pm_card_visa_debit", None),
+        (PaymentMethod.CREDIT_CARD, "pm_card_mastercard", None),
+        (PaymentMethod.CREDIT_CARD, "pm_card_chargeDeclined", "card_declined"),
+        (
+            PaymentMethod.CREDIT_CARD,
+            "pm_card_chargeDeclinedInsufficientFunds",
+            "insufficient_funds",
+        ),
+        (PaymentMethod.CREDIT_CARD, "pm_card_unheard_of", "invalid_payment_method"),
+        (PaymentMethod.PAYPAL, "EC-sandbox-approved", None),
+        (PaymentMethod.PAYPAL, "sandbox_decline", "declined"),
+        (PaymentMethod.BITCOIN, "bc1q-sandbox", None),
+        (PaymentMethod.ETHEREUM, "sandbox_decline", "declined"),
+    ],
+)
+async def test_sandbox_processor_outcome_is_decided_by_the_token(
+    method: PaymentMethod, token: str, failure_reason: str | None
+) -> None:
+    processor = sandbox_processors()[domain.route_payment(method)]
+
+    outcome = await processor.charge(_charge(method, token))
+
+    assert outcome.failure_reason == failure_reason
+    if outcome.processor_transaction_id is not None:
+        prefix, _, suffix = outcome.processor_transaction_id.partition("_")
+        assert (prefix, len(suffix)) == (processor.name, 36)
+
+
+def test_settings_refuse_the_development_key_outside_local_mode() -> None:
+    with pytest.raises(ValidationError, match="PAYMENT_API_KEY must be set"):
+        PaymentSettings(environment="production")
+
+    settings = PaymentSettings(environment="production", payment_api_key=SecretStr("k" * 32))
+    assert "k" * 32 not in repr(settings)
+
+
+def test_settings_need_a_fee_for_every_processor() -> None:
+    fee = {"rate": "0.029", "fixed": "0.30"}
+    with pytest.raises(ValidationError, match="missing crypto"):
+        PaymentSettings(payment_processor_fees={"stripe": fee, "paypal": fee})
+
+
+def test_every_currency_the_money_type_knows_can_be_paid_in() -> None:
+    for currency in MINOR_UNITS:
+        assert request(currency=currency, amount="100").currency == currency
