@@ -39,20 +39,29 @@ QUIET_TOPICS = (
     topics.PAYMENT_FAILED,
     topics.CAMPAIGN_PERFORMANCE,
 )
+SEGMENTER_STALL_SECONDS = 20.0
 LAUNCH_TIMEOUT = 60.0
 REVENUE_TIMEOUT = 45.0
 REPORT_TIMEOUT = 20.0
 
 
 async def segmenter_holds(segmenter_url: str, count: int, on_count: Callable[[int], None]) -> None:
-    """Poll the segmenter's customer count until it reaches ``count``."""
+    """Poll the segmenter's customer count until it reaches ``count``, or stops growing."""
+    held, grew_at = -1, asyncio.get_running_loop().time()
     async with httpx.AsyncClient(base_url=segmenter_url, timeout=5) as client:
         while True:
             response = await client.get("/v1/customers/count")
-            held = int(response.json()["customers"]) if response.status_code == 200 else 0
+            now_held = int(response.json()["customers"]) if response.status_code == 200 else 0
+            if now_held > held:
+                held, grew_at = now_held, asyncio.get_running_loop().time()
             on_count(held)
             if held >= count:
                 return
+            if asyncio.get_running_loop().time() - grew_at > SEGMENTER_STALL_SECONDS:
+                raise DemoFailure(
+                    f"the segmenter stopped at {held:,} of {count:,} customers (no progress for "
+                    f"{SEGMENTER_STALL_SECONDS:.0f}s); see {service_log('segmenter')}"
+                )
             await asyncio.sleep(0.5)
 
 

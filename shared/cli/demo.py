@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from shared.cli import campaign_flow
 from shared.cli.customer_base import generate_customer_base
 from shared.cli.customer_import import customer_lines, import_customers, read_customers
-from shared.cli.deadlines import LOG_DIR, DemoFailure, within
+from shared.cli.deadlines import LOG_DIR, DemoFailure, service_log, within
 from shared.cli.settings import CliSettings
 from shared.devstack.stack import LocalStack, StackAddresses
 from shared.events.customers import CustomerUpserted
@@ -25,7 +26,7 @@ from shared.events.customers import CustomerUpserted
 CUSTOMERS_FILE = Path(".devstack/demo-customers.jsonl")
 
 STACK_TIMEOUT = 90.0
-SEGMENTER_TIMEOUT = 60.0
+SEGMENTER_TIMEOUT = 150.0  # the segmenter stores a few dozen customers a second locally
 
 
 def start_stack(stack: LocalStack, console: Console) -> None:
@@ -38,7 +39,11 @@ def start_stack(stack: LocalStack, console: Console) -> None:
         with console.status("Starting the six services and waiting until they are ready..."):
             stack.start_services()
             stack.wait_ready(timeout=STACK_TIMEOUT)
-    except (TimeoutError, RuntimeError) as error:
+    except RuntimeError:
+        exited = stack.processes.exited()
+        logs = ", ".join(str(service_log(name)) for name in exited)
+        raise DemoFailure(f"exited during start-up: {exited}; see {logs}") from None
+    except TimeoutError as error:
         raise DemoFailure(f"{error}; see {LOG_DIR}/") from None
     console.print("services ready: planner, segmenter, content, launcher, payment, analytics")
 
@@ -88,7 +93,7 @@ def run_demo(settings: CliSettings, console: Console) -> int:
         console.print("[bold green]demo complete[/]")
         return 0
     except DemoFailure as failure:
-        console.print(f"[bold red]demo failed:[/] {failure}")
+        console.print(f"[bold red]demo failed:[/] {escape(str(failure))}", soft_wrap=True)
         return 1
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")

@@ -1,7 +1,7 @@
 """The campaign report, as rich tables: plan, audience, reach, payments and totals.
 
-Reads the analytics API's JSON defensively: a part that is not there yet (a campaign
-still being planned, no payments so far) is shown as missing, never an error.
+Renders the analytics API's ``CampaignReport`` defensively: a part that is not there yet
+(a campaign still being planned, no payments so far) shows as missing, never an error.
 """
 
 from __future__ import annotations
@@ -12,137 +12,127 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 
-from shared.cli.report_format import (
-    MISSING,
-    count_text,
-    money_text,
-    percent_text,
-)
+from shared.cli.report_format import MISSING, count_text, money_text, percent_text
 
 type Report = dict[str, Any]
 
 
-def section(report: Report, *names: str) -> Report:
-    """The first of ``names`` present as an object, else the report itself (a flat report)."""
-    for name in names:
-        if isinstance(found := report.get(name), dict):
-            return found
-    return report
+def table(title: str, *columns: str, header: bool = True) -> Table:
+    """Columns named ``>Name`` are right-aligned: they hold numbers."""
+    shown = Table(title=title, title_justify="left", show_header=header)
+    for column in columns:
+        numeric = column.startswith(">")
+        shown.add_column(column.lstrip(">"), justify="right" if numeric else "left")
+    return shown
 
 
 def plan_table(report: Report) -> Table:
-    plan = section(report, "plan", "campaign")
-    budget = plan.get("budget") or report.get("budget")
-    currency = budget.get("currency") if isinstance(budget, dict) else None
-    table = Table(title="Plan", title_justify="left", show_header=True)
-    table.add_column("Channel")
-    table.add_column("Allocation", justify="right")
-    for channel, amount in (plan.get("allocation") or {}).items():
-        table.add_row(channel, money_text(amount, currency))
-    table.add_section()
-    table.add_row("[bold]Budget[/]", money_text(budget))
-    table.add_row("Predicted revenue", money_text(plan.get("predicted_revenue")))
-    table.add_row("Predicted ROI", percent_text(plan.get("predicted_roi")))
-    return table
-
-
-def segments_table(report: Report) -> Table:
-    segments = report.get("segments") or section(report, "audience").get("segments") or []
-    table = Table(title="Segments", title_justify="left")
-    for column, justify in (("Segment", "left"), ("Size", "right"), ("Email opt-in", "right")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    table.add_column("Predicted conversion", justify="right")
-    for segment in segments:
-        table.add_row(
-            str(segment.get("name") or segment.get("segment_id")),
-            count_text(segment.get("size")),
-            count_text(segment.get("email_reachable")),
-            percent_text(segment.get("predicted_conversion_rate"), places=2),
-        )
-    return table
+    shown = table("Plan", "Channel", ">Allocation")
+    for channel, amount in (report.get("allocation") or {}).items():
+        shown.add_row(channel, money_text(amount))
+    shown.add_section()
+    shown.add_row("[bold]Budget[/]", money_text(report.get("budget")))
+    shown.add_row("Predicted revenue", money_text(report.get("predicted_revenue")))
+    shown.add_row("Predicted ROI", percent_text(report.get("predicted_roi")))
+    return shown
 
 
 def reach_table(report: Report) -> Table:
-    launch = section(report, "launch")
-    reach = launch.get("reach") if isinstance(launch.get("reach"), dict) else {}
-    table = Table(title="Reach", title_justify="left")
-    table.add_column("Channel")
-    table.add_column("People reached", justify="right")
-    for channel, count in (reach or {}).items():
-        table.add_row(channel, count_text(count))
-    table.add_section()
-    table.add_row("[bold]Total[/]", count_text(launch.get("total_reach")))
-    return table
+    reach = report.get("reach") or {}
+    shown = table("Reach", "Channel", ">People reached")
+    for channel, count in (reach.get("channels") or {}).items():
+        shown.add_row(channel, count_text(count))
+    shown.add_section()
+    shown.add_row("[bold]Total[/]", count_text(reach.get("total")))
+    return shown
+
+
+def segments_table(report: Report) -> Table:
+    shown = table("Segments", "Segment", "Name", ">Size", ">Predicted conversion")
+    for segment in report.get("segments") or []:
+        shown.add_row(
+            str(segment.get("segment_id")),
+            str(segment.get("name") or MISSING),
+            count_text(segment.get("size")),
+            percent_text(segment.get("predicted_conversion_rate"), places=2),
+        )
+    return shown
+
+
+def payment_status(payment: Report) -> str:
+    status = str(payment.get("status"))
+    if status == "completed":
+        return "[green]completed[/]"
+    reason = payment.get("failure_reason")
+    return f"[red]{status}[/]" + (f" ({reason})" if reason else "")
 
 
 def payments_table(report: Report) -> Table:
-    table = Table(title="Payments", title_justify="left")
-    for column in ("Payment", "Customer", "Method", "Processor", "Channel", "Status"):
-        table.add_column(column, overflow="fold")
-    for column in ("Amount", "Fee", "Net"):
-        table.add_column(column, justify="right")
+    shown = table(
+        "Payments", "Payment", "Customer", "Method", "Processor", "Attributed to", "Status",
+        ">Amount", ">Fee", ">Net",
+    )  # fmt: skip
     for payment in report.get("payments") or []:
-        status = str(payment.get("status"))
-        reason = payment.get("failure_reason")
-        shown = "[green]completed[/]" if status == "completed" else f"[red]{status}[/]"
-        table.add_row(
-            str(payment.get("payment_id") or payment.get("id")),
+        attribution = payment.get("attribution") or {}
+        shown.add_row(
+            str(payment.get("payment_id")),
             str(payment.get("customer_id")),
             str(payment.get("payment_method")),
             str(payment.get("processor")),
-            str((payment.get("attribution") or {}).get("channel") or MISSING),
-            shown + (f" ({reason})" if reason else ""),
-            money_text(payment.get("amount"), payment.get("currency")),
+            " · ".join(str(attribution[k]) for k in ("channel", "segment_id") if attribution.get(k))
+            or MISSING,
+            payment_status(payment),
+            money_text(payment.get("amount")),
             money_text(payment.get("fee")),
             money_text(payment.get("net")),
         )
-    return table
+    return shown
 
 
 def totals_table(report: Report) -> Table:
-    totals = section(report, "performance", "totals")
-    table = Table(title="Totals", title_justify="left", show_header=False)
-    table.add_column("Measure")
-    table.add_column("Value", justify="right")
+    totals = report.get("totals") or {}
     completed, failed = totals.get("payments_completed"), totals.get("payments_failed")
+    shown = table("Totals", "Measure", ">Value", header=False)
     rows = (
-        ("Gross revenue", money_text(totals.get("gross_revenue"))),
+        ("Gross revenue", money_text(totals.get("gross"))),
         ("Processor fees", money_text(totals.get("fees"))),
-        ("Net revenue", money_text(totals.get("net_revenue"))),
+        ("Net revenue", money_text(totals.get("net"))),
         ("Payments", f"{count_text(completed)} completed, {count_text(failed)} failed"),
         ("Success rate", percent_text(totals.get("success_rate"))),
         ("Average transaction", money_text(totals.get("average_transaction"))),
-        ("Conversion (paid / reached)", percent_text(totals.get("conversion_rate"), places=3)),
-        ("ROI on spend", percent_text(totals.get("roi"))),
+        ("Conversion (paid / reached)", percent_text(report.get("conversion_rate"), places=3)),
+        ("ROI so far (net - budget) / budget", percent_text(report.get("actual_roi"))),
     )
     for measure, value in rows:
-        table.add_row(measure, value)
-    return table
+        shown.add_row(measure, value)
+    return shown
 
 
 def processor_table(report: Report) -> Table:
-    totals = section(report, "performance", "totals")
-    table = Table(title="Processor mix", title_justify="left")
-    table.add_column("Processor")
-    table.add_column("Payments", justify="right")
-    table.add_column("Gross", justify="right")
-    for share in totals.get("processor_mix") or []:
-        table.add_row(
+    shown = table("Processor mix", "Processor", ">Payments", ">Gross")
+    for share in (report.get("totals") or {}).get("processor_mix") or []:
+        shown.add_row(
             str(share.get("processor")),
             count_text(share.get("count")),
             money_text(share.get("gross")),
         )
-    return table
+    return shown
+
+
+def side_by_side(*tables: Table) -> Table:
+    row = Table.grid(padding=(0, 4))
+    row.add_row(*tables)
+    return row
 
 
 def render_report(report: Report, console: Console) -> None:
-    plan = section(report, "plan", "campaign")
-    title = f"Campaign {report.get('campaign_id') or plan.get('campaign_id')}"
-    if name := plan.get("name") or report.get("name"):
+    title = f"Campaign {report.get('campaign_id')}"
+    if name := report.get("name"):
         title += f" — {name}"
-    overview = Table.grid(padding=(0, 4))
-    overview.add_row(plan_table(report), reach_table(report))
-    summary = Table.grid(padding=(0, 4))
-    summary.add_row(totals_table(report), processor_table(report))
-    body = Group(overview, segments_table(report), payments_table(report), summary)
+    body = Group(
+        side_by_side(plan_table(report), reach_table(report)),
+        segments_table(report),
+        payments_table(report),
+        side_by_side(totals_table(report), processor_table(report)),
+    )
     console.print(Panel(body, title=title, title_align="left", expand=False))

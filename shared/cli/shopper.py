@@ -92,9 +92,9 @@ def plan_purchases(
             quantity=rng.choice((1, 1, 1, 2)),
             method=method,
             token=token,
-            piece=content[n % len(content)],
+            piece=rng.choice(content),
         )
-        for n, (buyer, (method, token)) in enumerate(zip(buyers, CHECKOUTS, strict=True))
+        for buyer, (method, token) in zip(buyers, CHECKOUTS, strict=True)
     ]
 
 

@@ -94,4 +94,6 @@ class LocalStack:
         wait_until(all_ready, timeout, "the services")
 
     def stop(self) -> None:
+        """Services first, while the broker and database they flush to on SIGTERM are up."""
+        self.processes.stop([name for name in SERVICES if name in self.processes.processes])
         self.processes.stop()

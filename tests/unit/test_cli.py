@@ -114,7 +114,61 @@ def test_request_file_that_is_not_json_exits_2(tmp_path):
     assert "not valid JSON" in result.stderr
 
 
-def test_report_renders_a_campaign_with_no_payments_yet_without_failing():
-    console = Console(record=True, width=160)
-    render_report({"campaign_id": "c-1", "payments": []}, console)
-    assert "Campaign c-1" in console.export_text()
+def usd(amount: str) -> dict[str, str]:
+    return {"amount": amount, "currency": "USD"}
+
+
+def rendered(report: dict[str, object]) -> str:
+    console = Console(record=True, width=200)
+    render_report(report, console)
+    return console.export_text()
+
+
+def test_report_shows_plan_payments_and_totals_with_the_decline_reason():
+    payment = {
+        "payment_id": "pay_1",
+        "customer_id": "customer_00001",
+        "payment_method": "credit_card",
+        "processor": "stripe",
+        "amount": usd("149.99"),
+        "fee": usd("4.65"),
+        "net": usd("145.34"),
+        "status": "completed",
+        "attribution": {"segment_id": "high_value", "channel": "email", "variant_id": "v"},
+    }
+    declined = payment | {
+        "payment_id": "pay_2", "fee": None, "net": None,
+        "status": "failed", "failure_reason": "card_declined",
+    }  # fmt: skip
+    report = {
+        "campaign_id": "c-1",
+        "name": "Spring sale",
+        "budget": usd("50000.00"),
+        "allocation": {"email": usd("20000.00"), "web": usd("30000.00")},
+        "reach": {"channels": {"email": 1200, "web": 3400}, "total": 4600},
+        "segments": [{"segment_id": "high_value", "size": 360, "predicted_conversion_rate": 0.3}],
+        "payments": [payment, declined],
+        "totals": {
+            "gross": usd("149.99"),
+            "fees": usd("4.65"),
+            "net": usd("145.34"),
+            "payments_completed": 1,
+            "payments_failed": 1,
+            "success_rate": 0.5,
+            "processor_mix": [{"processor": "stripe", "count": 1, "gross": usd("149.99")}],
+        },
+    }
+    text = rendered(report)
+    assert "Campaign c-1 — Spring sale" in text
+    assert "50,000.00 USD" in text
+    assert "4,600" in text
+    assert "email · high_value" in text
+    assert "failed (card_declined)" in text
+    assert "1 completed, 1 failed" in text
+    assert "50.0%" in text
+
+
+def test_report_of_a_campaign_not_yet_planned_renders_with_gaps_marked():
+    text = rendered({"campaign_id": "c-1", "name": None, "budget": None, "payments": []})
+    assert "Campaign c-1" in text
+    assert "—" in text
