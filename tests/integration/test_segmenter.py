@@ -12,7 +12,8 @@ from services.segmenter.settings import SegmenterSettings
 from shared.events.topics import CAMPAIGN_PLANNED, CAMPAIGN_SEGMENTED, CUSTOMER_UPSERTED
 from shared.runtime import Service
 from tests.support.factories import campaign_id, campaign_planned, customer
-from tests.support.kafka import cloud_event, for_campaign
+from tests.support.infrastructure import TestInfrastructure
+from tests.support.kafka import EventLog, Publisher, cloud_event, for_campaign
 from tests.support.services import running, settings_for
 
 
@@ -20,13 +21,15 @@ def days_ago(days: int) -> str:
     return (datetime.now(UTC) - timedelta(days=days)).isoformat()
 
 
-def own_database(infra: Any) -> SegmenterSettings:
+def own_database(infra: TestInfrastructure) -> SegmenterSettings:
     """A database of this test's own, so the customer base holds only its customers."""
     prefix = f"{infra.db_prefix}{uuid.uuid4().hex[:6]}_"
     return settings_for(SegmenterSettings, infra, mongodb_db_prefix=prefix)
 
 
-async def send_customer(publisher: Any, record: dict[str, Any], **envelope: Any) -> dict[str, Any]:
+async def send_customer(
+    publisher: Publisher, record: dict[str, Any], **envelope: Any
+) -> dict[str, Any]:
     key = record["customer_id"]
     event = cloud_event(CUSTOMER_UPSERTED, record, subject=key, **envelope)
     await publisher.send(CUSTOMER_UPSERTED, event, key=key)
@@ -48,7 +51,9 @@ async def until_processed(service: Service, event_id: str) -> None:
             await asyncio.sleep(0.1)
 
 
-async def test_planned_campaign_is_segmented_from_the_imported_customers(infra, publisher, events):
+async def test_planned_campaign_is_segmented_from_the_imported_customers(
+    infra: TestInfrastructure, publisher: Publisher, events: EventLog
+) -> None:
     base = [
         customer(customer_id="loyal-1", total_spent={"amount": "900.00", "currency": "USD"}),
         customer(customer_id="loyal-2", total_spent={"amount": "100.00", "currency": "USD"}),
@@ -80,19 +85,18 @@ async def test_planned_campaign_is_segmented_from_the_imported_customers(infra, 
         "new_prospects": 1,
     }
     assert segments["at_risk"]["email_reachable"] == 0
-    assert (
-        segments["high_value"]["predicted_conversion_rate"]
-        > (segments["new_prospects"]["predicted_conversion_rate"])
-    )
+    rates = {k: s["predicted_conversion_rate"] for k, s in segments.items()}
+    assert rates["high_value"] > rates["at_risk"] > rates["new_prospects"]
     assert segmented["causationid"] == planned["id"]
     assert segmented["correlationid"] == cid
+    assert stored is not None
     members = {s["segment_id"]: s["customer_ids"] for s in stored["segments"]}
     assert members["high_value"] == ["loyal-1"]
 
 
 async def test_older_customer_update_arriving_late_does_not_regress_the_customer(
-    infra, publisher, events
-):
+    infra: TestInfrastructure, publisher: Publisher, events: EventLog
+) -> None:
     newer = customer(customer_id="ana", orders_count=7)
     older = customer(customer_id="ana", orders_count=2)
     async with running(build, own_database(infra)) as service:
@@ -101,10 +105,13 @@ async def test_older_customer_update_arriving_late_does_not_regress_the_customer
         late = await send_customer(publisher, older, time=(now - timedelta(hours=1)).isoformat())
         await until_processed(service, late["id"])
         stored = await service.infra.db["customers"].find_one({"_id": "ana"})
+    assert stored is not None
     assert stored["orders_count"] == 7
 
 
-async def test_redelivered_planned_event_segments_once_and_emits_once(infra, publisher, events):
+async def test_redelivered_planned_event_segments_once_and_emits_once(
+    infra: TestInfrastructure, publisher: Publisher, events: EventLog
+) -> None:
     cid, sentinel = campaign_id(), campaign_id()
     planned = cloud_event(CAMPAIGN_PLANNED, campaign_planned(cid), subject=cid)
     async with running(build, own_database(infra)) as service:

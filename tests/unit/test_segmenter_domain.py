@@ -34,23 +34,23 @@ def profile(days_since_purchase: int | None = 10, **overrides: Any) -> CustomerP
     return CustomerProfile(**(values | overrides))
 
 
-def test_recent_buyer_at_or_above_median_spend_is_high_value():
+def test_recent_buyer_at_or_above_median_spend_is_high_value() -> None:
     medians = {"USD": Decimal("300.00")}
     assert classify(profile(10), NOW, medians, POLICY) == "high_value"
 
 
-def test_recent_buyer_below_median_spend_is_occasional():
+def test_recent_buyer_below_median_spend_is_occasional() -> None:
     medians = {"USD": Decimal("300.01")}
     assert classify(profile(10), NOW, medians, POLICY) == "occasional"
 
 
-def test_buyer_silent_for_ninety_days_is_at_risk_whatever_the_spend():
+def test_buyer_silent_for_ninety_days_is_at_risk_whatever_the_spend() -> None:
     medians = {"USD": Decimal("1.00")}
     assert classify(profile(90), NOW, medians, POLICY) == "at_risk"
     assert classify(profile(89), NOW, medians, POLICY) == "high_value"
 
 
-def test_never_purchased_customer_is_a_prospect_engaged_or_new():
+def test_never_purchased_customer_is_a_prospect_engaged_or_new() -> None:
     engaged = profile(None, last_engaged_at=NOW - timedelta(days=3))
     cold = profile(None, last_engaged_at=NOW - timedelta(days=45))
     assert classify(engaged, NOW, {}, POLICY) == "engaged_prospects"
@@ -58,7 +58,7 @@ def test_never_purchased_customer_is_a_prospect_engaged_or_new():
     assert classify(profile(None), NOW, {}, POLICY) == "new_prospects"
 
 
-def test_median_spend_is_taken_per_currency():
+def test_median_spend_is_taken_per_currency() -> None:
     customers = [
         profile(5, customer_id="usd-low", total_spent=Decimal("100")),
         profile(5, customer_id="usd-high", total_spent=Decimal("900")),
@@ -69,7 +69,7 @@ def test_median_spend_is_taken_per_currency():
     assert members == {"high_value": ["usd-high", "jpy"], "occasional": ["usd-low"]}
 
 
-def test_segmentation_keeps_only_non_empty_segments_and_counts_email_opt_ins():
+def test_segmentation_keeps_only_non_empty_segments_and_counts_email_opt_ins() -> None:
     customers = [
         profile(5, customer_id="a", email_opt_in=True),
         profile(200, customer_id="b", email_opt_in=False),
@@ -85,13 +85,13 @@ def test_segmentation_keeps_only_non_empty_segments_and_counts_email_opt_ins():
     assert sum(s.size for s in by_id.values()) == 4
 
 
-def test_empty_customer_base_yields_no_segments():
+def test_empty_customer_base_yields_no_segments() -> None:
     segmentation = segment_customers([], NOW, POLICY)
     assert segmentation.total_customers == 0
     assert segmentation.segments == []
 
 
-def test_conversion_rate_rises_with_recency_frequency_and_engagement():
+def test_conversion_rate_rises_with_recency_frequency_and_engagement() -> None:
     model = ConversionModel()
     cold = [profile(None)]
     lapsed = [profile(300, orders_count=1)]
@@ -102,7 +102,7 @@ def test_conversion_rate_rises_with_recency_frequency_and_engagement():
     assert all(0 <= rate <= 1 for rate in rates)
 
 
-def test_conversion_rate_is_the_logistic_of_the_segment_averages():
+def test_conversion_rate_is_the_logistic_of_the_segment_averages() -> None:
     model = ConversionModel()
     members = [
         profile(None, customer_id="a"),
@@ -114,7 +114,7 @@ def test_conversion_rate_is_the_logistic_of_the_segment_averages():
     assert model.conversion_rate(members, NOW) == pytest.approx(expected, abs=1e-4)
 
 
-def test_an_older_update_never_replaces_a_newer_one():
+def test_an_older_update_never_replaces_a_newer_one() -> None:
     stored = NOW
     assert supersedes(NOW + timedelta(seconds=1), stored)
     assert supersedes(NOW, stored)

@@ -1,0 +1,62 @@
+"""The content service's data: what has arrived per campaign, and the content generated."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.content.domain import ContentBrief
+from shared.events.campaigns import (
+    CampaignContentGenerated,
+    CampaignPlanned,
+    CampaignSegmented,
+)
+from shared.events.common import Contract
+from shared.storage.mongo import Document
+
+type BriefPart = Literal["planned", "segmented"]
+
+
+class ContentBriefs:
+    """One document per campaign (``_id`` = campaign id) holding the inputs seen so far."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._briefs = db["briefs"]
+
+    async def record(
+        self, campaign_id: str, part: BriefPart, data: Contract, session: AsyncClientSession
+    ) -> ContentBrief:
+        """Add one input and return the brief with everything that has arrived."""
+        document = (
+            await self._briefs.find_one_and_update(
+                {"_id": campaign_id},
+                {"$set": {part: data.model_dump(mode="python")}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+                session=session,
+            )
+            or {}
+        )  # never None: the update upserts and returns the document after it
+        planned, segmented = document.get("planned"), document.get("segmented")
+        return ContentBrief(
+            planned=CampaignPlanned.model_validate(planned) if planned else None,
+            segmented=CampaignSegmented.model_validate(segmented) if segmented else None,
+        )
+
+
+class GeneratedContent:
+    """One document per campaign (``_id`` = campaign id): it is generated once."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._content = db["content"]
+
+    async def exists(self, campaign_id: str, session: AsyncClientSession) -> bool:
+        found = await self._content.find_one({"_id": campaign_id}, {"_id": 1}, session=session)
+        return found is not None
+
+    async def add(self, content: CampaignContentGenerated, session: AsyncClientSession) -> None:
+        document = content.model_dump(mode="python") | {"_id": content.campaign_id}
+        await self._content.insert_one(document, session=session)

@@ -1,0 +1,1 @@
+"""Launcher: launches a campaign once its plan, segments and content are all ready."""

@@ -1,0 +1,83 @@
+"""The launcher's data: what has arrived per campaign, and each campaign's launch."""
+
+from __future__ import annotations
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.launcher.domain import LaunchBrief
+from shared.events.campaigns import (
+    CampaignContentGenerated,
+    CampaignLaunched,
+    CampaignPlanned,
+    CampaignSegmented,
+)
+from shared.storage.mongo import Document
+
+
+class LaunchBriefs:
+    """One document per campaign (``_id`` = campaign id) holding the inputs seen so far.
+
+    Of the content only the number of variants is kept: the launcher needs to know it is
+    ready, not what it says.
+    """
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._briefs = db["briefs"]
+
+    async def record_planned(
+        self, planned: CampaignPlanned, session: AsyncClientSession
+    ) -> LaunchBrief:
+        return await self._record(
+            planned.campaign_id, {"planned": planned.model_dump(mode="python")}, session
+        )
+
+    async def record_segmented(
+        self, segmented: CampaignSegmented, session: AsyncClientSession
+    ) -> LaunchBrief:
+        return await self._record(
+            segmented.campaign_id, {"segmented": segmented.model_dump(mode="python")}, session
+        )
+
+    async def record_content(
+        self, content: CampaignContentGenerated, session: AsyncClientSession
+    ) -> LaunchBrief:
+        return await self._record(
+            content.campaign_id, {"content_variants": len(content.content)}, session
+        )
+
+    async def _record(
+        self, campaign_id: str, fields: Document, session: AsyncClientSession
+    ) -> LaunchBrief:
+        document = (
+            await self._briefs.find_one_and_update(
+                {"_id": campaign_id},
+                {"$set": fields},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+                session=session,
+            )
+            or {}
+        )  # never None: the update upserts and returns the document after it
+        planned, segmented = document.get("planned"), document.get("segmented")
+        return LaunchBrief(
+            planned=CampaignPlanned.model_validate(planned) if planned else None,
+            segmented=CampaignSegmented.model_validate(segmented) if segmented else None,
+            content_variants=document.get("content_variants"),
+        )
+
+
+class Launches:
+    """One document per campaign (``_id`` = campaign id): a campaign launches once."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._launches = db["launches"]
+
+    async def exists(self, campaign_id: str, session: AsyncClientSession) -> bool:
+        found = await self._launches.find_one({"_id": campaign_id}, {"_id": 1}, session=session)
+        return found is not None
+
+    async def add(self, launched: CampaignLaunched, session: AsyncClientSession) -> None:
+        document = launched.model_dump(mode="python") | {"_id": launched.campaign_id}
+        await self._launches.insert_one(document, session=session)
