@@ -1,14 +1,18 @@
 """The content service against the real broker and database."""
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from services.content.app import build
 from services.content.settings import ContentSettings
 from shared.events.topics import CAMPAIGN_CONTENT_GENERATED, CAMPAIGN_PLANNED, CAMPAIGN_SEGMENTED
 from tests.support.factories import campaign_id, campaign_planned, campaign_segmented
-from tests.support.infrastructure import TestInfrastructure
 from tests.support.kafka import EventLog, Publisher, cloud_event, for_campaign
 from tests.support.services import running, settings_for
+
+if TYPE_CHECKING:
+    from tests.support.infrastructure import TestInfrastructure
 
 
 def planned_event(cid: str) -> dict[str, Any]:

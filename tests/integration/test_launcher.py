@@ -1,6 +1,8 @@
 """The launcher against the real broker and database."""
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from services.launcher.app import build
 from services.launcher.settings import LauncherSettings
@@ -16,9 +18,11 @@ from tests.support.factories import (
     campaign_planned,
     campaign_segmented,
 )
-from tests.support.infrastructure import TestInfrastructure
 from tests.support.kafka import EventLog, Publisher, cloud_event, for_campaign
 from tests.support.services import running, settings_for
+
+if TYPE_CHECKING:
+    from tests.support.infrastructure import TestInfrastructure
 
 INPUTS = {
     CAMPAIGN_PLANNED: campaign_planned,

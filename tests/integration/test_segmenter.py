@@ -1,9 +1,11 @@
 """The segmenter against the real broker and database."""
 
+from __future__ import annotations
+
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -12,9 +14,11 @@ from services.segmenter.settings import SegmenterSettings
 from shared.events.topics import CAMPAIGN_PLANNED, CAMPAIGN_SEGMENTED, CUSTOMER_UPSERTED
 from shared.runtime import Service
 from tests.support.factories import campaign_id, campaign_planned, customer
-from tests.support.infrastructure import TestInfrastructure
 from tests.support.kafka import EventLog, Publisher, cloud_event, for_campaign
 from tests.support.services import running, settings_for
+
+if TYPE_CHECKING:
+    from tests.support.infrastructure import TestInfrastructure
 
 
 def days_ago(days: int) -> str:
