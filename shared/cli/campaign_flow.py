@@ -113,8 +113,11 @@ class CampaignFlow:
     def failure(self) -> str | None:
         """Why the campaign cannot launch, once a rejection or a dead letter says so."""
         for topic, found in self.events.by_topic.items():
-            if found and (topic == topics.CAMPAIGN_REJECTED or topic.endswith(".dlq")):
+            if found and topic == topics.CAMPAIGN_REJECTED:
                 return f"{topic}: {summary(topic, found[0])}"
+            if found and topic.endswith(".dlq"):
+                log = service_log(str(found[0].get("consumer_group")).split(".")[0])
+                return f"{topic}: {summary(topic, found[0])}; see {log}"
         return None
 
     def launched(self) -> bool:

@@ -100,10 +100,15 @@ async def follow(
                     event = parsed(record.value)
                     if event is not None and matches(record.topic, event):
                         found.append((record.topic, event))
-            for item in sorted(found, key=lambda pair: str(pair[1].get("time", ""))):
+            for item in sorted(found, key=lambda pair: occurred_at(pair[1])):
                 yield item
     finally:
         await consumer.stop()
+
+
+def occurred_at(event: Event) -> str:
+    """An event's time; a dead letter's is when it failed."""
+    return str(event.get("time") or event.get("failed_at") or "")
 
 
 def parsed(value: bytes | None) -> Event | None:

@@ -88,7 +88,11 @@ STYLES = {topics.CAMPAIGN_REJECTED: "red", topics.PAYMENT_FAILED: "yellow"}
 def summary(topic: str, event: Event) -> str:
     if topic.endswith(dead_letter_topic("")):
         error = event.get("error") or {}
-        return f"dead-lettered after {event.get('attempts')} attempt(s): {error.get('message')}"
+        reason = next(iter(str(error.get("message")).splitlines()), "")
+        return (
+            f"dead-lettered by {event.get('consumer_group')} after {event.get('attempts')} "
+            f"attempt(s): {reason}"
+        )
     data = event.get("data")
     describe = SUMMARIES.get(topic)
     if describe is None or not isinstance(data, dict):
