@@ -1,0 +1,1 @@
+"""Analytics: revenue per completed payment, running campaign totals, reports and performance."""

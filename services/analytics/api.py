@@ -1,0 +1,137 @@
+"""The analytics HTTP API: a campaign's report, and its performance published on demand."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import FastAPI, HTTPException, Path
+from pydantic import BaseModel, Field
+
+from services.analytics import domain
+from services.analytics.domain import CampaignTotals, PaymentLine
+from services.analytics.handlers import PerformanceReporter
+from services.analytics.repository import CampaignTotalsRepository, PaymentsRepository
+from shared.events.campaigns import CampaignPlanned, ProcessorShare
+from shared.events.common import Channel
+from shared.money import Money
+from shared.runtime import Infrastructure, health_routes
+
+CampaignIdPath = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", examples=["spring-sale"])
+]
+
+
+class SegmentReport(BaseModel):
+    segment_id: str
+    name: str
+    size: int
+    predicted_conversion_rate: float
+
+
+class ReachReport(BaseModel):
+    channels: dict[Channel, int] = Field(description="People reached per channel at launch.")
+    total: int
+
+
+class TotalsReport(BaseModel):
+    gross: Money
+    fees: Money
+    net: Money
+    payments_completed: int
+    payments_failed: int
+    success_rate: float = Field(description="Completed / (completed + failed).")
+    average_transaction: Money = Field(description="Gross / completed payments.")
+    processor_mix: list[ProcessorShare]
+
+
+class CampaignReport(BaseModel):
+    campaign_id: str
+    name: str | None = Field(description="None until campaign.planned arrives.")
+    budget: Money | None
+    allocation: dict[Channel, Money]
+    predicted_revenue: Money | None
+    predicted_roi: float | None
+    segments: list[SegmentReport]
+    reach: ReachReport
+    payments: list[PaymentLine]
+    totals: TotalsReport
+    actual_roi: float | None = Field(description="(net - budget) / budget, once planned.")
+    conversion_rate: float | None = Field(description="Completed payments / total reach.")
+
+
+class PerformanceAccepted(BaseModel):
+    campaign_id: str
+    event_id: str = Field(description="The campaign.performance event's id.")
+
+
+def campaign_report(totals: CampaignTotals, payments: list[PaymentLine]) -> CampaignReport:
+    plan = totals.plan
+    return CampaignReport(
+        campaign_id=totals.campaign_id,
+        name=plan.name if plan else None,
+        budget=plan.budget if plan else None,
+        allocation=_allocation(plan),
+        predicted_revenue=plan.predicted_revenue if plan else None,
+        predicted_roi=plan.predicted_roi if plan else None,
+        segments=[SegmentReport.model_validate(s.model_dump()) for s in totals.segments],
+        reach=ReachReport(channels=totals.reach, total=totals.total_reach),
+        payments=payments,
+        totals=TotalsReport(
+            gross=totals.money(totals.gross),
+            fees=totals.money(totals.fees),
+            net=totals.money(totals.net),
+            payments_completed=totals.payments_completed,
+            payments_failed=totals.payments_failed,
+            success_rate=domain.success_rate(totals),
+            average_transaction=domain.average_transaction(totals),
+            processor_mix=domain.processor_mix(totals),
+        ),
+        actual_roi=domain.actual_roi(totals),
+        conversion_rate=domain.conversion_rate(totals),
+    )
+
+
+def _allocation(plan: CampaignPlanned | None) -> dict[Channel, Money]:
+    if plan is None:
+        return {}
+    return {
+        channel: Money.of(amount, plan.budget.currency)
+        for channel, amount in plan.allocation.items()
+    }
+
+
+def unknown_campaign(campaign_id: str) -> HTTPException:
+    return HTTPException(
+        status_code=404,
+        detail=f"campaign {campaign_id!r} is unknown to analytics: "
+        "no plan, segments, launch or payment has named it yet",
+    )
+
+
+def build_api(
+    infra: Infrastructure,
+    campaigns: CampaignTotalsRepository,
+    payments: PaymentsRepository,
+    reporter: PerformanceReporter,
+) -> FastAPI:
+    api = FastAPI(title="Analytics", version="1", routes=health_routes(infra))
+
+    @api.get("/v1/campaigns/{campaign_id}/report", responses={404: {"description": "Unknown"}})
+    async def report(campaign_id: CampaignIdPath) -> CampaignReport:
+        totals = await campaigns.get(campaign_id)
+        if totals is None:
+            raise unknown_campaign(campaign_id)
+        return campaign_report(totals, await payments.for_campaign(campaign_id))
+
+    @api.post(
+        "/v1/campaigns/{campaign_id}/performance",
+        status_code=202,
+        responses={404: {"description": "Unknown"}},
+    )
+    async def publish_performance(campaign_id: CampaignIdPath) -> PerformanceAccepted:
+        event = await reporter.report(campaign_id)
+        if event is None:
+            raise unknown_campaign(campaign_id)
+        return PerformanceAccepted(campaign_id=campaign_id, event_id=event.id)
+
+    return api

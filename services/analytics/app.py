@@ -1,0 +1,27 @@
+"""Composition root of analytics."""
+
+from services.analytics.api import build_api
+from services.analytics.handlers import PerformanceReporter, register
+from services.analytics.repository import CampaignTotalsRepository, PaymentsRepository
+from services.analytics.settings import AnalyticsSettings
+from shared.runtime import Infrastructure, Service
+
+NAME = "analytics"
+
+
+def build(settings: AnalyticsSettings) -> Service:
+    infra = Infrastructure.build(NAME, settings)
+    campaigns = CampaignTotalsRepository(infra.db)
+    payments = PaymentsRepository(infra.db)
+    register(infra, campaigns, payments)
+    reporter = PerformanceReporter(
+        infra, campaigns, interval=settings.analytics_performance_interval_seconds
+    )
+    infra.finish()
+    return Service(
+        infra=infra,
+        http_app=build_api(infra, campaigns, payments, reporter),
+        http_port=settings.analytics_api_port,
+        on_startup=[payments.ensure_indexes],
+        background=[reporter.report_periodically],
+    )

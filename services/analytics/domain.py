@@ -1,0 +1,211 @@
+"""Revenue and campaign performance rules: what a payment earns and how a campaign is doing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import AwareDatetime, BaseModel
+
+from shared.events.campaigns import (
+    CampaignLaunched,
+    CampaignPerformance,
+    CampaignPlanned,
+    CampaignSegmented,
+    ProcessorShare,
+    Segment,
+)
+from shared.events.common import Channel
+from shared.events.payments import Attribution, PaymentMethod, PaymentRecord, PaymentStatus
+from shared.events.revenue import RevenueRecorded
+from shared.money import Money, round_half_up
+
+# Zero amounts still need a currency before the first payment or plan names one.
+UNPRICED_CURRENCY = "USD"
+
+
+class CurrencyMismatchError(ValueError):
+    """An amount in another currency than the campaign's; ``field`` names the offending field."""
+
+    def __init__(self, field: str, given: str, expected: str) -> None:
+        super().__init__(f"{field}: {given} differs from the campaign's currency {expected}")
+        self.field = field
+
+
+def credited_campaign(payment: PaymentRecord) -> str:
+    """The campaign a sale counts for: the attribution's, else the one paid through."""
+    return payment.metadata.campaign_attribution or payment.campaign_id
+
+
+def revenue_from(payment: PaymentRecord, recorded_at: datetime) -> RevenueRecorded:
+    """What a completed payment earns: gross, less the processor's fee; no fee known, none taken."""
+    currency = payment.currency
+    gross = Money.of(round_half_up(payment.amount, currency), currency)
+    fees = payment.metadata.processor_fees
+    fee = Money.of(round_half_up(fees.processor_fee, currency), currency) if fees else None
+    net = Money.of(round_half_up(fees.net_amount, currency), currency) if fees else None
+    return RevenueRecorded(
+        campaign_id=credited_campaign(payment),
+        payment_id=payment.id,
+        customer_id=payment.customer_id,
+        processor=payment.processor,
+        payment_method=payment.payment_method,
+        gross=gross,
+        fee=fee or Money.zero(currency),
+        net=net or gross,
+        recorded_at=recorded_at,
+        attribution=payment.metadata.attribution,
+    )
+
+
+@dataclass(frozen=True)
+class ProcessorTally:
+    count: int = 0
+    gross: Decimal = Decimal(0)
+
+
+@dataclass
+class CampaignTotals:
+    """Everything analytics knows about one campaign, from whichever events arrived so far."""
+
+    campaign_id: str
+    currency: str | None = None
+    gross: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    net: Decimal = Decimal(0)
+    payments_completed: int = 0
+    payments_failed: int = 0
+    processors: dict[str, ProcessorTally] = field(default_factory=dict)
+    plan: CampaignPlanned | None = None
+    segments: list[Segment] = field(default_factory=list)
+    reach: dict[Channel, int] = field(default_factory=dict)
+    total_reach: int = 0
+    version: int = 0
+
+    def record_revenue(self, revenue: RevenueRecorded) -> None:
+        self._agree_on_currency(revenue.gross.currency, "currency")
+        self.gross += revenue.gross.amount
+        self.fees += revenue.fee.amount
+        self.net += revenue.net.amount
+        self.payments_completed += 1
+        tally = self.processors.get(revenue.processor, ProcessorTally())
+        self.processors[revenue.processor] = ProcessorTally(
+            tally.count + 1, tally.gross + revenue.gross.amount
+        )
+
+    def record_failure(self) -> None:
+        self.payments_failed += 1
+
+    def record_plan(self, plan: CampaignPlanned) -> None:
+        self._agree_on_currency(plan.budget.currency, "budget.currency")
+        self.plan = plan
+
+    def record_segments(self, segmented: CampaignSegmented) -> None:
+        self.segments = list(segmented.segments)
+
+    def record_launch(self, launched: CampaignLaunched) -> None:
+        self.reach = dict(launched.reach)
+        self.total_reach = launched.total_reach
+
+    def money(self, amount: Decimal) -> Money:
+        return Money.of(amount, self.reporting_currency)
+
+    @property
+    def reporting_currency(self) -> str:
+        return self.currency or (self.plan.budget.currency if self.plan else UNPRICED_CURRENCY)
+
+    def _agree_on_currency(self, currency: str, field_name: str) -> None:
+        if self.currency is None:
+            self.currency = currency
+        elif currency != self.currency:
+            raise CurrencyMismatchError(field_name, currency, self.currency)
+
+
+def success_rate(totals: CampaignTotals) -> float:
+    attempted = totals.payments_completed + totals.payments_failed
+    return round(totals.payments_completed / attempted, 4) if attempted else 0.0
+
+
+def average_transaction(totals: CampaignTotals) -> Money:
+    if not totals.payments_completed:
+        return totals.money(Decimal(0))
+    currency = totals.reporting_currency
+    return Money.of(round_half_up(totals.gross / totals.payments_completed, currency), currency)
+
+
+def actual_roi(totals: CampaignTotals) -> float | None:
+    """(net revenue - spend) / spend, the spend being the planned budget; None before the plan."""
+    if totals.plan is None:
+        return None
+    spend = totals.plan.budget.amount
+    return round(float((totals.net - spend) / spend), 4)
+
+
+def conversion_rate(totals: CampaignTotals) -> float | None:
+    """Completed payments per person reached; None until the launch reports a reach."""
+    if not totals.total_reach:
+        return None
+    return round(totals.payments_completed / totals.total_reach, 6)
+
+
+def processor_mix(totals: CampaignTotals) -> list[ProcessorShare]:
+    """Per processor, the largest gross first."""
+    ranked = sorted(totals.processors.items(), key=lambda item: (-item[1].gross, item[0]))
+    return [
+        ProcessorShare(processor=name, count=tally.count, gross=totals.money(tally.gross))
+        for name, tally in ranked
+    ]
+
+
+def performance(totals: CampaignTotals, as_of: datetime) -> CampaignPerformance:
+    return CampaignPerformance(
+        campaign_id=totals.campaign_id,
+        as_of=as_of,
+        gross_revenue=totals.money(totals.gross),
+        fees=totals.money(totals.fees),
+        net_revenue=totals.money(totals.net),
+        payments_completed=totals.payments_completed,
+        payments_failed=totals.payments_failed,
+        success_rate=success_rate(totals),
+        average_transaction=average_transaction(totals),
+        processor_mix=processor_mix(totals),
+        reach=totals.total_reach,
+        spend=totals.plan.budget if totals.plan else None,
+        roi=actual_roi(totals),
+        conversion_rate=conversion_rate(totals),
+    )
+
+
+class PaymentLine(BaseModel):
+    """One payment in a campaign's report; fee and net only once it completed."""
+
+    payment_id: str
+    customer_id: str
+    payment_method: PaymentMethod
+    processor: str
+    amount: Money
+    fee: Money | None = None
+    net: Money | None = None
+    status: PaymentStatus
+    failure_reason: str | None = None
+    attribution: Attribution
+    created_at: AwareDatetime
+
+
+def payment_line(payment: PaymentRecord, revenue: RevenueRecorded | None) -> PaymentLine:
+    """The report's row: completed when it earned revenue, failed otherwise."""
+    amount = round_half_up(payment.amount, payment.currency)
+    return PaymentLine(
+        payment_id=payment.id,
+        customer_id=payment.customer_id,
+        payment_method=payment.payment_method,
+        processor=payment.processor,
+        amount=revenue.gross if revenue else Money.of(amount, payment.currency),
+        fee=revenue.fee if revenue else None,
+        net=revenue.net if revenue else None,
+        status=PaymentStatus.COMPLETED if revenue else PaymentStatus.FAILED,
+        failure_reason=payment.failure_reason,
+        attribution=payment.metadata.attribution,
+        created_at=payment.created_at,
+    )

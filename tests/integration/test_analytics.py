@@ -1,0 +1,209 @@
+"""Analytics against the real broker and database."""
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from services.analytics.app import build
+from services.analytics.settings import AnalyticsSettings
+from shared.events.topics import (
+    CAMPAIGN_LAUNCHED,
+    CAMPAIGN_PERFORMANCE,
+    CAMPAIGN_PLANNED,
+    CAMPAIGN_SEGMENTED,
+    PAYMENT_COMPLETED,
+    PAYMENT_FAILED,
+    REVENUE_RECORDED,
+)
+from tests.support.factories import (
+    campaign_id,
+    campaign_launched,
+    campaign_planned,
+    campaign_segmented,
+    failed_payment_record,
+    payment_record,
+)
+from tests.support.kafka import Event, cloud_event, for_campaign
+from tests.support.services import running, settings_for
+
+type Report = dict[str, Any]
+
+
+def for_payment(payment_id: str) -> Callable[[Event], bool]:
+    return lambda e: e["data"].get("payment_id") == payment_id
+
+
+def money(amount: str) -> dict[str, str]:
+    return {"amount": amount, "currency": "USD"}
+
+
+def paypal_payment(cid: str) -> dict[str, Any]:
+    record = payment_record(cid, amount="50.00", processor="paypal", payment_method="paypal")
+    record["metadata"]["processor_fees"] |= {"processor_fee": "2.24", "net_amount": "47.76"}
+    return record
+
+
+async def publish(publisher, topic: str, data: dict[str, Any], cid: str) -> Event:
+    event = cloud_event(topic, data, subject=cid)
+    await publisher.send(topic, event, key=cid)
+    return event
+
+
+async def report_once(
+    http: httpx.AsyncClient, cid: str, settled: Callable[[Report], bool]
+) -> Report:
+    """The campaign's report, once every event the test sent has been consumed."""
+    last: list[httpx.Response] = []
+
+    async def poll() -> Report:
+        while True:
+            response = await http.get(f"/v1/campaigns/{cid}/report")
+            last[:] = [response]
+            if response.status_code == 200 and settled(response.json()):
+                return response.json()  # type: ignore[no-any-return]
+            await asyncio.sleep(0.2)
+
+    try:
+        return await asyncio.wait_for(poll(), 60)
+    except TimeoutError:
+        seen = f"{last[0].status_code} {last[0].text}" if last else "no answer"
+        raise AssertionError(f"report of {cid} never settled; last: {seen}") from None
+
+
+def api(settings: AnalyticsSettings) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.analytics_api_port}")
+
+
+async def test_each_completed_payment_records_revenue_once_and_failed_ones_none(
+    infra, publisher, events
+):
+    cid = campaign_id()
+    completed, declined = payment_record(cid), failed_payment_record(cid)
+    settings = settings_for(AnalyticsSettings, infra)
+    async with running(build, settings), api(settings) as http:
+        delivered = await publish(publisher, PAYMENT_COMPLETED, completed, cid)
+        await publisher.send(PAYMENT_COMPLETED, delivered, key=cid)  # redelivered, same event id
+        await publish(publisher, PAYMENT_COMPLETED, completed, cid)  # re-published, new event id
+        await publish(publisher, PAYMENT_FAILED, declined, cid)
+        await report_once(http, cid, lambda r: r["totals"]["payments_failed"] == 1)
+        # Same key, so the same partitions: the sentinel is consumed and relayed after the rest.
+        sentinel = payment_record(cid)
+        await publish(publisher, PAYMENT_COMPLETED, sentinel, cid)
+        await events.wait_for(REVENUE_RECORDED, for_payment(sentinel["id"]))
+        report = await report_once(http, cid, lambda r: r["totals"]["payments_completed"] == 2)
+
+    [revenue] = events.matching(REVENUE_RECORDED, for_payment(completed["id"]))
+    assert events.matching(REVENUE_RECORDED, for_payment(declined["id"])) == []
+    data = revenue["data"]
+    assert (data["gross"], data["fee"], data["net"]) == (
+        money("149.99"),
+        money("4.65"),
+        money("145.34"),
+    )
+    assert data["attribution"]["channel"] == "email"
+    assert (revenue["subject"], revenue["correlationid"]) == (cid, cid)
+    assert revenue["causationid"] == delivered["id"]
+    assert report["totals"]["gross"] == money("299.98")
+    assert report["totals"]["payments_failed"] == 1
+
+
+async def test_report_combines_plan_segments_reach_and_payments_in_any_order(infra, publisher):
+    cid = campaign_id()
+    settings = settings_for(AnalyticsSettings, infra)
+    async with running(build, settings), api(settings) as http:
+        # Payments before the plan they belong to: totals start from whichever comes first.
+        stripe = await publish(publisher, PAYMENT_COMPLETED, payment_record(cid), cid)
+        await publish(publisher, PAYMENT_COMPLETED, paypal_payment(cid), cid)
+        await publish(publisher, PAYMENT_FAILED, failed_payment_record(cid), cid)
+        await publish(publisher, CAMPAIGN_PLANNED, campaign_planned(cid), cid)
+        await publish(publisher, CAMPAIGN_SEGMENTED, campaign_segmented(cid), cid)
+        await publish(publisher, CAMPAIGN_LAUNCHED, campaign_launched(cid), cid)
+        report = await report_once(
+            http,
+            cid,
+            lambda r: len(r["payments"]) == 3 and r["segments"] and r["reach"]["total"] > 0,
+        )
+        missing = await http.get("/v1/campaigns/no-such-campaign/report")
+
+    assert (report["name"], report["budget"]) == ("Spring sale", money("50000.00"))
+    assert report["allocation"]["email"] == money("20000.00")
+    assert (report["predicted_revenue"], report["predicted_roi"]) == (money("61234.50"), 0.2247)
+    assert [s["segment_id"] for s in report["segments"]] == ["high_value", "at_risk"]
+    assert report["reach"] == {"channels": {"email": 800, "social": 1200}, "total": 2000}
+    totals = report["totals"]
+    assert (totals["gross"], totals["fees"], totals["net"]) == (
+        money("199.99"),
+        money("6.89"),
+        money("193.10"),
+    )
+    assert (totals["payments_completed"], totals["payments_failed"]) == (2, 1)
+    assert (totals["success_rate"], totals["average_transaction"]) == (0.6667, money("100.00"))
+    assert [(p["processor"], p["count"], p["gross"]) for p in totals["processor_mix"]] == [
+        ("stripe", 1, money("149.99")),
+        ("paypal", 1, money("50.00")),
+    ]
+    [stripe_line] = [p for p in report["payments"] if p["payment_id"] == stripe["data"]["id"]]
+    assert (stripe_line["amount"], stripe_line["fee"], stripe_line["net"]) == (
+        money("149.99"),
+        money("4.65"),
+        money("145.34"),
+    )
+    assert stripe_line["status"] == "completed"
+    assert stripe_line["attribution"]["segment_id"] == "high_value"
+    assert report["actual_roi"] == -0.9961  # (193.10 - 50,000) / 50,000
+    assert report["conversion_rate"] == 0.001
+    assert missing.status_code == 404
+    assert "no-such-campaign" in missing.json()["detail"]
+
+
+async def test_performance_requested_over_http_is_emitted_with_the_totals(infra, publisher, events):
+    cid = campaign_id()
+    settings = settings_for(AnalyticsSettings, infra)
+    async with running(build, settings), api(settings) as http:
+        await publish(publisher, CAMPAIGN_PLANNED, campaign_planned(cid), cid)
+        await publish(publisher, PAYMENT_COMPLETED, payment_record(cid), cid)
+        await report_once(http, cid, lambda r: r["name"] and r["totals"]["payments_completed"] == 1)
+        accepted = await http.post(f"/v1/campaigns/{cid}/performance")
+        [performance] = await events.wait_for(CAMPAIGN_PERFORMANCE, for_campaign(cid))
+        unknown = await http.post("/v1/campaigns/no-such-campaign/performance")
+
+    assert accepted.status_code == 202
+    assert accepted.json()["event_id"] == performance["id"]
+    data = performance["data"]
+    assert (data["gross_revenue"], data["fees"], data["net_revenue"]) == (
+        money("149.99"),
+        money("4.65"),
+        money("145.34"),
+    )
+    assert (data["payments_completed"], data["success_rate"]) == (1, 1.0)
+    assert data["spend"] == money("50000.00")
+    assert performance["correlationid"] == cid
+    assert unknown.status_code == 404
+
+
+async def test_performance_is_emitted_periodically_only_for_campaigns_that_changed(
+    infra, publisher, events
+):
+    cid, quiet = campaign_id(), campaign_id()
+    settings = settings_for(AnalyticsSettings, infra, analytics_performance_interval_seconds=0.3)
+    async with running(build, settings):
+        await publish(publisher, PAYMENT_COMPLETED, payment_record(cid), cid)
+        await events.wait_for(
+            CAMPAIGN_PERFORMANCE,
+            lambda e: for_campaign(cid)(e) and e["data"]["payments_completed"] == 1,
+        )
+        await publish(publisher, PAYMENT_COMPLETED, paypal_payment(cid), cid)
+        [*_, latest] = await events.wait_for(
+            CAMPAIGN_PERFORMANCE,
+            lambda e: for_campaign(cid)(e) and e["data"]["payments_completed"] == 2,
+        )
+        # Two later rounds that report another campaign, and so would have re-reported cid.
+        for _ in range(2):
+            await publish(publisher, PAYMENT_COMPLETED, payment_record(quiet), quiet)
+            count = len(events.matching(CAMPAIGN_PERFORMANCE, for_campaign(quiet))) + 1
+            await events.wait_for(CAMPAIGN_PERFORMANCE, for_campaign(quiet), count=count)
+
+    assert latest["data"]["gross_revenue"] == money("199.99")
+    assert len(events.matching(CAMPAIGN_PERFORMANCE, for_campaign(cid))) == 2
