@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from shared.cli.report_format import money_text, percent_text
+from shared.cli.report_format import count_text, money_text, percent_text
 from shared.events import topics
 from shared.events.topics import dead_letter_topic
 
@@ -33,7 +33,8 @@ def planned(data: Event) -> str:
 def segmented(data: Event) -> str:
     segments = data.get("segments") or []
     sizes = ", ".join(f"{s.get('segment_id')} {s.get('size')}" for s in segments)
-    return f"{len(segments)} segments of {data.get('total_customers')} customers: {sizes}"
+    total = count_text(data.get("total_customers"))
+    return f"{len(segments)} segments of {total} customers: {sizes}"
 
 
 def content_generated(data: Event) -> str:
@@ -50,7 +51,7 @@ def payment(data: Event) -> str:
     reason = f" ({data['failure_reason']})" if data.get("failure_reason") else ""
     return (
         f"{data.get('id')} {data.get('amount')} {data.get('currency')} "
-        f"{data.get('payment_method')} via {data.get('processor')} {data.get('status')}{reason}"
+        f"{data.get('payment_method')} via {data.get('processor')}{reason}"
     )
 
 
