@@ -147,6 +147,19 @@ class _Server(uvicorn.Server):
         yield
 
 
+async def start_broker(broker: KafkaBroker) -> None:
+    """``broker.start()``, but joining every subscriber's consumer group at once.
+
+    FastStream starts subscribers one after another, and each waits out the group
+    coordinator's join delay; a service with five subscriptions would take five delays.
+    """
+    await broker.connect()
+    await asyncio.gather(*(subscriber.start() for subscriber in broker.subscribers))
+    for publisher in broker.publishers:
+        await publisher.start()
+    broker.running = True
+
+
 async def serve(service: Service, stop: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT, or until ``stop`` is set when one is given (tests)."""
     infra = service.infra
@@ -162,7 +175,7 @@ async def serve(service: Service, stop: asyncio.Event | None = None) -> None:
     await infra.uow.ensure_indexes()
     for hook in service.on_startup:
         await hook()
-    await infra.broker.start()
+    await start_broker(infra.broker)
     infra.relay.start()
     server = _Server(
         uvicorn.Config(

@@ -1,10 +1,14 @@
 """The Kafka broker every service builds, and the topics it needs."""
 
+import json
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
+from faststream.message import StreamMessage
 
 from shared.events.topics import ALL_TOPICS
 
@@ -25,8 +29,25 @@ def build_broker(
         acks="all",
         enable_idempotence=idempotent_producer,
         graceful_timeout=30.0,
+        decoder=decode_structured_json,
+        # Topics are created once, with their partition count, before subscribers start.
+        allow_auto_create_topics=False,
         logger=logging.getLogger(f"{client_id}.kafka"),
     )
+
+
+async def decode_structured_json(
+    msg: StreamMessage[Any], default: Callable[[StreamMessage[Any]], Awaitable[Any]]
+) -> Any:
+    """Decode any ``+json`` content type as JSON.
+
+    CloudEvents' structured mode labels messages ``application/cloudevents+json``, which
+    FastStream's default decoder would hand to handlers as raw bytes.
+    """
+    content_type = msg.content_type or ""
+    if content_type.split(";")[0].strip().endswith("+json"):
+        return json.loads(msg.body)
+    return await default(msg)
 
 
 async def ensure_topics(

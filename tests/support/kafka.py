@@ -12,6 +12,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from shared.events.envelope import CONTENT_TYPE
 from shared.events.topics import ALL_TOPICS
 
 type Event = dict[str, Any]
@@ -44,7 +45,9 @@ class Publisher:
 
     async def send(self, topic: str, event: Event | bytes, key: str) -> None:
         value = event if isinstance(event, bytes) else json.dumps(event).encode()
-        await self._producer.send_and_wait(topic, value, key=key.encode())
+        # Structured-mode CloudEvents, labelled as the outbox relay and campaignctl label them.
+        headers = [("content-type", CONTENT_TYPE.encode())]
+        await self._producer.send_and_wait(topic, value, key=key.encode(), headers=headers)
 
 
 class EventLog:

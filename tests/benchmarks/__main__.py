@@ -1,0 +1,82 @@
+"""``make bench``: the payment pipeline next to the broker's raw ceiling, on one infrastructure.
+
+Infrastructure is found as the tests find it: KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL, else
+testcontainers, else the local stand-ins. The payment and analytics services run as their
+own processes, exactly as ``make up`` runs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+from shared.devstack.stack import LocalStack, StackAddresses
+from tests.benchmarks.broker_ceiling import produce_consume
+from tests.benchmarks.figures import latency_line, peak_rss_mib
+from tests.benchmarks.payment_pipeline import push_payments
+from tests.support.infrastructure import free_port, test_infrastructure
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--payments", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--ceiling-messages", type=int, default=20_000)
+    args = parser.parse_args()
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-"))
+    with test_infrastructure(log_dir) as infra:
+        env = dict(os.environ) | {
+            "KAFKA_BOOTSTRAP_SERVERS": infra.kafka,
+            "MONGODB_URL": infra.mongodb,
+            "MONGODB_DB_PREFIX": infra.db_prefix,
+            "PAYMENT_API_PORT": str(free_port()),
+            "ANALYTICS_API_PORT": str(free_port()),
+            "LOG_LEVEL": "WARNING",
+        }
+        stack = LocalStack(StackAddresses.from_env(env), log_dir)
+        stack.start_infrastructure()
+        services = ("payment", "analytics")
+        stack.start_services(services)
+        try:
+            stack.wait_ready(services)
+            print(f"infrastructure: {infra.description}")
+            print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}")
+            asyncio.run(report(stack, args))
+        finally:
+            stack.stop()
+
+
+async def report(stack: LocalStack, args: argparse.Namespace) -> None:
+    url = stack.addresses.http_url("payment")
+    await push_payments(
+        url, stack.addresses.kafka, payments=20, concurrency=4, campaign_id="warmup"
+    )
+    run = await push_payments(
+        url,
+        stack.addresses.kafka,
+        payments=args.payments,
+        concurrency=args.concurrency,
+        campaign_id="bench",
+    )
+    completed = len(run.posted_at)
+    print(f"\npayments: {args.payments} with {args.concurrency} concurrent clients")
+    print(f"throughput: {completed / run.elapsed:.1f} payments/s ({run.failures} failed)")
+    print(latency_line("POST /v1/payments", run.post_latency))
+    print(latency_line("payment -> revenue.recorded", run.revenue_latency))
+    for name in ("payment", "analytics"):
+        process = stack.processes.processes[name]
+        print(f"peak memory {name}: {peak_rss_mib(process.pid):.0f} MiB")
+    ceiling = await produce_consume(stack.addresses.kafka, args.ceiling_messages)
+    print(
+        f"\nbroker ceiling ({args.ceiling_messages} x 600 B): "
+        f"produce {ceiling['produce_per_s']:,.0f} msg/s, "
+        f"produce->consume {ceiling['end_to_end_per_s']:,.0f} msg/s"
+    )
+
+
+if __name__ == "__main__":
+    main()

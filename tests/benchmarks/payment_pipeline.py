@@ -1,0 +1,104 @@
+"""Payments through the payment API, and how long until analytics records their revenue."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+from shared.events.topics import REVENUE_RECORDED
+from shared.settings import DEV_ONLY_PAYMENT_API_KEY
+
+METHODS = [
+    ("credit_card", "pm_card_visa"),
+    ("debit_card", "pm_card_visa_debit"),
+    ("paypal", "sandbox_ok"),
+    ("bitcoin", "sandbox_ok"),
+    ("ethereum", "sandbox_ok"),
+]
+
+
+@dataclass
+class PipelineRun:
+    posted_at: dict[str, float] = field(default_factory=dict)
+    post_latency: list[float] = field(default_factory=list)
+    revenue_latency: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+    failures: int = 0
+
+
+async def _watch_revenue(
+    bootstrap: str, run: PipelineRun, expected: int, ready: asyncio.Event
+) -> None:
+    consumer = AIOKafkaConsumer(
+        REVENUE_RECORDED, bootstrap_servers=bootstrap, auto_offset_reset="latest"
+    )
+    await consumer.start()
+    try:
+        while not consumer.assignment():
+            await asyncio.sleep(0.05)
+        for partition in consumer.assignment():
+            await consumer.seek_to_end(partition)
+        ready.set()
+        seen: set[str] = set()
+        while len(seen) < expected:
+            batches = await consumer.getmany(timeout_ms=500)
+            arrived = time.perf_counter()
+            for records in batches.values():
+                for record in records:
+                    payment_id = json.loads(record.value)["data"]["payment_id"]
+                    if payment_id in run.posted_at and payment_id not in seen:
+                        seen.add(payment_id)
+                        run.revenue_latency.append(arrived - run.posted_at[payment_id])
+    finally:
+        await consumer.stop()
+
+
+async def push_payments(
+    payment_url: str, bootstrap: str, *, payments: int, concurrency: int, campaign_id: str
+) -> PipelineRun:
+    run = PipelineRun()
+    ready = asyncio.Event()
+    watcher = asyncio.create_task(_watch_revenue(bootstrap, run, payments, ready))
+    await ready.wait()
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(payments):
+        queue.put_nowait(i)
+    headers = {"Authorization": f"Bearer {DEV_ONLY_PAYMENT_API_KEY}"}
+
+    async def client() -> None:
+        async with httpx.AsyncClient(base_url=payment_url, headers=headers, timeout=30) as http:
+            while not queue.empty():
+                i = queue.get_nowait()
+                method, token = METHODS[i % len(METHODS)]
+                body = {
+                    "customer_id": f"bench_customer_{i % 500}",
+                    "campaign_id": campaign_id,
+                    "amount": "149.99",
+                    "currency": "USD",
+                    "payment_method": method,
+                    "payment_token": token,
+                }
+                started = time.perf_counter()
+                response = await http.post(
+                    "/v1/payments", json=body, headers={"Idempotency-Key": str(uuid.uuid4())}
+                )
+                run.post_latency.append(time.perf_counter() - started)
+                if response.status_code != 201:
+                    run.failures += 1
+                    continue
+                run.posted_at[response.json()["id"]] = started
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    run.elapsed = time.perf_counter() - began
+    try:
+        await asyncio.wait_for(watcher, timeout=120)
+    except TimeoutError:
+        print(f"  only {len(run.revenue_latency)} of {payments} revenue events arrived")
+    return run
