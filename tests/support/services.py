@@ -46,3 +46,15 @@ async def running[S: ServiceSettings](
     finally:
         stop.set()
         await task
+
+
+@contextlib.asynccontextmanager
+async def running_all(
+    services: list[tuple[Callable[[Any], Service], ServiceSettings]],
+) -> AsyncIterator[list[Service]]:
+    """Several services started together (their group joins overlap), stopped in reverse."""
+    async with contextlib.AsyncExitStack() as stack:
+        entered = await asyncio.gather(
+            *(stack.enter_async_context(running(build, settings)) for build, settings in services)
+        )
+        yield list(entered)
