@@ -61,8 +61,9 @@ def load_settings[S: BaseSettings](cls: type[S]) -> S:
         return cls()
     except ValidationError as error:
         for item in error.errors(include_url=False):
-            variable = "_".join(str(p) for p in item["loc"]).upper() or "configuration"
-            given = f" (got {item['input']!r})" if "input" in item and item["loc"] else ""
+            variable = "_".join(str(p) for p in item["loc"]).upper()
+            given = f" (got {item['input']!r})" if variable and "input" in item else ""
             message = item["msg"].removeprefix("Value error, ")
-            print(f"configuration error: {variable}: {message}{given}", file=sys.stderr)
+            where = f"{variable}: " if variable else ""
+            print(f"configuration error: {where}{message}{given}", file=sys.stderr)
         raise SystemExit(2) from None

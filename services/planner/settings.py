@@ -1,9 +1,11 @@
 """Planner configuration: channel economics and scheduling defaults."""
 
 from decimal import Decimal
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from shared.events.common import Channel
 from shared.settings import ServiceSettings
 
 
@@ -26,3 +28,18 @@ class PlannerSettings(ServiceSettings):
         description="Purchases per person reached, per channel.",
     )
     planner_default_duration_days: int = Field(default=14, ge=1, le=365)
+
+    @model_validator(mode="after")
+    def _every_channel_modelled(self) -> Self:
+        tables = {
+            "PLANNER_CHANNEL_WEIGHTS": self.planner_channel_weights,
+            "PLANNER_CPM": self.planner_cpm,
+            "PLANNER_CONVERSION_RATE": self.planner_conversion_rate,
+        }
+        for variable, table in tables.items():
+            missing = {c.value for c in Channel} - set(table)
+            if missing:
+                raise ValueError(f"{variable} needs a value for {', '.join(sorted(missing))}")
+            if any(value <= 0 for value in table.values()):
+                raise ValueError(f"{variable} values must be greater than 0")
+        return self
