@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, get_type_hints
 
+import yaml
 from faststream.specification import AsyncAPI
 
 from shared.devstack.processes import SERVICES
@@ -51,7 +52,8 @@ def service_document(name: str) -> str:
         description=(package.__doc__ or "").strip() or None,
         schema_version="3.0.0",
     ).to_specification()
-    return specification.to_yaml()
+    # Sorted keys: FastStream's channel order varies between runs; the file should not.
+    return str(yaml.safe_dump(yaml.safe_load(specification.to_yaml()), sort_keys=True))
 
 
 def settings_of(build: Callable[[Any], Service]) -> type[ServiceSettings]:
