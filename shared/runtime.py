@@ -64,8 +64,13 @@ class Infrastructure:
         )
         mongo = connect(settings.mongodb_url, app_name=name)
         db = service_database(mongo, name, settings.mongodb_db_prefix)
-        relay = OutboxRelay(db, broker, poll_interval=settings.outbox_poll_seconds)
-        uow = UnitOfWork(mongo, db, source=f"/services/{name}", on_commit=relay.notify)
+        uow = UnitOfWork(
+            mongo, db, source=f"/services/{name}", serialize=settings.serialize_transactions
+        )
+        relay = OutboxRelay(
+            db, broker, poll_interval=settings.outbox_poll_seconds, exclusive=uow.exclusive
+        )
+        uow.on_commit = relay.notify
         hooks: dict[str, InvalidEventHook] = {}
         delivery = DeliveryPolicy(
             broker,

@@ -28,12 +28,25 @@ class ServiceSettings(BaseSettings):
     kafka_topic_partitions: int = Field(default=3, ge=1, le=128)
     mongodb_url: str = Field(default="mongodb://localhost:27017", pattern=r"^mongodb(\+srv)?://")
     mongodb_db_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$")
+    mongodb_serialize_transactions: bool | None = Field(
+        default=None,
+        description=(
+            "One transaction at a time per process. Default: on in local mode, whose "
+            "embedded database conflicts on any concurrent commit; off elsewhere."
+        ),
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     handler_max_attempts: int = Field(default=5, ge=1, le=50)
     handler_retry_base_seconds: float = Field(default=0.2, gt=0, le=60)
     outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     health_host: str = "0.0.0.0"  # noqa: S104 - containers must answer their healthchecks
+
+    @property
+    def serialize_transactions(self) -> bool:
+        if self.mongodb_serialize_transactions is None:
+            return self.environment == "local"
+        return self.mongodb_serialize_transactions
 
 
 # Development-only secrets: accepted in local mode, refused anywhere else.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
@@ -28,10 +29,14 @@ class OutboxRelay:
         db: AsyncDatabase[Document],
         broker: KafkaBroker,
         *,
+        exclusive: Callable[[], contextlib.AbstractAsyncContextManager[object]] = (
+            contextlib.nullcontext
+        ),
         poll_interval: float = 1.0,
         batch_size: int = 100,
     ) -> None:
         self._outbox = db[OUTBOX]
+        self._exclusive = exclusive
         self._broker = broker
         self._poll_interval = poll_interval
         self._batch_size = batch_size
@@ -98,8 +103,10 @@ class OutboxRelay:
             for row in rows
         ]
         await asyncio.gather(*futures)
-        await self._outbox.update_many(
-            {"_id": {"$in": [row["_id"] for row in rows]}}, {"$set": {"published_at": utc_now()}}
-        )
+        async with self._exclusive():
+            await self._outbox.update_many(
+                {"_id": {"$in": [row["_id"] for row in rows]}},
+                {"$set": {"published_at": utc_now()}},
+            )
         self.published += len(rows)
         return len(rows)

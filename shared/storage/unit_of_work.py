@@ -8,6 +8,7 @@ event hits the unique index, the transaction aborts, and nothing changes or is e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -88,11 +89,18 @@ class UnitOfWork:
         *,
         source: str,
         on_commit: Callable[[], None] = lambda: None,
+        serialize: bool = False,
     ) -> None:
         self._client = client
         self.db = db
         self._source = source
-        self._on_commit = on_commit
+        self.on_commit = on_commit
+        self._serialize = serialize
+        self._write_lock = asyncio.Lock()
+
+    def exclusive(self) -> contextlib.AbstractAsyncContextManager[object]:
+        """Held around every write when transactions are serialised (see ServiceSettings)."""
+        return self._write_lock if self._serialize else contextlib.nullcontext()
 
     async def ensure_indexes(self, dedup_window: timedelta = DEFAULT_DEDUP_WINDOW) -> None:
         processed = self.db[PROCESSED_EVENTS]
@@ -113,12 +121,12 @@ class UnitOfWork:
                 await asyncio.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
                 continue
             if tx.emitted:
-                self._on_commit()
+                self.on_commit()
             return tx
         raise AssertionError("unreachable")
 
     async def _run_once(self, work: Work) -> Transaction:
-        async with self._client.start_session() as session:
+        async with self.exclusive(), self._client.start_session() as session:
             holder: list[Transaction] = []
 
             async def body(s: AsyncClientSession) -> None:

@@ -63,6 +63,8 @@ async def report(stack: LocalStack, args: argparse.Namespace) -> None:
         campaign_id="bench",
     )
     completed = len(run.posted_at)
+    if run.missing:
+        print(f"revenue.recorded missing after 120 s for {len(run.missing)}: {run.missing[:5]}")
     print(f"\npayments: {args.payments} with {args.concurrency} concurrent clients")
     print(f"throughput: {completed / run.elapsed:.1f} payments/s ({run.failures} failed)")
     print(latency_line("POST /v1/payments", run.post_latency))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -26,15 +27,26 @@ METHODS = [
 @dataclass
 class PipelineRun:
     posted_at: dict[str, float] = field(default_factory=dict)
+    arrived_at: dict[str, float] = field(default_factory=dict)
     post_latency: list[float] = field(default_factory=list)
-    revenue_latency: list[float] = field(default_factory=list)
     elapsed: float = 0.0
     failures: int = 0
 
+    @property
+    def revenue_latency(self) -> list[float]:
+        return [
+            self.arrived_at[p] - posted
+            for p, posted in self.posted_at.items()
+            if p in self.arrived_at
+        ]
 
-async def _watch_revenue(
-    bootstrap: str, run: PipelineRun, expected: int, ready: asyncio.Event
-) -> None:
+    @property
+    def missing(self) -> list[str]:
+        return sorted(set(self.posted_at) - set(self.arrived_at))
+
+
+async def _watch_revenue(bootstrap: str, run: PipelineRun, ready: asyncio.Event) -> None:
+    """Record when each payment's revenue.recorded arrives, until cancelled."""
     consumer = AIOKafkaConsumer(
         REVENUE_RECORDED, bootstrap_servers=bootstrap, auto_offset_reset="latest"
     )
@@ -45,16 +57,13 @@ async def _watch_revenue(
         for partition in consumer.assignment():
             await consumer.seek_to_end(partition)
         ready.set()
-        seen: set[str] = set()
-        while len(seen) < expected:
+        while True:
             batches = await consumer.getmany(timeout_ms=500)
             arrived = time.perf_counter()
             for records in batches.values():
                 for record in records:
                     payment_id = json.loads(record.value)["data"]["payment_id"]
-                    if payment_id in run.posted_at and payment_id not in seen:
-                        seen.add(payment_id)
-                        run.revenue_latency.append(arrived - run.posted_at[payment_id])
+                    run.arrived_at.setdefault(payment_id, arrived)
     finally:
         await consumer.stop()
 
@@ -64,7 +73,7 @@ async def push_payments(
 ) -> PipelineRun:
     run = PipelineRun()
     ready = asyncio.Event()
-    watcher = asyncio.create_task(_watch_revenue(bootstrap, run, payments, ready))
+    watcher = asyncio.create_task(_watch_revenue(bootstrap, run, ready))
     await ready.wait()
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(payments):
@@ -97,8 +106,10 @@ async def push_payments(
     began = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
     run.elapsed = time.perf_counter() - began
-    try:
-        await asyncio.wait_for(watcher, timeout=120)
-    except TimeoutError:
-        print(f"  only {len(run.revenue_latency)} of {payments} revenue events arrived")
+    deadline = time.perf_counter() + 120
+    while run.missing and time.perf_counter() < deadline:
+        await asyncio.sleep(0.2)
+    watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher
     return run
