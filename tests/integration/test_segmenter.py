@@ -75,22 +75,23 @@ async def test_planned_campaign_is_segmented_from_the_imported_customers(
         sent = [await send_customer(publisher, record) for record in base]
         for event in sent:
             await until_processed(service, event["id"])
-        known = await service.infra.db["customers"].count_documents({})
         planned = cloud_event(CAMPAIGN_PLANNED, campaign_planned(cid), subject=cid)
         await publisher.send(CAMPAIGN_PLANNED, planned, key=cid)
         [segmented] = await events.wait_for(CAMPAIGN_SEGMENTED, for_campaign(cid))
         stored = await service.infra.db["segmentations"].find_one({"_id": cid})
 
-    # Other tests in the session may have imported customers too: count what was there.
+    # Other tests in the session publish customers too, so the base is at least these four.
     segments = {s["segment_id"]: s for s in segmented["data"]["segments"]}
-    assert segmented["data"]["total_customers"] == known
-    assert sum(s["size"] for s in segments.values()) == known
+    total = segmented["data"]["total_customers"]
+    assert total >= len(base)
+    assert sum(s["size"] for s in segments.values()) == total
     rates = {k: s["predicted_conversion_rate"] for k, s in segments.items()}
     assert rates["high_value"] > rates["at_risk"] > rates["new_prospects"]
     assert segmented["causationid"] == planned["id"]
     assert segmented["correlationid"] == cid
     assert stored is not None
     members = {s["segment_id"]: s["customer_ids"] for s in stored["segments"]}
+    assert sum(len(ids) for ids in members.values()) == total
     assert "loyal-1" in members["high_value"]
     assert "loyal-2" in members["occasional"]
     assert "lapsed" in members["at_risk"]
