@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,7 +31,8 @@ app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 customers_app = typer.Typer(help="The customer base the segmenter works from.")
 app.add_typer(customers_app, name="customers")
 
-console = Console()
+# Piped into a log or CI, rich would assume 80 columns and squeeze the report's tables.
+console = Console(width=None if sys.stdout.isatty() else 140)
 errors = Console(stderr=True, soft_wrap=True)  # whole lines, for grep and for logs
 
 
