@@ -1,10 +1,15 @@
 """Serve mongoeco's in-memory MongoDB engine over the wire protocol (development only).
 
-mongoeco 4.11's memory engine detects write conflicts at commit with one global version,
-so any concurrent write conflicts; when that happens it raises without discarding the
-transaction, whose writes then leak into later reads and vanish on the next abort. Real
-MongoDB aborts a transaction whose commit fails. ``_abort_conflicting_commits`` makes the
-stand-in do the same; the unit of work retries the conflict.
+Two corrections to mongoeco 4.11's memory engine, applied before it starts:
+
+- It detects write conflicts at commit with one engine-wide version, so a commit in any
+  database conflicts with every open transaction, and under steady load one service's
+  transactions starve another's. ``_scope_conflicts_to_databases`` lets a commit through
+  when no database it wrote was committed to since its snapshot; the engine already
+  merges a commit into live state database by database, so that merge stays sound.
+- When a commit fails it raises without discarding the transaction, whose writes then
+  leak into later reads and vanish at the next abort. ``_abort_conflicting_commits``
+  aborts it, as MongoDB does; the unit of work retries the conflict.
 """
 
 import argparse
@@ -28,9 +33,47 @@ def _abort_conflicting_commits() -> None:
     ClientSession.commit_transaction = commit_or_abort  # type: ignore[method-assign]
 
 
+def _scope_conflicts_to_databases() -> None:
+    from mongoeco.engines.memory import MemoryEngine
+
+    def written_databases(scope: Any) -> set[str]:
+        return set(scope.touched_databases) | {db for db, _ in scope.touched_namespaces}
+
+    def get_version(self: Any) -> int:
+        return int(self.__dict__["_engine_version"])
+
+    def set_version(self: Any, value: int) -> None:
+        # A write outside a transaction bumps the version inside its publication scope.
+        self.__dict__["_engine_version"] = value
+        stack = self.__dict__.get("_publication_stack") or []
+        if stack:
+            versions = self.__dict__.setdefault("_database_versions", {})
+            for db in written_databases(stack[-1]):
+                versions[db] = value
+
+    commit = MemoryEngine._commit_session_transaction
+
+    def commit_scoped(self: Any, session: Any) -> None:
+        with self._meta_lock:
+            snapshot = self._mvcc_states.get(session.session_id)
+            written = written_databases(snapshot) if snapshot is not None else set()
+            versions = self.__dict__.setdefault("_database_versions", {})
+            if snapshot is not None and all(
+                versions.get(db, 0) <= snapshot.snapshot_version for db in written
+            ):
+                snapshot.snapshot_version = self._mvcc_version
+            commit(self, session)
+            for db in written:
+                versions[db] = self._mvcc_version
+
+    MemoryEngine._mvcc_version = property(get_version, set_version)  # type: ignore[assignment]
+    MemoryEngine._commit_session_transaction = commit_scoped  # type: ignore[method-assign]
+
+
 async def serve(host: str, port: int) -> None:
     from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
 
+    _scope_conflicts_to_databases()
     _abort_conflicting_commits()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
