@@ -1,7 +1,7 @@
 """Composition root of the content service."""
 
 from services.content.handlers import register
-from services.content.repository import ContentBriefs, GeneratedContent
+from services.content.repository import ContentBriefs, generated_content
 from services.content.settings import ContentSettings
 from shared.runtime import Infrastructure, Service, health_app
 
@@ -13,7 +13,7 @@ def build(settings: ContentSettings) -> Service:
     register(
         infra,
         ContentBriefs(infra.db),
-        GeneratedContent(infra.db),
+        generated_content(infra.db),
         settings.content_landing_base_url,
     )
     infra.finish()

@@ -10,18 +10,19 @@ content already generated.
 from __future__ import annotations
 
 from services.content import domain
-from services.content.repository import BriefPart, ContentBriefs, GeneratedContent
+from services.content.repository import BriefPart, ContentBriefs
 from shared.events.campaigns import CampaignContentGenerated, CampaignPlanned, CampaignSegmented
 from shared.events.envelope import CloudEvent
 from shared.events.topics import CAMPAIGN_CONTENT_GENERATED, CAMPAIGN_PLANNED, CAMPAIGN_SEGMENTED
 from shared.runtime import Infrastructure
+from shared.storage.once_per_campaign import OncePerCampaign
 from shared.storage.unit_of_work import Transaction
 
 
 def register(
     infra: Infrastructure,
     briefs: ContentBriefs,
-    generated: GeneratedContent,
+    generated: OncePerCampaign[CampaignContentGenerated],
     landing_base_url: str,
 ) -> None:
     infra.publisher(
@@ -40,7 +41,7 @@ def register(
             content = domain.content_for(brief, landing_base_url)
             if content is None or await generated.exists(campaign_id, tx.session):
                 return
-            await generated.add(content, tx.session)
+            await generated.add(campaign_id, content, tx.session)
             await tx.emit(CAMPAIGN_CONTENT_GENERATED, content, key=campaign_id, cause=event)
 
         await infra.uow.consume(event.id, work)

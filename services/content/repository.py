@@ -16,6 +16,7 @@ from shared.events.campaigns import (
 )
 from shared.events.common import Contract
 from shared.storage.mongo import Document
+from shared.storage.once_per_campaign import OncePerCampaign
 
 type BriefPart = Literal["planned", "segmented"]
 
@@ -47,16 +48,6 @@ class ContentBriefs:
         )
 
 
-class GeneratedContent:
-    """One document per campaign (``_id`` = campaign id): it is generated once."""
-
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._content = db["content"]
-
-    async def exists(self, campaign_id: str, session: AsyncClientSession) -> bool:
-        found = await self._content.find_one({"_id": campaign_id}, {"_id": 1}, session=session)
-        return found is not None
-
-    async def add(self, content: CampaignContentGenerated, session: AsyncClientSession) -> None:
-        document = content.model_dump(mode="python") | {"_id": content.campaign_id}
-        await self._content.insert_one(document, session=session)
+def generated_content(db: AsyncDatabase[Document]) -> OncePerCampaign[CampaignContentGenerated]:
+    """The content of each campaign: generated once."""
+    return OncePerCampaign(db, "content", CampaignContentGenerated)

@@ -16,7 +16,7 @@ from decimal import Decimal
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.launcher import domain
-from services.launcher.repository import LaunchBriefs, Launches
+from services.launcher.repository import LaunchBriefs
 from shared.events.campaigns import (
     CampaignContentGenerated,
     CampaignLaunched,
@@ -32,6 +32,7 @@ from shared.events.topics import (
     CAMPAIGN_SEGMENTED,
 )
 from shared.runtime import Infrastructure
+from shared.storage.once_per_campaign import OncePerCampaign
 from shared.storage.unit_of_work import Transaction
 
 type Input = CampaignPlanned | CampaignSegmented | CampaignContentGenerated
@@ -41,7 +42,7 @@ type Record = Callable[[AsyncClientSession], Awaitable[domain.LaunchBrief]]
 def register(
     infra: Infrastructure,
     briefs: LaunchBriefs,
-    launches: Launches,
+    launches: OncePerCampaign[CampaignLaunched],
     cpm: Mapping[Channel, Decimal],
 ) -> None:
     infra.publisher(
@@ -56,7 +57,7 @@ def register(
             launched = domain.launch(brief, datetime.now(UTC), cpm)
             if launched is None or await launches.exists(campaign_id, tx.session):
                 return
-            await launches.add(launched, tx.session)
+            await launches.add(campaign_id, launched, tx.session)
             await tx.emit(CAMPAIGN_LAUNCHED, launched, key=campaign_id, cause=event)
 
         await infra.uow.consume(event.id, work)

@@ -14,6 +14,7 @@ from shared.events.campaigns import (
     CampaignSegmented,
 )
 from shared.storage.mongo import Document
+from shared.storage.once_per_campaign import OncePerCampaign
 
 
 class LaunchBriefs:
@@ -68,16 +69,6 @@ class LaunchBriefs:
         )
 
 
-class Launches:
-    """One document per campaign (``_id`` = campaign id): a campaign launches once."""
-
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._launches = db["launches"]
-
-    async def exists(self, campaign_id: str, session: AsyncClientSession) -> bool:
-        found = await self._launches.find_one({"_id": campaign_id}, {"_id": 1}, session=session)
-        return found is not None
-
-    async def add(self, launched: CampaignLaunched, session: AsyncClientSession) -> None:
-        document = launched.model_dump(mode="python") | {"_id": launched.campaign_id}
-        await self._launches.insert_one(document, session=session)
+def launches(db: AsyncDatabase[Document]) -> OncePerCampaign[CampaignLaunched]:
+    """Each campaign's launch: a campaign launches once."""
+    return OncePerCampaign(db, "launches", CampaignLaunched)

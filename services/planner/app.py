@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from services.planner.domain import ChannelModel, PlanningPolicy
 from services.planner.handlers import register
-from services.planner.repository import CampaignPlans
+from services.planner.repository import Rejections, campaign_plans
 from services.planner.settings import PlannerSettings
 from shared.events.common import Channel
 from shared.runtime import Infrastructure, Service, health_app
@@ -28,12 +28,12 @@ def planning_policy(settings: PlannerSettings) -> PlanningPolicy:
 
 def build(settings: PlannerSettings) -> Service:
     infra = Infrastructure.build(NAME, settings)
-    plans = CampaignPlans(infra.db)
-    register(infra, plans, planning_policy(settings))
+    rejections = Rejections(infra.db)
+    register(infra, campaign_plans(infra.db), rejections, planning_policy(settings))
     infra.finish()
     return Service(
         infra=infra,
         http_app=health_app(infra),
         http_port=settings.planner_health_port,
-        on_startup=[plans.ensure_indexes],
+        on_startup=[rejections.ensure_indexes],
     )

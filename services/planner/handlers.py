@@ -6,16 +6,22 @@ import json
 from datetime import UTC, datetime
 
 from services.planner import domain
-from services.planner.repository import CampaignPlans
+from services.planner.repository import Rejections
 from shared.events.campaigns import CampaignPlanned, CampaignRejected, CampaignRequested
 from shared.events.common import FieldError
 from shared.events.envelope import CloudEvent
 from shared.events.topics import CAMPAIGN_PLANNED, CAMPAIGN_REJECTED, CAMPAIGN_REQUESTED
 from shared.runtime import Infrastructure
+from shared.storage.once_per_campaign import OncePerCampaign
 from shared.storage.unit_of_work import Transaction
 
 
-def register(infra: Infrastructure, plans: CampaignPlans, policy: domain.PlanningPolicy) -> None:
+def register(
+    infra: Infrastructure,
+    plans: OncePerCampaign[CampaignPlanned],
+    rejections: Rejections,
+    policy: domain.PlanningPolicy,
+) -> None:
     infra.publisher(
         CAMPAIGN_PLANNED, CloudEvent[CampaignPlanned], description="A request was planned."
     )
@@ -31,7 +37,7 @@ def register(infra: Infrastructure, plans: CampaignPlans, policy: domain.Plannin
             if await plans.exists(request.campaign_id, tx.session):
                 return  # a campaign id is accepted once; a repeat request is a no-op
             plan = domain.plan_campaign(request, datetime.now(UTC), policy)
-            await plans.add(plan, tx.session)
+            await plans.add(plan.campaign_id, plan, tx.session)
             await tx.emit(CAMPAIGN_PLANNED, plan, key=plan.campaign_id, cause=event)
 
         await infra.uow.consume(event.id, work)
@@ -45,7 +51,7 @@ def register(infra: Infrastructure, plans: CampaignPlans, policy: domain.Plannin
         rejection = CampaignRejected(campaign_id=campaign_id, errors=errors)
 
         async def work(tx: Transaction) -> None:
-            await plans.add_rejection(rejection, event_id, tx.session)
+            await rejections.add(rejection, event_id, tx.session)
             await tx.emit(
                 CAMPAIGN_REJECTED, rejection, key=campaign_id or "unknown", causation_id=event_id
             )
