@@ -1,0 +1,1 @@
+"""AI steps: one provider interface, OpenAI and Anthropic, offline fallback, decision log."""
