@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from shared.cli import campaign_request, customer_import, demo
 from shared.cli.analytics_api import ReportNotFoundError, fetch_report
+from shared.cli.decisions_view import fetch_decisions, render_decisions
 from shared.cli.events_client import belongs_to, follow
 from shared.cli.report_view import render_report
 from shared.cli.settings import CliSettings
@@ -159,6 +160,16 @@ def report(campaign_id: str) -> None:
             f"analytics API at {settings.analytics_url} (ANALYTICS_API_URL): {error}"
         ) from None
     render_report(found, console)
+
+
+@app.command()
+def decisions(campaign_id: str) -> None:
+    """Show the campaign's AI decisions: engine, inputs hash, cost, violations, fallbacks."""
+    settings = load_settings(CliSettings)
+    found = asyncio.run(fetch_decisions(settings.decision_log_urls, campaign_id))
+    render_decisions(campaign_id, found, console)
+    if len(found.unreachable) == len(settings.decision_log_urls):
+        raise typer.Exit(1)
 
 
 @app.command("demo")

@@ -22,7 +22,9 @@ class CliSettings(BaseSettings):
     analytics_api_url: str | None = Field(
         default=None, description="Overrides http://127.0.0.1:<ANALYTICS_API_PORT>."
     )
+    planner_health_port: int = Field(default=8010, ge=1, le=65535)
     segmenter_health_port: int = Field(default=8011, ge=1, le=65535)
+    content_health_port: int = Field(default=8012, ge=1, le=65535)
 
     @property
     def payment_url(self) -> str:
@@ -35,3 +37,13 @@ class CliSettings(BaseSettings):
     @property
     def segmenter_url(self) -> str:
         return f"http://127.0.0.1:{self.segmenter_health_port}"
+
+    @property
+    def decision_log_urls(self) -> dict[str, str]:
+        """The services with an AI step, each serving its decision log on its HTTP port."""
+        ports = {
+            "planner": self.planner_health_port,
+            "segmenter": self.segmenter_health_port,
+            "content": self.content_health_port,
+        }
+        return {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}

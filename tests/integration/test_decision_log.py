@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import httpx
 import pytest
+import uvicorn
 from pydantic import BaseModel
 from starlette.applications import Starlette
+from typer.testing import CliRunner
 
 from shared.ai.costs import DEFAULT_PRICES, PriceTable
 from shared.ai.decisions import DecisionLog, decision_routes
 from shared.ai.provider import Prompt, Usage
 from shared.ai.runner import AiStep, Decision, run_step
+from shared.cli.app import app as campaignctl
 from shared.storage.mongo import connect, service_database
 from shared.storage.unit_of_work import Transaction, UnitOfWork
 from tests.support.factories import campaign_id
+from tests.support.infrastructure import free_port
 
 
 class Split(BaseModel):
@@ -127,3 +132,39 @@ async def test_decisions_are_listed_over_http_oldest_first(store):
     assert body["campaign_id"] == cid
     assert [d["output"]["email"] for d in body["decisions"]] == ["0.5", "1"]
     assert all(d["engine"] == "offline" for d in body["decisions"])
+
+
+async def test_campaignctl_decisions_shows_each_services_log_and_names_the_silent_ones(store):
+    log, uow = store
+    cid = campaign_id()
+    decision = await offline_decision("42")
+
+    async def work(tx: Transaction) -> None:
+        await log.record(cid, "allocate", decision, tx.session)
+
+    await uow.run(work)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(Starlette(routes=decision_routes(log)), port=port, log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    env = {
+        "PLANNER_HEALTH_PORT": str(port),
+        "SEGMENTER_HEALTH_PORT": str(free_port()),
+        "CONTENT_HEALTH_PORT": str(free_port()),
+    }
+    try:
+        result = await asyncio.to_thread(
+            CliRunner().invoke, campaignctl, ["decisions", cid], env=env
+        )
+    finally:
+        server.should_exit = True
+        await serving
+    assert result.exit_code == 0, result.output
+    assert "allocate" in result.output
+    assert "offline" in result.output
+    assert decision.input_hash[:12] in result.output
+    assert "segmenter: no decision log" in result.output
+    assert "content: no decision log" in result.output
