@@ -3,7 +3,7 @@
 from services.segmenter.api import http_app
 from services.segmenter.domain import SegmentationPolicy
 from services.segmenter.handlers import register
-from services.segmenter.repository import Customers, Segmentations
+from services.segmenter.repository import Customers, Outcomes, Segmentations
 from services.segmenter.settings import SegmenterSettings
 from shared.runtime import Infrastructure, Service
 
@@ -14,6 +14,7 @@ def segmentation_policy(settings: SegmenterSettings) -> SegmentationPolicy:
     return SegmentationPolicy(
         at_risk_after_days=settings.segmenter_at_risk_after_days,
         engaged_within_days=settings.segmenter_engaged_within_days,
+        min_customers_for_clustering=settings.segmenter_min_customers_for_clustering,
     )
 
 
@@ -21,7 +22,8 @@ def build(settings: SegmenterSettings) -> Service:
     infra = Infrastructure.build(NAME, settings)
     customers = Customers(infra.db, batch_size=settings.segmenter_read_batch_size)
     segmentations = Segmentations(infra.db)
-    register(infra, customers, segmentations, segmentation_policy(settings))
+    outcomes = Outcomes(infra.db)
+    register(infra, customers, segmentations, outcomes, segmentation_policy(settings))
     infra.finish()
     return Service(
         infra=infra,

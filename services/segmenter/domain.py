@@ -1,109 +1,49 @@
-"""Customer segmentation rules: RFM plus engagement, and a conversion model per segment.
+"""Customer segmentation: clusters of customers, each named and given a predicted conversion.
 
-Deliberately simple and explainable (a later issue replaces the rules with clustering):
-each customer falls into the first segment whose rule matches, in ``SEGMENT_ORDER``.
+From ``min_customers_for_clustering`` customers up, segments are k-means clusters of the
+standardised features (``clustering``), named from their traits (``traits``). Below it,
+clustering is degenerate (a handful of points always "separates"), so explainable rules
+assign each customer to the first segment whose rule matches:
 
-- ``high_value``: bought within the recency window and spent at least the median of the
-  past buyers in the same currency (the top half of recent buyers by spend).
-- ``occasional``: bought within the recency window, below that median.
+- ``high_value``: bought within ``at_risk_after_days`` and spent at least the median of the
+  past buyers in the same currency; ``occasional``: bought recently, below that median.
 - ``at_risk``: bought before, but nothing within the last ``at_risk_after_days``.
-- ``engaged_prospects``: never bought, opened/clicked/visited within ``engaged_within_days``.
-- ``new_prospects``: never bought and not recently engaged.
+- ``engaged_prospects``: never bought, engaged within ``engaged_within_days``;
+  ``new_prospects``: never bought and not recently engaged.
+
+Either way, each segment's conversion is the Beta-Binomial posterior of ``conversion``.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
-from statistics import median
 
-from shared.events.campaigns import CampaignSegmented, Segment
+import numpy as np
 
-SEGMENT_NAMES: Mapping[str, str] = {
-    "high_value": "High-value customers",
-    "occasional": "Occasional buyers",
-    "at_risk": "At-risk customers",
-    "engaged_prospects": "Engaged prospects",
-    "new_prospects": "New prospects",
-}
-SEGMENT_ORDER = tuple(SEGMENT_NAMES)
-
-
-@dataclass(frozen=True)
-class CustomerProfile:
-    """The features the rules read, as of the customer's latest update."""
-
-    customer_id: str
-    email_opt_in: bool
-    orders_count: int
-    total_spent: Decimal
-    currency: str
-    last_purchase_at: datetime | None = None
-    last_engaged_at: datetime | None = None
-
-    @property
-    def has_purchased(self) -> bool:
-        return self.last_purchase_at is not None and self.orders_count > 0
-
-
-@dataclass(frozen=True)
-class ConversionModel:
-    """P(purchase) = 1 / (1 + e^-(intercept + Σ coefficient x feature)).
-
-    Features are the segment's averages of three scores in [0, 1]: purchase recency
-    (1 bought today, 0 at ``recency_horizon_days`` or never), frequency (orders, capped at
-    ``frequency_cap``) and engagement recency (1 today, 0 at ``engagement_horizon_days`` or
-    never). The intercept puts a cold segment near 1%; a segment perfect on all three
-    features tops out near 47%. Hand-set, not fitted: replace with fitted values when
-    campaign outcomes exist.
-    """
-
-    intercept: Decimal = Decimal("-4.6")
-    recency: Decimal = Decimal("1.8")
-    frequency: Decimal = Decimal("1.2")
-    engagement: Decimal = Decimal("1.5")
-    recency_horizon_days: int = 365
-    frequency_cap: int = 10
-    engagement_horizon_days: int = 90
-
-    def scores(self, customer: CustomerProfile, now: datetime) -> tuple[Decimal, ...]:
-        return (
-            _freshness(customer.last_purchase_at, now, self.recency_horizon_days),
-            Decimal(min(customer.orders_count, self.frequency_cap)) / self.frequency_cap,
-            _freshness(customer.last_engaged_at, now, self.engagement_horizon_days),
-        )
-
-    def conversion_rate(self, members: Sequence[CustomerProfile], now: datetime) -> float:
-        if not members:
-            return 0.0
-        scores = [self.scores(customer, now) for customer in members]
-        recency, frequency, engagement = (
-            sum(column, Decimal(0)) / len(members) for column in zip(*scores, strict=True)
-        )
-        logit = (
-            self.intercept
-            + self.recency * recency
-            + self.frequency * frequency
-            + self.engagement * engagement
-        )
-        return round(float(1 / (1 + (-logit).exp())), 4)
-
-
-def _freshness(moment: datetime | None, now: datetime, horizon_days: int) -> Decimal:
-    if moment is None:
-        return Decimal(0)
-    days = Decimal(max((now - moment).total_seconds(), 0)) / 86_400
-    return max(Decimal(0), 1 - days / horizon_days)
+from services.segmenter.clustering import ClusteringPolicy, cluster
+from services.segmenter.conversion import ConversionModel, Outcome, posterior
+from services.segmenter.features import CustomerColumns, feature_matrix
+from services.segmenter.traits import (
+    SEGMENT_NAMES,
+    SEGMENT_ORDER,
+    SegmentTraits,
+    Thresholds,
+    high_spend_cents,
+    name_segments,
+)
+from shared.events.campaigns import CampaignSegmented, ConversionInterval, Segment
 
 
 @dataclass(frozen=True)
 class SegmentationPolicy:
     at_risk_after_days: int = 90
     engaged_within_days: int = 30
+    min_customers_for_clustering: int = 50
+    prior_strength: float = 20.0
     conversion: ConversionModel = field(default_factory=ConversionModel)
+    clustering: ClusteringPolicy = field(default_factory=ClusteringPolicy)
 
 
 @dataclass(frozen=True)
@@ -125,59 +65,73 @@ class Segmentation:
         )
 
 
-def median_spend_by_currency(customers: Iterable[CustomerProfile]) -> dict[str, Decimal]:
-    """The median lifetime spend of past buyers, per currency: spends are never mixed."""
-    spends: dict[str, list[Decimal]] = defaultdict(list)
-    for customer in customers:
-        if customer.has_purchased:
-            spends[customer.currency].append(customer.total_spent)
-    return {currency: median(amounts) for currency, amounts in spends.items()}
+def classify_by_rules(customers: CustomerColumns, policy: SegmentationPolicy) -> list[str]:
+    """The rule-based segment id of every customer (see the module docstring)."""
+    ids = np.full(len(customers), "new_prospects", dtype=object)
+    engaged = customers.days_since_engaged < policy.engaged_within_days
+    ids[engaged] = "engaged_prospects"
+    buyers = customers.has_purchased
+    at_risk = buyers & (customers.days_since_purchase >= policy.at_risk_after_days)
+    ids[at_risk] = "at_risk"
+    recent = buyers & ~at_risk
+    for currency in np.unique(customers.currencies[buyers]):
+        in_currency = customers.currencies == currency
+        median = np.median(customers.spent_cents[buyers & in_currency])
+        high = customers.spent_cents >= median
+        ids[recent & in_currency & high] = "high_value"
+        ids[recent & in_currency & ~high] = "occasional"
+    return [str(segment_id) for segment_id in ids]
 
 
-def classify(
-    customer: CustomerProfile,
-    now: datetime,
-    median_spend: Mapping[str, Decimal],
-    policy: SegmentationPolicy,
-) -> str:
-    """The id of the one segment ``customer`` belongs to."""
-    if not customer.has_purchased or customer.last_purchase_at is None:
-        engaged = (
-            customer.last_engaged_at is not None
-            and (now - customer.last_engaged_at).days < policy.engaged_within_days
-        )
-        return "engaged_prospects" if engaged else "new_prospects"
-    if (now - customer.last_purchase_at).days >= policy.at_risk_after_days:
-        return "at_risk"
-    if customer.total_spent >= median_spend[customer.currency]:
-        return "high_value"
-    return "occasional"
+def groups_of(
+    customers: CustomerColumns, policy: SegmentationPolicy
+) -> list[tuple[str, str, CustomerColumns]]:
+    """(segment id, name, members) for every non-empty segment."""
+    if len(customers) < policy.min_customers_for_clustering:
+        ids = np.array(classify_by_rules(customers, policy), dtype=object)
+        return [
+            (segment_id, SEGMENT_NAMES[segment_id], customers.take(ids == segment_id))
+            for segment_id in SEGMENT_ORDER
+            if (ids == segment_id).any()
+        ]
+    found = cluster(feature_matrix(customers), customers.customer_ids, policy.clustering)
+    members = [customers.take(found.labels == label) for label in range(found.k)]
+    members = [group for group in members if len(group)]
+    thresholds = Thresholds(
+        policy.at_risk_after_days, policy.engaged_within_days, high_spend_cents(customers)
+    )
+    names = name_segments([SegmentTraits.of(group) for group in members], thresholds)
+    named = [(i, n, group) for (i, n), group in zip(names, members, strict=True)]
+    return sorted(named, key=lambda g: _display_order(g[0]))
+
+
+def _display_order(segment_id: str) -> tuple[int, str]:
+    """Known ids in ``SEGMENT_ORDER``, a suffixed duplicate (``at_risk_2``) after its base."""
+    base = segment_id if segment_id in SEGMENT_ORDER else segment_id.rsplit("_", 1)[0]
+    return SEGMENT_ORDER.index(base), segment_id
 
 
 def segment_customers(
-    customers: Sequence[CustomerProfile], now: datetime, policy: SegmentationPolicy
+    customers: CustomerColumns,
+    policy: SegmentationPolicy,
+    history: Mapping[str, Outcome] | None = None,
 ) -> Segmentation:
-    """Partition ``customers`` into segments; only non-empty segments are kept."""
-    median_spend = median_spend_by_currency(customers)
-    members: dict[str, list[CustomerProfile]] = defaultdict(list)
-    for customer in customers:
-        members[classify(customer, now, median_spend, policy)].append(customer)
-    segments = [
-        SegmentMembers(
-            segment=Segment(
-                segment_id=segment_id,
-                name=SEGMENT_NAMES[segment_id],
-                size=len(members[segment_id]),
-                predicted_conversion_rate=policy.conversion.conversion_rate(
-                    members[segment_id], now
-                ),
-                email_reachable=sum(1 for c in members[segment_id] if c.email_opt_in),
-            ),
-            customer_ids=[c.customer_id for c in members[segment_id]],
+    """Partition ``customers``; ``history`` is past reach and conversions per segment id."""
+    history = history or {}
+    segments = []
+    for segment_id, name, members in groups_of(customers, policy):
+        prior = policy.conversion.conversion_rate(members)
+        estimate = posterior(prior, policy.prior_strength, history.get(segment_id, Outcome()))
+        segment = Segment(
+            segment_id=segment_id,
+            name=name,
+            size=len(members),
+            predicted_conversion_rate=estimate.mean,
+            predicted_conversion_interval=ConversionInterval(low=estimate.low, high=estimate.high),
+            email_reachable=int(members.email_opt_in.sum()),
+            description=SegmentTraits.of(members).description(),
         )
-        for segment_id in SEGMENT_ORDER
-        if members[segment_id]
-    ]
+        segments.append(SegmentMembers(segment, members.customer_ids.tolist()))
     return Segmentation(total_customers=len(customers), segments=segments)
 
 

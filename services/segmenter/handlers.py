@@ -1,15 +1,25 @@
-"""Segmenter entrypoints: customer.upserted and campaign.planned in, campaign.segmented out."""
+"""Segmenter entrypoints: customers and campaigns in, campaign.segmented out.
+
+campaign.launched and revenue.recorded feed the history behind predicted conversion.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from services.segmenter import domain
-from services.segmenter.repository import Customers, Segmentations
-from shared.events.campaigns import CampaignPlanned, CampaignSegmented
+from services.segmenter.repository import Customers, Outcomes, Segmentations
+from shared.events.campaigns import CampaignLaunched, CampaignPlanned, CampaignSegmented
 from shared.events.customers import CustomerUpserted
 from shared.events.envelope import CloudEvent
-from shared.events.topics import CAMPAIGN_PLANNED, CAMPAIGN_SEGMENTED, CUSTOMER_UPSERTED
+from shared.events.revenue import RevenueRecorded
+from shared.events.topics import (
+    CAMPAIGN_LAUNCHED,
+    CAMPAIGN_PLANNED,
+    CAMPAIGN_SEGMENTED,
+    CUSTOMER_UPSERTED,
+    REVENUE_RECORDED,
+)
 from shared.runtime import Infrastructure
 from shared.storage.unit_of_work import Transaction
 
@@ -18,6 +28,7 @@ def register(
     infra: Infrastructure,
     customers: Customers,
     segmentations: Segmentations,
+    outcomes: Outcomes,
     policy: domain.SegmentationPolicy,
 ) -> None:
     infra.publisher(
@@ -40,7 +51,8 @@ def register(
         campaign_id = event.data.campaign_id
         now = datetime.now(UTC)
         # Read outside the transaction: a large base would outlive a transaction's time limit.
-        segmentation = domain.segment_customers(await customers.profiles(), now, policy)
+        base, history = await customers.columns(now), await outcomes.by_segment()
+        segmentation = domain.segment_customers(base, policy, history)
 
         async def work(tx: Transaction) -> None:
             if await segmentations.exists(campaign_id, tx.session):
@@ -49,5 +61,23 @@ def register(
             await tx.emit(
                 CAMPAIGN_SEGMENTED, segmentation.event(campaign_id), key=campaign_id, cause=event
             )
+
+        await infra.uow.consume(event.id, work)
+
+    @infra.subscriber(CAMPAIGN_LAUNCHED, description="Count a launched campaign's reach.")
+    async def record_launch(event: CloudEvent[CampaignLaunched]) -> None:
+        async def work(tx: Transaction) -> None:
+            await outcomes.launched(event.data.campaign_id, tx.session)
+
+        await infra.uow.consume(event.id, work)
+
+    @infra.subscriber(REVENUE_RECORDED, description="Count a sale against its segment.")
+    async def record_conversion(event: CloudEvent[RevenueRecorded]) -> None:
+        segment_id = event.data.attribution.segment_id
+        if segment_id is None:
+            return  # not from a tracked link: no segment to credit
+
+        async def work(tx: Transaction) -> None:
+            await outcomes.converted(event.data.campaign_id, segment_id, tx.session)
 
         await infra.uow.consume(event.id, work)

@@ -7,12 +7,15 @@ from datetime import datetime
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.segmenter.domain import CustomerProfile, Segmentation
+from services.segmenter.conversion import Outcome
+from services.segmenter.domain import Segmentation
+from services.segmenter.features import ColumnsBuilder, CustomerColumns, cents
 from shared.events.customers import CustomerUpserted
 from shared.storage.mongo import Document
 
 PROFILE_FIELDS = {
     "email_opt_in": 1,
+    "created_at": 1,
     "orders_count": 1,
     "total_spent": 1,
     "last_purchase_at": 1,
@@ -41,21 +44,22 @@ class Customers:
             {"_id": customer.customer_id}, document, upsert=True, session=session
         )
 
-    async def profiles(self) -> list[CustomerProfile]:
-        """Every customer's features, read in batches of ``batch_size``."""
+    async def columns(self, now: datetime) -> CustomerColumns:
+        """Every customer's features, read ``batch_size`` at a time into numpy columns."""
+        builder = ColumnsBuilder(await self._customers.count_documents({}), now)
         cursor = self._customers.find({}, PROFILE_FIELDS, batch_size=self._batch_size)
-        return [
-            CustomerProfile(
-                customer_id=document["_id"],
-                email_opt_in=document["email_opt_in"],
-                orders_count=document["orders_count"],
-                total_spent=document["total_spent"]["amount"],
-                currency=document["total_spent"]["currency"],
-                last_purchase_at=document.get("last_purchase_at"),
-                last_engaged_at=document.get("last_engaged_at"),
+        while batch := await cursor.to_list(self._batch_size):
+            builder.add(
+                customer_ids=[d["_id"] for d in batch],
+                currencies=[d["total_spent"]["currency"] for d in batch],
+                email_opt_in=[d["email_opt_in"] for d in batch],
+                orders_count=[d["orders_count"] for d in batch],
+                spent_cents=[cents(d["total_spent"]["amount"]) for d in batch],
+                purchased_at=[d.get("last_purchase_at") for d in batch],
+                engaged_at=[d.get("last_engaged_at") for d in batch],
+                created_at=[d.get("created_at") for d in batch],
             )
-            async for document in cursor
-        ]
+        return builder.columns()
 
     async def count(self) -> int:
         return await self._customers.count_documents({})
@@ -101,3 +105,53 @@ class Segmentations:
 
     async def get(self, campaign_id: str) -> Document | None:
         return await self._segmentations.find_one({"_id": campaign_id})
+
+
+class Outcomes:
+    """Past campaigns' results per segment, the history behind predicted conversion.
+
+    ``launches`` marks campaigns that went out; ``conversions`` counts attributed sales per
+    (campaign, segment). Either can arrive first; only launched campaigns count, and their
+    reach per segment is the segment size this service itself emitted for them.
+    """
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._launches = db["launches"]
+        self._conversions = db["conversions"]
+        self._segmentations = db["segmentations"]
+
+    async def launched(self, campaign_id: str, session: AsyncClientSession) -> None:
+        await self._launches.update_one(
+            {"_id": campaign_id}, {"$set": {"launched": True}}, upsert=True, session=session
+        )
+
+    async def converted(
+        self, campaign_id: str, segment_id: str, session: AsyncClientSession
+    ) -> None:
+        await self._conversions.update_one(
+            {"_id": f"{campaign_id}/{segment_id}"},
+            {
+                "$set": {"campaign_id": campaign_id, "segment_id": segment_id},
+                "$inc": {"conversions": 1},
+            },
+            upsert=True,
+            session=session,
+        )
+
+    async def by_segment(self) -> dict[str, Outcome]:
+        launched = [d["_id"] async for d in self._launches.find({}, {"_id": 1})]
+        history: dict[str, Outcome] = {}
+        segmented = self._segmentations.find(
+            {"_id": {"$in": launched}}, {"segments.segment_id": 1, "segments.size": 1}
+        )
+        async for document in segmented:
+            for segment in document["segments"]:
+                reached = Outcome(reached=segment["size"])
+                history[segment["segment_id"]] = (
+                    history.get(segment["segment_id"], Outcome()) + reached
+                )
+        converted = self._conversions.find({"campaign_id": {"$in": launched}})
+        async for document in converted:
+            sales = Outcome(conversions=document["conversions"])
+            history[document["segment_id"]] = history.get(document["segment_id"], Outcome()) + sales
+        return history

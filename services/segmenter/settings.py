@@ -16,3 +16,6 @@ class SegmenterSettings(ServiceSettings):
     segmenter_read_batch_size: int = Field(
         default=1000, ge=1, le=100_000, description="Customers per database round trip."
     )
+    segmenter_min_customers_for_clustering: int = Field(
+        default=50, ge=2, description="Below this many customers, rules segment instead of k-means."
+    )

@@ -84,13 +84,28 @@ class CampaignPlanned(Contract):
     rationale: str
 
 
+class ConversionInterval(Contract):
+    low: float = Field(ge=0, le=1, examples=[0.031])
+    high: float = Field(ge=0, le=1, examples=[0.052])
+
+
 class Segment(Contract):
     segment_id: str = Field(examples=["high_value"])
     name: str = Field(examples=["High-value customers"])
     size: NonNegativeInt
-    predicted_conversion_rate: float = Field(ge=0, le=1)
+    predicted_conversion_rate: float = Field(
+        ge=0, le=1, description="The posterior mean: feature-based prior updated by history."
+    )
     email_reachable: NonNegativeInt = Field(
         default=0, description="Members who opted in to marketing email."
+    )
+    description: str | None = Field(
+        default=None,
+        description="The segment's traits in words.",
+        examples=["bought 12 days ago on average, 6.0 orders, 540.00 USD spent (median)"],
+    )
+    predicted_conversion_interval: ConversionInterval | None = Field(
+        default=None, description="80% credible interval around predicted_conversion_rate."
     )
 
 
@@ -154,6 +169,7 @@ __all__ = [
     "CampaignRequested",
     "CampaignSegmented",
     "ContentPiece",
+    "ConversionInterval",
     "FieldError",
     "ProcessorShare",
     "Product",

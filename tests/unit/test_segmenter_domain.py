@@ -1,122 +1,134 @@
-"""Segment rules, the conversion model and the out-of-order guard."""
+"""Segmentation: planted groups recovered, stable ids, rules for tiny bases, the posterior."""
 
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from typing import Any
+from datetime import UTC, datetime
 
+import numpy as np
 import pytest
+from scipy.stats import beta
+from sklearn.metrics import adjusted_rand_score
 
-from services.segmenter.domain import (
-    ConversionModel,
-    CustomerProfile,
-    SegmentationPolicy,
-    classify,
-    segment_customers,
-    supersedes,
-)
+from services.segmenter.conversion import ConversionModel, Outcome, posterior
+from services.segmenter.domain import SegmentationPolicy, segment_customers, supersedes
+from services.segmenter.features import ColumnsBuilder, CustomerColumns
+from tests.support.planted_customers import planted_base
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 POLICY = SegmentationPolicy()
 
 
-def profile(days_since_purchase: int | None = 10, **overrides: Any) -> CustomerProfile:
-    values: dict[str, Any] = {
-        "customer_id": "customer-1",
-        "email_opt_in": True,
-        "orders_count": 3 if days_since_purchase is not None else 0,
-        "total_spent": Decimal("300.00") if days_since_purchase is not None else Decimal(0),
-        "currency": "USD",
-        "last_purchase_at": (
-            NOW - timedelta(days=days_since_purchase) if days_since_purchase is not None else None
-        ),
-        "last_engaged_at": None,
+def found_labels(columns: CustomerColumns, policy: SegmentationPolicy = POLICY) -> list[str]:
+    segmentation = segment_customers(columns, policy)
+    segment_of = {
+        customer_id: members.segment.segment_id
+        for members in segmentation.segments
+        for customer_id in members.customer_ids
     }
-    return CustomerProfile(**(values | overrides))
+    return [segment_of[customer_id] for customer_id in columns.customer_ids]
 
 
-def test_recent_buyer_at_or_above_median_spend_is_high_value() -> None:
-    medians = {"USD": Decimal("300.00")}
-    assert classify(profile(10), NOW, medians, POLICY) == "high_value"
+def small_base(rows: list[tuple[str, float | None, int, int, bool]]) -> CustomerColumns:
+    """(id, days since purchase, orders, spent cents, opted in) per customer."""
+    builder = ColumnsBuilder(len(rows), NOW)
+    builder.add(
+        customer_ids=[r[0] for r in rows],
+        currencies=["USD"] * len(rows),
+        email_opt_in=[r[4] for r in rows],
+        orders_count=[r[2] for r in rows],
+        spent_cents=[r[3] for r in rows],
+        purchased_at=[
+            None if r[1] is None else datetime.fromtimestamp(NOW.timestamp() - r[1] * 86_400, UTC)
+            for r in rows
+        ],
+        engaged_at=[None] * len(rows),
+        created_at=[None] * len(rows),
+    )
+    return builder.columns()
 
 
-def test_recent_buyer_below_median_spend_is_occasional() -> None:
-    medians = {"USD": Decimal("300.01")}
-    assert classify(profile(10), NOW, medians, POLICY) == "occasional"
+def test_planted_groups_are_recovered() -> None:
+    base = planted_base(600, seed=3)
+    assert adjusted_rand_score(base.groups, found_labels(base.columns)) >= 0.9
 
 
-def test_buyer_silent_for_ninety_days_is_at_risk_whatever_the_spend() -> None:
-    medians = {"USD": Decimal("1.00")}
-    assert classify(profile(90), NOW, medians, POLICY) == "at_risk"
-    assert classify(profile(89), NOW, medians, POLICY) == "high_value"
+def test_number_of_segments_is_between_two_and_six() -> None:
+    base = planted_base(400, seed=5)
+    segments = segment_customers(base.columns, POLICY).segments
+    assert 2 <= len(segments) <= 6
+    assert sum(s.segment.size for s in segments) == 400
 
 
-def test_never_purchased_customer_is_a_prospect_engaged_or_new() -> None:
-    engaged = profile(None, last_engaged_at=NOW - timedelta(days=3))
-    cold = profile(None, last_engaged_at=NOW - timedelta(days=45))
-    assert classify(engaged, NOW, {}, POLICY) == "engaged_prospects"
-    assert classify(cold, NOW, {}, POLICY) == "new_prospects"
-    assert classify(profile(None), NOW, {}, POLICY) == "new_prospects"
+def test_segment_ids_are_the_same_across_runs_and_row_orders() -> None:
+    base = planted_base(500, seed=4)
+    shuffled = base.columns.take(np.random.default_rng(9).permutation(500))
+    first = dict(zip(base.columns.customer_ids, found_labels(base.columns), strict=True))
+    again = dict(zip(base.columns.customer_ids, found_labels(base.columns), strict=True))
+    reordered = dict(zip(shuffled.customer_ids, found_labels(shuffled), strict=True))
+    assert first == again == reordered
+    assert {"high_value", "new_prospects"} <= set(first.values())
 
 
-def test_median_spend_is_taken_per_currency() -> None:
-    customers = [
-        profile(5, customer_id="usd-low", total_spent=Decimal("100")),
-        profile(5, customer_id="usd-high", total_spent=Decimal("900")),
-        profile(5, customer_id="jpy", total_spent=Decimal("5000"), currency="JPY"),
-    ]
-    segmentation = segment_customers(customers, NOW, POLICY)
-    members = {s.segment.segment_id: s.customer_ids for s in segmentation.segments}
-    assert members == {"high_value": ["usd-high", "jpy"], "occasional": ["usd-low"]}
+def test_segments_carry_a_description_and_an_interval_around_the_rate() -> None:
+    for members in segment_customers(planted_base(300).columns, POLICY).segments:
+        segment = members.segment
+        assert segment.description
+        assert segment.predicted_conversion_interval is not None
+        interval = segment.predicted_conversion_interval
+        assert interval.low <= segment.predicted_conversion_rate <= interval.high
 
 
-def test_segmentation_keeps_only_non_empty_segments_and_counts_email_opt_ins() -> None:
-    customers = [
-        profile(5, customer_id="a", email_opt_in=True),
-        profile(200, customer_id="b", email_opt_in=False),
-        profile(200, customer_id="c", email_opt_in=True),
-        profile(None, customer_id="d"),
-    ]
-    segmentation = segment_customers(customers, NOW, POLICY)
-    by_id = {s.segment.segment_id: s.segment for s in segmentation.segments}
-    assert segmentation.total_customers == 4
-    assert set(by_id) == {"high_value", "at_risk", "new_prospects"}
-    assert (by_id["at_risk"].size, by_id["at_risk"].email_reachable) == (2, 1)
-    assert by_id["at_risk"].name == "At-risk customers"
-    assert sum(s.size for s in by_id.values()) == 4
+def test_tiny_base_falls_back_to_rules() -> None:
+    base = small_base(
+        [
+            ("loyal-1", 10, 4, 90_000, True),
+            ("loyal-2", 10, 4, 10_000, True),
+            ("lapsed", 200, 4, 64_000, False),
+            ("prospect", None, 0, 0, True),
+        ]
+    )
+    segments = {s.segment.segment_id: s for s in segment_customers(base, POLICY).segments}
+    assert {k: v.customer_ids for k, v in segments.items()} == {
+        "high_value": ["loyal-1"],
+        "occasional": ["loyal-2"],
+        "at_risk": ["lapsed"],
+        "new_prospects": ["prospect"],
+    }
+    assert segments["at_risk"].segment.email_reachable == 0
+    rates = {k: v.segment.predicted_conversion_rate for k, v in segments.items()}
+    assert rates["high_value"] > rates["at_risk"] > rates["new_prospects"]
 
 
 def test_empty_customer_base_yields_no_segments() -> None:
-    segmentation = segment_customers([], NOW, POLICY)
-    assert segmentation.total_customers == 0
-    assert segmentation.segments == []
+    segmentation = segment_customers(CustomerColumns.empty(), POLICY)
+    assert (segmentation.total_customers, segmentation.segments) == (0, [])
 
 
-def test_conversion_rate_rises_with_recency_frequency_and_engagement() -> None:
-    model = ConversionModel()
-    cold = [profile(None)]
-    lapsed = [profile(300, orders_count=1)]
-    loyal = [profile(2, orders_count=12, last_engaged_at=NOW - timedelta(days=1))]
-    rates = [model.conversion_rate(members, NOW) for members in (cold, lapsed, loyal)]
-    assert rates == sorted(rates)
-    assert rates[0] == pytest.approx(0.01, abs=0.001)  # the intercept alone: ~1%
-    assert all(0 <= rate <= 1 for rate in rates)
+def test_prior_alone_is_the_logistic_of_the_features() -> None:
+    cold = small_base([("cold", None, 0, 0, True)])
+    assert ConversionModel().conversion_rate(cold) == pytest.approx(0.01, abs=0.001)
+    estimate = posterior(0.05, 20, Outcome())
+    assert estimate.mean == pytest.approx(0.05)
+    assert estimate.low == pytest.approx(beta.ppf(0.1, 1, 19), abs=1e-4)
+    assert estimate.high == pytest.approx(beta.ppf(0.9, 1, 19), abs=1e-4)
 
 
-def test_conversion_rate_is_the_logistic_of_the_segment_averages() -> None:
-    model = ConversionModel()
-    members = [
-        profile(None, customer_id="a"),
-        profile(0, customer_id="b", orders_count=10, last_engaged_at=NOW),
-    ]
-    # Averages: recency 0.5, frequency 0.5, engagement 0.5.
-    logit = -4.6 + (1.8 + 1.2 + 1.5) * 0.5
-    expected = 1 / (1 + 2.718281828459045 ** (-logit))
-    assert model.conversion_rate(members, NOW) == pytest.approx(expected, abs=1e-4)
+def test_posterior_mean_adds_history_to_the_prior_pseudo_counts() -> None:
+    # alpha = 0.05 x 20 + 30 = 31, beta = 0.95 x 20 + 970 = 989.
+    estimate = posterior(0.05, 20, Outcome(reached=1000, conversions=30))
+    assert estimate.mean == pytest.approx(31 / 1020, abs=1e-4)
+    assert estimate.low == pytest.approx(beta.ppf(0.1, 31, 989), abs=1e-4)
+    assert estimate.low < estimate.mean < estimate.high
+
+
+def test_history_outweighs_the_prior_as_reach_grows() -> None:
+    small = posterior(0.01, 20, Outcome(reached=100, conversions=10))
+    large = posterior(0.01, 20, Outcome(reached=100_000, conversions=10_000))
+    assert small.mean < large.mean == pytest.approx(0.1, abs=1e-3)
+    assert large.high - large.low < small.high - small.low
 
 
 def test_an_older_update_never_replaces_a_newer_one() -> None:
-    stored = NOW
-    assert supersedes(NOW + timedelta(seconds=1), stored)
-    assert supersedes(NOW, stored)
-    assert not supersedes(NOW - timedelta(seconds=1), stored)
+    later = datetime(2026, 3, 2, tzinfo=UTC)
+    assert supersedes(later, NOW)
+    assert supersedes(NOW, NOW)
+    assert not supersedes(NOW, later)
     assert supersedes(NOW, None)
