@@ -1,90 +1,126 @@
-"""Campaign planning rules: budget allocation, the conversion model and the schedule."""
+"""Campaign planning rules: the channel curves, what history teaches them, and the schedule.
+
+The offline engine (``engines/offline.py``) turns a request into a plan with these rules;
+the response curves, the allocation and the forecast live in their own modules.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from shared.events.campaigns import CampaignPlanned, CampaignRequested, Schedule
+from services.planner.allocation import ShareLimits
+from services.planner.response_curves import Observation, ResponseCurve, fitted_curve
+from shared.events.campaigns import (
+    CampaignPerformance,
+    CampaignPlanned,
+    CampaignRequested,
+    Schedule,
+    SendWindow,
+)
 from shared.events.common import Channel
-from shared.money import Money, sum_money
 
-ENGINE = "offline"
-
-
-@dataclass(frozen=True)
-class ChannelModel:
-    """How a dollar spent on a channel turns into revenue.
-
-    reach = spend / CPM x 1000; purchases = reach x conversion rate; revenue = purchases x price.
-    """
-
-    weight: Decimal
-    cpm: Decimal
-    conversion_rate: Decimal
-
-    def reach(self, spend: Money) -> Decimal:
-        return spend.amount / self.cpm * 1000
-
-    def revenue(self, spend: Money, price: Money) -> Money:
-        return price.times(self.reach(spend) * self.conversion_rate)
+# Without engagement history (the planner has none): email mid-morning on the days most
+# newsletters see their best open rates, social in the evening, web whenever people browse.
+DEFAULT_SEND_WINDOWS: Mapping[Channel, tuple[SendWindow, ...]] = {
+    Channel.EMAIL: tuple(
+        SendWindow(weekday=day, start_hour=9, end_hour=11) for day in ("tue", "thu")
+    ),
+    Channel.SOCIAL: tuple(
+        SendWindow(weekday=day, start_hour=18, end_hour=21)
+        for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    ),
+    Channel.WEB: tuple(
+        SendWindow(weekday=day, start_hour=0, end_hour=24)
+        for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    ),
+}
 
 
 @dataclass(frozen=True)
 class PlanningPolicy:
-    channels: Mapping[Channel, ChannelModel]
+    curves: Mapping[Channel, ResponseCurve]
+    limits: ShareLimits
+    min_observations: int
     default_duration: timedelta
 
 
-def allocate_budget(
-    budget: Money, channels: list[Channel], policy: PlanningPolicy
-) -> dict[Channel, Money]:
-    """Split ``budget`` over the requested channels by weight, exact to the minor unit."""
-    parts = budget.allocate([policy.channels[c].weight for c in channels])
-    return dict(zip(channels, parts, strict=True))
+@dataclass(frozen=True)
+class ChannelObservation:
+    channel: Channel
+    observation: Observation
+
+
+def learned_curves(
+    policy: PlanningPolicy,
+    channels: Sequence[Channel],
+    history: Sequence[ChannelObservation],
+) -> dict[Channel, ResponseCurve]:
+    """Each requested channel's curve: refitted to its history when there is enough."""
+    return {
+        channel: fitted_curve(
+            policy.curves[channel],
+            [h.observation for h in history if h.channel is channel],
+            policy.min_observations,
+        )
+        for channel in channels
+    }
+
+
+def channel_observations(
+    plan: CampaignPlanned, performance: CampaignPerformance
+) -> list[ChannelObservation]:
+    """What a campaign's performance says about each of its channels.
+
+    Revenue attributed per channel is used when the performance carries it. Otherwise the
+    campaign's revenue is split in the proportions the plan predicted (or, for plans made
+    before channel forecasts existed, by spend): only the overall level is learned then, not
+    which channel did better than expected.
+    """
+    currency = plan.budget.currency
+    if performance.gross_revenue.currency != currency:
+        return []
+    if performance.revenue_by_channel:
+        revenue = {
+            c: money.amount
+            for c, money in performance.revenue_by_channel.items()
+            if money.currency == currency
+        }
+    else:
+        revenue = _split(performance.gross_revenue.amount, _weights(plan))
+    return [
+        ChannelObservation(
+            channel,
+            Observation(
+                spend=spend,
+                revenue=revenue.get(channel, Decimal(0)),
+                price=plan.product.price.amount,
+            ),
+        )
+        for channel, spend in plan.allocation.items()
+        if spend > 0
+    ]
+
+
+def _weights(plan: CampaignPlanned) -> Mapping[Channel, Decimal]:
+    predicted = plan.predicted_revenue_by_channel
+    if predicted and sum(predicted.values(), Decimal(0)) > 0:
+        return predicted
+    return plan.allocation
+
+
+def _split(amount: Decimal, weights: Mapping[Channel, Decimal]) -> dict[Channel, Decimal]:
+    total = sum(weights.values(), Decimal(0))
+    return {c: amount * w / total for c, w in weights.items()} if total > 0 else {}
 
 
 def plan_schedule(request: CampaignRequested, now: datetime, policy: PlanningPolicy) -> Schedule:
     starts_at = request.starts_at or now
     ends_at = request.ends_at or starts_at + policy.default_duration
-    return Schedule(starts_at=starts_at, ends_at=ends_at)
-
-
-def plan_campaign(
-    request: CampaignRequested, now: datetime, policy: PlanningPolicy
-) -> CampaignPlanned:
-    allocation = allocate_budget(request.budget, request.channels, policy)
-    price = request.product.price
-    revenue = sum_money(
-        [policy.channels[c].revenue(spend, price) for c, spend in allocation.items()],
-        request.budget.currency,
-    )
-    roi = (revenue.amount - request.budget.amount) / request.budget.amount
-    return CampaignPlanned(
-        campaign_id=request.campaign_id,
-        name=request.name,
-        budget=request.budget,
-        allocation={c: spend.amount for c, spend in allocation.items()},
-        product=request.product,
-        predicted_revenue=revenue,
-        predicted_roi=round(float(roi), 4),
-        schedule=plan_schedule(request, now, policy),
-        engine=ENGINE,
-        rationale=_rationale(allocation, revenue, roi, policy),
-    )
-
-
-def _rationale(
-    allocation: Mapping[Channel, Money], revenue: Money, roi: Decimal, policy: PlanningPolicy
-) -> str:
-    shares = ", ".join(
-        f"{channel.value} {spend} (CPM {policy.channels[channel].cpm}, "
-        f"{policy.channels[channel].conversion_rate:.4%} conversion)"
-        for channel, spend in allocation.items()
-    )
-    return (
-        f"Budget split by channel weight: {shares}. "
-        f"Forecast {revenue} revenue, ROI {roi:.2f}x the spend over break-even."
+    return Schedule(
+        starts_at=starts_at,
+        ends_at=ends_at,
+        send_windows={c: list(DEFAULT_SEND_WINDOWS[c]) for c in request.channels},
     )

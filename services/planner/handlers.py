@@ -1,4 +1,5 @@
-"""Planner entrypoints: campaign.requested in, campaign.planned or campaign.rejected out."""
+"""Planner entrypoints: campaign.requested in, campaign.planned or campaign.rejected out;
+campaign.performance in, to learn the channels' response curves."""
 
 from __future__ import annotations
 
@@ -6,11 +7,22 @@ import json
 from datetime import UTC, datetime
 
 from services.planner import domain
-from services.planner.repository import Rejections
-from shared.events.campaigns import CampaignPlanned, CampaignRejected, CampaignRequested
+from services.planner.engines.offline import OfflinePlanner
+from services.planner.repository import Observations, Rejections
+from shared.events.campaigns import (
+    CampaignPerformance,
+    CampaignPlanned,
+    CampaignRejected,
+    CampaignRequested,
+)
 from shared.events.common import FieldError
 from shared.events.envelope import CloudEvent
-from shared.events.topics import CAMPAIGN_PLANNED, CAMPAIGN_REJECTED, CAMPAIGN_REQUESTED
+from shared.events.topics import (
+    CAMPAIGN_PERFORMANCE,
+    CAMPAIGN_PLANNED,
+    CAMPAIGN_REJECTED,
+    CAMPAIGN_REQUESTED,
+)
 from shared.runtime import Infrastructure
 from shared.storage.once_per_campaign import OncePerCampaign
 from shared.storage.unit_of_work import Transaction
@@ -20,7 +32,8 @@ def register(
     infra: Infrastructure,
     plans: OncePerCampaign[CampaignPlanned],
     rejections: Rejections,
-    policy: domain.PlanningPolicy,
+    observations: Observations,
+    engine: OfflinePlanner,
 ) -> None:
     infra.publisher(
         CAMPAIGN_PLANNED, CloudEvent[CampaignPlanned], description="A request was planned."
@@ -36,9 +49,23 @@ def register(
         async def work(tx: Transaction) -> None:
             if await plans.exists(request.campaign_id, tx.session):
                 return  # a campaign id is accepted once; a repeat request is a no-op
-            plan = domain.plan_campaign(request, datetime.now(UTC), policy)
+            history = await observations.history(tx.session)
+            plan = engine.plan(request, datetime.now(UTC), history)
             await plans.add(plan.campaign_id, plan, tx.session)
             await tx.emit(CAMPAIGN_PLANNED, plan, key=plan.campaign_id, cause=event)
+
+        await infra.uow.consume(event.id, work)
+
+    @infra.subscriber(CAMPAIGN_PERFORMANCE, description="Learn from each campaign's results.")
+    async def learn_from_performance(event: CloudEvent[CampaignPerformance]) -> None:
+        performance = event.data
+
+        async def work(tx: Transaction) -> None:
+            plan = await plans.get(performance.campaign_id)  # plans never change
+            if plan is None:
+                return  # not planned here: nothing to say what each channel was given
+            learned = domain.channel_observations(plan, performance)
+            await observations.record(plan.campaign_id, performance.as_of, learned, tx.session)
 
         await infra.uow.consume(event.id, work)
 

@@ -1,9 +1,15 @@
-"""The planner's records: each accepted campaign's plan, and each rejected request."""
+"""The planner's records: each accepted campaign's plan, each rejected request, and the
+observed performance of past campaigns per channel."""
+
+from datetime import datetime
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.planner.domain import ChannelObservation
+from services.planner.response_curves import Observation
 from shared.events.campaigns import CampaignPlanned, CampaignRejected
+from shared.events.common import Channel
 from shared.storage.mongo import Document
 from shared.storage.once_per_campaign import OncePerCampaign
 
@@ -27,3 +33,56 @@ class Rejections:
     ) -> None:
         document = rejection.model_dump(mode="python") | {"_id": event_id}
         await self._rejections.insert_one(document, session=session)
+
+
+# The most recent observations are enough to fit a curve, and keep planning fast.
+HISTORY_LIMIT = 3000
+
+
+class Observations:
+    """Per past campaign and channel, its spend and the revenue it earned: the curves' history.
+
+    A campaign's performance is reported again as revenue arrives; the latest report replaces
+    the earlier ones, so each campaign counts once per channel.
+    """
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._observations = db["observations"]
+
+    async def record(
+        self,
+        campaign_id: str,
+        as_of: datetime,
+        observations: list[ChannelObservation],
+        session: AsyncClientSession,
+    ) -> None:
+        for item in observations:
+            key = f"{campaign_id}:{item.channel.value}"
+            earlier = await self._observations.find_one({"_id": key}, session=session)
+            if earlier is not None and earlier["as_of"] >= as_of:
+                continue  # an older report arriving late changes nothing
+            document = {
+                "_id": key,
+                "campaign_id": campaign_id,
+                "channel": item.channel.value,
+                "as_of": as_of,
+                "spend": item.observation.spend,
+                "revenue": item.observation.revenue,
+                "price": item.observation.price,
+            }
+            await self._observations.replace_one(
+                {"_id": key}, document, upsert=True, session=session
+            )
+
+    async def history(self, session: AsyncClientSession) -> list[ChannelObservation]:
+        return [
+            ChannelObservation(
+                Channel(document["channel"]),
+                Observation(
+                    spend=document["spend"], revenue=document["revenue"], price=document["price"]
+                ),
+            )
+            async for document in self._observations.find({}, session=session)
+            .sort("as_of", -1)
+            .limit(HISTORY_LIMIT)
+        ]

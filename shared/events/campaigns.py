@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import AwareDatetime, Field, NonNegativeInt, ValidationInfo, field_validator
 
@@ -63,9 +64,33 @@ class CampaignRejected(Contract):
     errors: list[FieldError]
 
 
+type Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class SendWindow(Contract):
+    """Hours of one weekday, in the recipient's local time, when a channel should send."""
+
+    weekday: Weekday
+    start_hour: int = Field(ge=0, le=23, examples=[9])
+    end_hour: int = Field(ge=1, le=24, examples=[11], description="Exclusive; after start_hour.")
+
+
 class Schedule(Contract):
     starts_at: AwareDatetime
     ends_at: AwareDatetime
+    send_windows: dict[Channel, list[SendWindow]] | None = Field(
+        default=None, description="Per requested channel, when to send; absent means any time."
+    )
+
+
+class RevenueInterval(Contract):
+    low: Money
+    high: Money
+
+
+class RoiInterval(Contract):
+    low: float
+    high: float
 
 
 class CampaignPlanned(Contract):
@@ -82,6 +107,15 @@ class CampaignPlanned(Contract):
     schedule: Schedule
     engine: str = Field(examples=["offline"])
     rationale: str
+    predicted_revenue_interval: RevenueInterval | None = Field(
+        default=None, description="80% interval around predicted_revenue."
+    )
+    predicted_roi_interval: RoiInterval | None = Field(
+        default=None, description="80% interval around predicted_roi."
+    )
+    predicted_revenue_by_channel: dict[Channel, DecimalString] | None = Field(
+        default=None, description="Channel -> predicted revenue, in the budget's currency."
+    )
 
 
 class ConversionInterval(Contract):
@@ -158,6 +192,9 @@ class CampaignPerformance(Contract):
     spend: Money | None = Field(default=None, description="The planned budget, once known.")
     roi: float | None = Field(default=None, description="(net revenue - spend) / spend.")
     conversion_rate: float | None = Field(default=None, description="Completed payments / reach.")
+    revenue_by_channel: dict[Channel, Money] | None = Field(
+        default=None, description="Gross revenue attributed to each channel, when known."
+    )
 
 
 __all__ = [
@@ -173,6 +210,9 @@ __all__ = [
     "FieldError",
     "ProcessorShare",
     "Product",
+    "RevenueInterval",
+    "RoiInterval",
     "Schedule",
     "Segment",
+    "SendWindow",
 ]

@@ -1,0 +1,1 @@
+"""Planning engines: the offline engine, and the LLM engines built on it."""
