@@ -139,19 +139,22 @@ class Outcomes:
         )
 
     async def by_segment(self) -> dict[str, Outcome]:
+        """Reach and conversions per segment id, over campaigns both launched and segmented
+        here (a sale for a campaign this service never segmented has no reach to divide by)."""
         launched = [d["_id"] async for d in self._launches.find({}, {"_id": 1})]
         history: dict[str, Outcome] = {}
+        counted: list[str] = []
         segmented = self._segmentations.find(
             {"_id": {"$in": launched}}, {"segments.segment_id": 1, "segments.size": 1}
         )
         async for document in segmented:
+            counted.append(document["_id"])
             for segment in document["segments"]:
-                reached = Outcome(reached=segment["size"])
-                history[segment["segment_id"]] = (
-                    history.get(segment["segment_id"], Outcome()) + reached
-                )
-        converted = self._conversions.find({"campaign_id": {"$in": launched}})
-        async for document in converted:
-            sales = Outcome(conversions=document["conversions"])
-            history[document["segment_id"]] = history.get(document["segment_id"], Outcome()) + sales
+                self._add(history, segment["segment_id"], Outcome(reached=segment["size"]))
+        async for document in self._conversions.find({"campaign_id": {"$in": counted}}):
+            self._add(history, document["segment_id"], Outcome(conversions=document["conversions"]))
         return history
+
+    @staticmethod
+    def _add(history: dict[str, Outcome], segment_id: str, outcome: Outcome) -> None:
+        history[segment_id] = history.get(segment_id, Outcome()) + outcome

@@ -1,4 +1,5 @@
-"""``make bench``: the payment pipeline next to the broker's raw ceiling, on one infrastructure.
+"""``make bench``: the payment pipeline next to the broker's raw ceiling, on one infrastructure,
+then the segmentation figures (compute at a million customers, read from MongoDB, quality).
 
 Infrastructure is found as the tests find it: KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL, else
 testcontainers, else the local stand-ins. The payment and analytics services run as their
@@ -18,6 +19,7 @@ from shared.devstack.stack import LocalStack, StackAddresses
 from tests.benchmarks.broker_ceiling import produce_consume
 from tests.benchmarks.figures import latency_line, peak_rss_mib
 from tests.benchmarks.payment_pipeline import push_payments
+from tests.benchmarks.segmentation import compute_step, quality, read_step
 from tests.support.infrastructure import free_port, test_infrastructure
 
 
@@ -26,6 +28,8 @@ def main() -> None:
     parser.add_argument("--payments", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--ceiling-messages", type=int, default=20_000)
+    parser.add_argument("--segmentation-customers", type=int, default=1_000_000)
+    parser.add_argument("--segmentation-read", type=int, default=20_000)
     args = parser.parse_args()
     log_dir = Path(tempfile.mkdtemp(prefix="bench-"))
     with test_infrastructure(log_dir) as infra:
@@ -46,8 +50,13 @@ def main() -> None:
             print(f"infrastructure: {infra.description}")
             print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}")
             asyncio.run(report(stack, args))
+            asyncio.run(
+                read_step(infra.mongodb, infra.db_prefix, args.segmentation_read, infra.description)
+            )
         finally:
             stack.stop()
+    quality(customers=30_000)
+    compute_step(args.segmentation_customers)
 
 
 async def report(stack: LocalStack, args: argparse.Namespace) -> None:

@@ -8,12 +8,19 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import pytest
 
 from services.segmenter.app import build
 from services.segmenter.settings import SegmenterSettings
-from shared.events.topics import CAMPAIGN_PLANNED, CAMPAIGN_SEGMENTED, CUSTOMER_UPSERTED
+from shared.events.topics import (
+    CAMPAIGN_LAUNCHED,
+    CAMPAIGN_PLANNED,
+    CAMPAIGN_SEGMENTED,
+    CUSTOMER_UPSERTED,
+    REVENUE_RECORDED,
+)
 from shared.runtime import Service
-from tests.support.factories import campaign_id, campaign_planned, customer
+from tests.support.factories import campaign_id, campaign_launched, campaign_planned, customer
 from tests.support.kafka import EventLog, Publisher, cloud_event, for_campaign
 from tests.support.services import running, settings_for
 
@@ -133,3 +140,73 @@ async def test_redelivered_planned_event_segments_once_and_emits_once(
         segmentations = await service.infra.db["segmentations"].count_documents({"_id": cid})
     assert len(events.matching(CAMPAIGN_SEGMENTED, for_campaign(cid))) == 1
     assert segmentations == 1
+
+
+def revenue_recorded(cid: str, segment_id: str) -> dict[str, Any]:
+    usd = {"currency": "USD"}
+    return {
+        "campaign_id": cid,
+        "payment_id": f"pay_{uuid.uuid4()}",
+        "customer_id": "prospect-1",
+        "processor": "stripe",
+        "payment_method": "credit_card",
+        "gross": usd | {"amount": "149.99"},
+        "fee": usd | {"amount": "4.65"},
+        "net": usd | {"amount": "145.34"},
+        "recorded_at": datetime.now(UTC).isoformat(),
+        "attribution": {"segment_id": segment_id, "channel": "email", "variant_id": None},
+    }
+
+
+async def segment_a_campaign(publisher: Publisher, events: EventLog) -> tuple[str, dict[str, Any]]:
+    """Plan a new campaign; its id and its segments by id."""
+    cid = campaign_id()
+    planned = cloud_event(CAMPAIGN_PLANNED, campaign_planned(cid), subject=cid)
+    await publisher.send(CAMPAIGN_PLANNED, planned, key=cid)
+    [segmented] = await events.wait_for(CAMPAIGN_SEGMENTED, for_campaign(cid))
+    return cid, {s["segment_id"]: s for s in segmented["data"]["segments"]}
+
+
+async def test_sales_of_a_launched_campaign_update_the_next_prediction_once(
+    infra: TestInfrastructure, publisher: Publisher, events: EventLog
+) -> None:
+    prospects = [
+        customer(
+            customer_id=f"prospect-{i}",
+            last_purchase_at=None,
+            orders_count=0,
+            total_spent={"amount": "0.00", "currency": "USD"},
+            last_engaged_at=None,
+        )
+        for i in range(3)
+    ]
+    async with running(build, own_database(infra)) as service:
+        for record in prospects:
+            await send_customer(publisher, record)
+        await until_customer_count(service, len(prospects))
+        cid, first = await segment_a_campaign(publisher, events)
+        # The sale arrives before the launch, and is delivered twice; the sentinel (same key,
+        # a campaign never segmented here) is read after both copies.
+        sale = cloud_event(REVENUE_RECORDED, revenue_recorded(cid, "new_prospects"), subject=cid)
+        other = campaign_id()
+        sentinel = cloud_event(
+            REVENUE_RECORDED, revenue_recorded(other, "new_prospects"), subject=other
+        )
+        launch = cloud_event(CAMPAIGN_LAUNCHED, campaign_launched(cid), subject=cid)
+        for event, topic in (
+            (sale, REVENUE_RECORDED),
+            (sale, REVENUE_RECORDED),
+            (sentinel, REVENUE_RECORDED),
+            (launch, CAMPAIGN_LAUNCHED),
+        ):
+            await publisher.send(topic, event, key=cid)
+        await until_processed(service, sentinel["id"])
+        await until_processed(service, launch["id"])
+        _, second = await segment_a_campaign(publisher, events)
+
+    prior, after = first["new_prospects"]["predicted_conversion_rate"], second["new_prospects"]
+    # Beta-Binomial: 20 pseudo-customers at the prior, plus 3 reached of whom 1 bought.
+    assert after["predicted_conversion_rate"] == pytest.approx((20 * prior + 1) / 23, abs=2e-4)
+    interval = after["predicted_conversion_interval"]
+    assert interval["low"] <= after["predicted_conversion_rate"] <= interval["high"]
+    assert after["description"]
