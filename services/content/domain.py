@@ -1,20 +1,22 @@
-"""Content rules: an A/B pair of messages per segment and channel, from a template library.
+"""Content rules: A/B/C variants per segment and channel, from the offline copy library.
 
-Variant ``a`` is value-led (why this product suits this segment), variant ``b`` is
-urgency-led (the offer ends with the campaign's schedule), so an A/B test compares two
-different reasons to buy rather than two wordings of one. Copy is chosen by segment id
-and framed by channel; a segment the library does not know (a future clustering engine
-may name its own) gets the generic copy. Channel limits are enforced, not assumed: a long
-product name is cut at a word boundary.
+Variants differ in the reason to buy (value, urgency, social proof; see ``templates``).
+Copy is chosen by the segment's kind, filled with the product and the schedule, and framed
+by channel within the channel's limits: a long product name is cut at a word boundary.
+Every email carries the unsubscribe link and the sender's postal address (CAN-SPAM);
+``{first_name}`` stays a token, rendered per recipient at send time
+(``shared.personalisation``). Output is checked by the shared guardrails like any
+engine's; see ``vet``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote, urlencode
 
+from services.content.templates import DIMENSIONS, Pitch, pitches_for
 from shared.events.campaigns import (
     CampaignContentGenerated,
     CampaignPlanned,
@@ -23,10 +25,15 @@ from shared.events.campaigns import (
     Product,
 )
 from shared.events.common import Channel
+from shared.guardrails import (
+    EMAIL_PREHEADER_LIMIT,
+    EMAIL_SUBJECT_LIMIT,
+    SOCIAL_BODY_LIMIT,
+    WEB_HEADLINE_LIMIT,
+    check_content,
+)
 
-EMAIL_SUBJECT_LIMIT = 78  # RFC 5322's recommended line length; longer subjects get cut off
-SOCIAL_BODY_LIMIT = 280
-WEB_HEADLINE_LIMIT = 40
+VARIANT_LETTERS = "abc"
 UTM_MEDIUM: Mapping[Channel, str] = {
     Channel.EMAIL: "email",
     Channel.SOCIAL: "paid_social",
@@ -35,76 +42,16 @@ UTM_MEDIUM: Mapping[Channel, str] = {
 
 
 @dataclass(frozen=True)
-class Pitch:
-    """One reason to buy: a headline and a line with {product}, {price} and {ends} slots."""
+class Sender:
+    """Who the content comes from: where its links land and the legal footer it carries."""
 
-    headline: str
-    line: str
+    landing_base_url: str
+    unsubscribe_base_url: str
+    postal_address: str
+    banned_claims: Sequence[str] = ()
 
-
-@dataclass(frozen=True)
-class SegmentCopy:
-    value: Pitch
-    urgency: Pitch
-
-
-GENERIC_COPY = SegmentCopy(
-    value=Pitch("Picked for you", "{product}, now {price}: made to be used every day."),
-    urgency=Pitch("Ends {ends}", "{product} is {price} until {ends}. Don't wait too long."),
-)
-COPY_LIBRARY: Mapping[str, SegmentCopy] = {
-    "high_value": SegmentCopy(
-        value=Pitch(
-            "Made for our best customers",
-            "As one of our best customers, you get first access to {product} at {price}.",
-        ),
-        urgency=Pitch(
-            "Your early access ends {ends}",
-            "Your early access to {product} at {price} closes on {ends}, "
-            "then it opens to everyone.",
-        ),
-    ),
-    "occasional": SegmentCopy(
-        value=Pitch(
-            "Something new worth a look",
-            "Good to see you again. {product} is here for {price}, and we think it suits you.",
-        ),
-        urgency=Pitch(
-            "Only until {ends}",
-            "{product} is {price} only until {ends}. Add it to your next order now.",
-        ),
-    ),
-    "at_risk": SegmentCopy(
-        value=Pitch(
-            "We've missed you",
-            "It's been a while, so here is what's new: {product}, at {price}.",
-        ),
-        urgency=Pitch(
-            "Come back before {ends}",
-            "It's been a while. {product} is {price} until {ends}, then the offer is gone.",
-        ),
-    ),
-    "engaged_prospects": SegmentCopy(
-        value=Pitch(
-            "You've had your eye on this",
-            "You've been looking around: {product}, at {price}, is the place to start.",
-        ),
-        urgency=Pitch(
-            "Your first order, before {ends}",
-            "Make {product} your first order: {price} until {ends}.",
-        ),
-    ),
-    "new_prospects": SegmentCopy(
-        value=Pitch(
-            "Meet our new favourite",
-            "Meet {product}: {price}, and an easy first pick from our shop.",
-        ),
-        urgency=Pitch(
-            "New here? Offer ends {ends}",
-            "New here? {product} is {price} until {ends}, so now is the time to try it.",
-        ),
-    ),
-}
+    def unsubscribe_url(self, campaign_id: str) -> str:
+        return f"{self.unsubscribe_base_url}?{urlencode({'campaign': campaign_id})}"
 
 
 def fit(text: str, limit: int) -> str:
@@ -139,27 +86,41 @@ def render(pitch: Pitch, product: Product, ends_at: datetime) -> Pitch:
         "price": str(product.price),
         "ends": f"{ends_at:%b} {ends_at.day}",
     }
-    return Pitch(pitch.headline.format(**slots), pitch.line.format(**slots))
+    return Pitch(
+        headline=pitch.headline.format(**slots),
+        line=pitch.line.format(**slots),
+        preheader=pitch.preheader.format(**slots),
+        call_to_action=pitch.call_to_action.format(**slots),
+    )
 
 
-@dataclass(frozen=True)
-class Framed:
-    body: str
-    subject: str | None = None
-    headline: str | None = None
+def email_footer(sender: Sender, campaign_id: str) -> str:
+    return (
+        "You are receiving this because you opted in to our emails. "
+        f"Unsubscribe: {sender.unsubscribe_url(campaign_id)}\n{sender.postal_address}"
+    )
 
 
-def frame(pitch: Pitch, channel: Channel, product: Product) -> Framed:
+def frame(pitch: Pitch, channel: Channel, product: Product, footer: str) -> dict[str, str]:
     """The pitch in the channel's fields and within the channel's limits."""
     if channel is Channel.EMAIL:
-        # {first_name} stays a token: the sender renders it per recipient at send time.
-        return Framed(
-            subject=fit(f"{pitch.headline}: {product.name}", EMAIL_SUBJECT_LIMIT),
-            body=f"Hi {{first_name}},\n\n{pitch.line}",
-        )
+        return {
+            "subject": fit(f"{pitch.headline}: {product.name}", EMAIL_SUBJECT_LIMIT),
+            "preheader": fit(pitch.preheader, EMAIL_PREHEADER_LIMIT),
+            "body": f"Hi {{first_name}},\n\n{pitch.line}\n\n--\n{footer}",
+            "call_to_action": pitch.call_to_action,
+        }
     if channel is Channel.SOCIAL:
-        return Framed(headline=pitch.headline, body=fit(pitch.line, SOCIAL_BODY_LIMIT))
-    return Framed(headline=fit(pitch.headline, WEB_HEADLINE_LIMIT), body=pitch.line)
+        return {
+            "headline": pitch.headline,
+            "body": fit(pitch.line, SOCIAL_BODY_LIMIT),
+            "call_to_action": pitch.call_to_action,
+        }
+    return {
+        "headline": fit(pitch.headline, WEB_HEADLINE_LIMIT),
+        "body": pitch.line,
+        "call_to_action": pitch.call_to_action,
+    }
 
 
 @dataclass(frozen=True)
@@ -170,45 +131,71 @@ class ContentBrief:
     segmented: CampaignSegmented | None = None
 
 
-def content_for(brief: ContentBrief, landing_base_url: str) -> CampaignContentGenerated | None:
+def content_for(brief: ContentBrief, sender: Sender) -> CampaignContentGenerated | None:
     """The campaign's content once both inputs have arrived, else None."""
     if brief.planned is None or brief.segmented is None:
         return None
-    return generate_content(brief.planned, brief.segmented, landing_base_url)
+    return generate_content(brief.planned, brief.segmented, sender)
 
 
 def generate_content(
-    planned: CampaignPlanned, segmented: CampaignSegmented, landing_base_url: str
+    planned: CampaignPlanned, segmented: CampaignSegmented, sender: Sender
 ) -> CampaignContentGenerated:
-    """Two variants (a: value-led, b: urgency-led) per segment and requested channel."""
+    """Three variants (a: value, b: urgency, c: social proof) per segment and channel."""
     channels = [channel for channel in Channel if channel in planned.allocation]
+    footer = email_footer(sender, planned.campaign_id)
     pieces = []
     for segment in segmented.segments:
-        copy = COPY_LIBRARY.get(segment.segment_id, GENERIC_COPY)
+        pitches = pitches_for(segment)
         for channel in channels:
-            for letter, pitch in (("a", copy.value), ("b", copy.urgency)):
+            for letter, dimension in zip(VARIANT_LETTERS, DIMENSIONS, strict=True):
                 variant_id = f"{segment.segment_id}-{channel.value}-{letter}"
-                framed = frame(
-                    render(pitch, planned.product, planned.schedule.ends_at),
+                filled = render(pitches[dimension], planned.product, planned.schedule.ends_at)
+                cta_url = tracking_url(
+                    sender.landing_base_url,
+                    planned.product.sku,
+                    planned.campaign_id,
+                    segment.segment_id,
                     channel,
-                    planned.product,
+                    variant_id,
                 )
                 pieces.append(
                     ContentPiece(
                         segment_id=segment.segment_id,
                         channel=channel,
                         variant_id=variant_id,
-                        cta_url=tracking_url(
-                            landing_base_url,
-                            planned.product.sku,
-                            planned.campaign_id,
-                            segment.segment_id,
-                            channel,
-                            variant_id,
-                        ),
-                        subject=framed.subject,
-                        headline=framed.headline,
-                        body=framed.body,
+                        cta_url=cta_url,
+                        dimension=dimension,
+                        **frame(filled, channel, planned.product, footer),
                     )
                 )
     return CampaignContentGenerated(campaign_id=planned.campaign_id, content=pieces)
+
+
+@dataclass(frozen=True)
+class Dropped:
+    variant_id: str
+    violations: list[str]
+
+
+def vet(
+    content: CampaignContentGenerated, sender: Sender
+) -> tuple[CampaignContentGenerated, list[Dropped]]:
+    """The content without the pieces that break a guardrail, and those pieces' violations.
+
+    The offline library is tested never to violate, so a drop means a bug or a product
+    whose own name breaks a rule (say, a banned claim): better a campaign with fewer
+    variants than one that sends a non-compliant email.
+    """
+    kept, dropped = [], []
+    for piece in content.content:
+        violations = check_content(
+            [piece],
+            banned_claims=sender.banned_claims,
+            sender_postal_address=sender.postal_address,
+        )
+        if violations:
+            dropped.append(Dropped(piece.variant_id, violations))
+        else:
+            kept.append(piece)
+    return content.model_copy(update={"content": kept}), dropped

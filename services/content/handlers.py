@@ -9,6 +9,8 @@ content already generated.
 
 from __future__ import annotations
 
+import logging
+
 from services.content import domain
 from services.content.repository import BriefPart, ContentBriefs
 from shared.events.campaigns import CampaignContentGenerated, CampaignPlanned, CampaignSegmented
@@ -18,17 +20,19 @@ from shared.runtime import Infrastructure
 from shared.storage.once_per_campaign import OncePerCampaign
 from shared.storage.unit_of_work import Transaction
 
+log = logging.getLogger(__name__)
+
 
 def register(
     infra: Infrastructure,
     briefs: ContentBriefs,
     generated: OncePerCampaign[CampaignContentGenerated],
-    landing_base_url: str,
+    sender: domain.Sender,
 ) -> None:
     infra.publisher(
         CAMPAIGN_CONTENT_GENERATED,
         CloudEvent[CampaignContentGenerated],
-        description="A/B variants for every segment and channel of a campaign.",
+        description="A/B/C variants for every segment and channel of a campaign.",
     )
 
     async def collect(
@@ -38,9 +42,14 @@ def register(
 
         async def work(tx: Transaction) -> None:
             brief = await briefs.record(campaign_id, part, event.data, tx.session)
-            content = domain.content_for(brief, landing_base_url)
-            if content is None or await generated.exists(campaign_id, tx.session):
+            written = domain.content_for(brief, sender)
+            if written is None or await generated.exists(campaign_id, tx.session):
                 return
+            content, dropped = domain.vet(written, sender)
+            for piece in dropped:
+                log.error(
+                    "%s: guardrails dropped %s: %s", campaign_id, piece.variant_id, piece.violations
+                )
             await generated.add(campaign_id, content, tx.session)
             await tx.emit(CAMPAIGN_CONTENT_GENERATED, content, key=campaign_id, cause=event)
 

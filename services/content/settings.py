@@ -1,8 +1,14 @@
-"""Content configuration: where the tracking links land."""
+"""Content configuration: where the links land, the sender's legal footer, banned claims."""
 
-from pydantic import Field
+from typing import Self
 
+from pydantic import Field, model_validator
+
+from shared.guardrails import DEFAULT_BANNED_CLAIMS
 from shared.settings import ServiceSettings
+
+# Development only: a CAN-SPAM footer needs the sender's real postal address.
+EXAMPLE_POSTAL_ADDRESS = "EXAMPLE ADDRESS - Example Shop, 100 Example Street, Springfield, USA"
 
 
 class ContentSettings(ServiceSettings):
@@ -12,3 +18,23 @@ class ContentSettings(ServiceSettings):
         pattern=r"^https?://[^\s?#]+$",
         description="The shop's product pages live at <base>/p/<sku>.",
     )
+    content_unsubscribe_url: str = Field(
+        default="https://shop.example.com/unsubscribe",
+        pattern=r"^https?://[^\s?#]*unsubscribe[^\s?#]*$",
+        description="The opt-out page; emails link to <url>?campaign=<campaign id>.",
+    )
+    content_sender_postal_address: str = Field(
+        default=EXAMPLE_POSTAL_ADDRESS,
+        min_length=10,
+        description="The sender's physical postal address, printed in every email.",
+    )
+    content_banned_claims: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_BANNED_CLAIMS),
+        description="Claims no content may make (JSON list; whole words, any case).",
+    )
+
+    @model_validator(mode="after")
+    def _real_address_outside_local(self) -> Self:
+        if self.environment != "local" and self.content_sender_postal_address.startswith("EXAMPLE"):
+            raise ValueError("CONTENT_SENDER_POSTAL_ADDRESS must be set outside local mode")
+        return self

@@ -155,7 +155,18 @@ class ContentPiece(Contract):
     variant_id: str = Field(examples=["high_value-email-a"])
     subject: str | None = Field(default=None, description="Email subject line.")
     headline: str | None = Field(default=None, description="Social or web headline.")
+    preheader: str | None = Field(
+        default=None, description="Email preview text shown after the subject."
+    )
     body: str
+    call_to_action: str | None = Field(
+        default=None, description="The button or link text.", examples=["Shop now"]
+    )
+    dimension: str | None = Field(
+        default=None,
+        description="What the variant tests against its siblings.",
+        examples=["value", "urgency", "social_proof"],
+    )
     cta_url: str = Field(description="Tracking link carrying campaign, segment, channel, variant.")
 
 

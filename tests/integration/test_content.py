@@ -34,7 +34,7 @@ async def test_content_is_generated_once_the_plan_and_the_segments_have_arrived(
         await publisher.send(CAMPAIGN_SEGMENTED, segmented, key=cid)
         [generated] = await events.wait_for(CAMPAIGN_CONTENT_GENERATED, for_campaign(cid))
     content = generated["data"]["content"]
-    assert len(content) == 2 * 3 * 2  # segments x channels x A/B
+    assert len(content) == 2 * 3 * 3  # segments x channels x A/B/C
     assert {piece["variant_id"] for piece in content} >= {"at_risk-web-a", "at_risk-web-b"}
     assert all(piece["cta_url"].startswith("https://x.example/p/") for piece in content)
     assert all(f"utm_campaign={cid}" in piece["cta_url"] for piece in content)

@@ -1,0 +1,35 @@
+"""Send-time personalisation: tokens stored in content, rendered once per recipient.
+
+Content is written once per segment and sent to many people, so anything personal stays a
+token (``{first_name}``) until the launcher knows the recipient. A missing or blank name
+renders as a friendly fallback rather than an empty greeting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from shared.events.campaigns import ContentPiece
+
+FIRST_NAME_FALLBACK = "there"
+SEND_TIME_TOKENS = ("{first_name}",)
+RENDERED_FIELDS = ("subject", "preheader", "headline", "body", "call_to_action")
+
+
+def render_for_recipient(piece: ContentPiece, first_name: str | None) -> ContentPiece:
+    """The piece as one recipient reads it: every send-time token replaced."""
+    name = (first_name or "").strip() or FIRST_NAME_FALLBACK
+    values = {"{first_name}": name}
+    update = {
+        field: _render(text, values)
+        for field in RENDERED_FIELDS
+        if (text := getattr(piece, field)) is not None
+    }
+    return piece.model_copy(update=update)
+
+
+def _render(text: str, values: Mapping[str, str]) -> str:
+    # str.replace, not str.format: a name such as "{x}" must not be read as a template.
+    for token, value in values.items():
+        text = text.replace(token, value)
+    return text
