@@ -1,0 +1,201 @@
+"""The LLM planning engine: a model proposes the budget split and writes the rationale.
+
+The offline plan is made first and given to the model as the reference, with campaign facts
+only (the planner holds no customer data). The proposal must pass the allocation guardrails;
+the revenue forecast for it is recomputed from the response curves, never taken from the
+model. With no model, or when the model fails, is too slow or breaks the rules, the offline
+plan stands, labelled ``offline`` or ``offline-fallback``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+
+from services.planner.domain import ChannelObservation, PlanningPolicy, learned_curves
+from services.planner.engines.offline import OfflinePlanner
+from services.planner.forecast import forecast_revenue
+from shared.ai.costs import PriceTable
+from shared.ai.provider import Prompt, StructuredModel
+from shared.ai.runner import AiStep, Decision, run_step
+from shared.events.campaigns import CampaignPlanned, CampaignRequested, RevenueInterval, RoiInterval
+from shared.events.common import Channel
+from shared.guardrails import check_allocation
+from shared.money import Money
+
+STEP = "plan"
+TEMPLATE_VERSION = "plan-proposal-v1"
+OFFLINE_ENGINES = ("offline", "offline-fallback")
+
+SYSTEM_PROMPT = """\
+You plan the budget split of a marketing campaign across its channels.
+You receive the campaign's facts and a reference split computed from each channel's
+saturating response curve (revenue as a concave function of spend), with the revenue the
+curves predict. Improve on the reference only when you have a reason grounded in the facts.
+
+Rules your answer must keep:
+- allocate over exactly the requested channels, each once;
+- amounts in the budget's currency, exact to the cent, summing exactly to the budget;
+- each channel's share within the given minimum and maximum share (when more than one
+  channel is requested);
+- a rationale of at most a few sentences, in plain language, naming every channel and
+  consistent with the amounts you give; promise no results.
+
+Answer only through the structured output (a PlanProposal)."""
+
+
+class ChannelSpend(BaseModel):
+    channel: Channel
+    amount: Decimal = Field(description="In the budget's currency, exact to the cent.")
+
+
+class PlanProposal(BaseModel):
+    allocation: list[ChannelSpend] = Field(description="One entry per requested channel.")
+    rationale: str = Field(min_length=1, max_length=2000)
+
+    def by_channel(self) -> dict[Channel, Decimal]:
+        return {spend.channel: spend.amount for spend in self.allocation}
+
+
+class PlanningFacts(BaseModel):
+    """What the model sees: campaign facts and the curves' predictions, nothing personal."""
+
+    campaign_name: str
+    budget: Money
+    channels: list[Channel]
+    product_name: str
+    product_price: Money
+    min_share: Decimal
+    max_share: Decimal
+    reference: PlanProposal
+    reference_revenue_by_channel: dict[Channel, Decimal] | None
+
+
+def planning_facts(
+    request: CampaignRequested, baseline: CampaignPlanned, policy: PlanningPolicy
+) -> PlanningFacts:
+    single = len(request.channels) == 1
+    return PlanningFacts(
+        campaign_name=request.name,
+        budget=request.budget,
+        channels=list(request.channels),
+        product_name=request.product.name,
+        product_price=request.product.price,
+        min_share=Decimal(0) if single else policy.limits.minimum,
+        max_share=Decimal(1) if single else policy.limits.maximum,
+        reference=PlanProposal(
+            allocation=[ChannelSpend(channel=c, amount=a) for c, a in baseline.allocation.items()],
+            rationale=baseline.rationale,
+        ),
+        reference_revenue_by_channel=baseline.predicted_revenue_by_channel,
+    )
+
+
+def planning_prompt(facts: PlanningFacts) -> Prompt:
+    facts_json = json.dumps(facts.model_dump(mode="json"), indent=1, sort_keys=True)
+    return Prompt(SYSTEM_PROMPT, f"Campaign facts:\n{facts_json}", TEMPLATE_VERSION)
+
+
+def proposal_violations(facts: PlanningFacts, proposal: PlanProposal) -> list[str]:
+    channels = [spend.channel for spend in proposal.allocation]
+    found = [
+        f"{c.value} is allocated more than once" for c in set(channels) if channels.count(c) > 1
+    ]
+    found += [
+        f"{c.value} was requested but has no allocation"
+        for c in facts.channels
+        if c not in channels
+    ]
+    found += check_allocation(
+        proposal.by_channel(), facts.budget, facts.channels, facts.min_share, facts.max_share
+    )
+    rationale = proposal.rationale.lower()
+    found += [
+        f"the rationale does not mention {c.value}"
+        for c in facts.channels
+        if c.value not in rationale
+    ]
+    return found
+
+
+def proposal_step(facts: PlanningFacts) -> AiStep[PlanningFacts, PlanProposal]:
+    return AiStep(
+        name=STEP,
+        output=PlanProposal,
+        template_version=TEMPLATE_VERSION,
+        prompt=planning_prompt,
+        offline=lambda known: known.reference,
+        check=lambda proposal: proposal_violations(facts, proposal),
+    )
+
+
+class LlmPlanner:
+    """Plans with a model when one is configured; the offline plan is its reference and fallback."""
+
+    def __init__(
+        self,
+        policy: PlanningPolicy,
+        model: StructuredModel | None,
+        prices: PriceTable,
+        budget_seconds: float,
+    ) -> None:
+        self._policy = policy
+        self._offline = OfflinePlanner(policy)
+        self._model = model
+        self._prices = prices
+        self._budget_seconds = budget_seconds
+
+    async def plan(
+        self,
+        request: CampaignRequested,
+        now: datetime,
+        history: Sequence[ChannelObservation] = (),
+    ) -> tuple[CampaignPlanned, Decision[PlanProposal]]:
+        baseline = self._offline.plan(request, now, history)
+        facts = planning_facts(request, baseline, self._policy)
+        decision = await run_step(
+            proposal_step(facts),
+            facts,
+            model=self._model,
+            prices=self._prices,
+            budget_seconds=self._budget_seconds,
+        )
+        if decision.engine in OFFLINE_ENGINES:
+            return baseline.model_copy(update={"engine": decision.engine}), decision
+        return self._proposed_plan(request, baseline, decision, history), decision
+
+    def _proposed_plan(
+        self,
+        request: CampaignRequested,
+        baseline: CampaignPlanned,
+        decision: Decision[PlanProposal],
+        history: Sequence[ChannelObservation],
+    ) -> CampaignPlanned:
+        currency = request.budget.currency
+        allocation = {
+            c: Money(amount=a, currency=currency) for c, a in decision.output.by_channel().items()
+        }
+        curves = learned_curves(self._policy, request.channels, history)
+        forecast = forecast_revenue(allocation, curves, request.product.price, request.campaign_id)
+        return baseline.model_copy(
+            update={
+                "allocation": decision.output.by_channel(),
+                "predicted_revenue": forecast.revenue,
+                "predicted_roi": round(float(forecast.roi), 4),
+                "predicted_revenue_interval": RevenueInterval(
+                    low=forecast.revenue_low, high=forecast.revenue_high
+                ),
+                "predicted_roi_interval": RoiInterval(
+                    low=round(float(forecast.roi_low), 4), high=round(float(forecast.roi_high), 4)
+                ),
+                "predicted_revenue_by_channel": {
+                    c: revenue.amount for c, revenue in forecast.revenue_by_channel.items()
+                },
+                "engine": decision.engine,
+                "rationale": decision.output.rationale,
+            }
+        )

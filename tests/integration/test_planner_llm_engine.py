@@ -1,0 +1,92 @@
+"""The planner's LLM engine with the real OpenAI SDK against a local server playing the API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from services.planner.app import planning_policy
+from services.planner.engines.llm import LlmPlanner
+from services.planner.settings import PlannerSettings
+from shared.ai.costs import DEFAULT_PRICES, PriceTable
+from shared.ai.openai_model import OpenAiModel
+from shared.events.campaigns import CampaignRequested
+from shared.events.common import Channel
+from tests.support.factories import campaign_id, campaign_request
+from tests.support.fake_llm import FakeLlm, answer, fake_llm_server
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+REQUEST = CampaignRequested.model_validate(campaign_request(campaign_id()))
+PROPOSAL = {
+    "allocation": [
+        {"channel": "email", "amount": "20000.00"},
+        {"channel": "social", "amount": "17500.00"},
+        {"channel": "web", "amount": "12500.00"},
+    ],
+    "rationale": "Email converts best, so it leads; social and web widen reach.",
+}
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeLlm]:
+    with fake_llm_server() as server:
+        yield server
+
+
+def planner(fake: FakeLlm | None) -> LlmPlanner:
+    model = (
+        OpenAiModel(
+            api_key="test-key",
+            model="gpt-4.1",
+            base_url=fake.openai_base_url,
+            timeout_seconds=10,
+        )
+        if fake
+        else None
+    )
+    policy = planning_policy(PlannerSettings())
+    return LlmPlanner(policy, model, PriceTable(DEFAULT_PRICES), budget_seconds=30)
+
+
+async def test_a_valid_proposal_becomes_the_plan_with_a_forecast_from_the_curves(fake):
+    fake.script(answer(PROPOSAL))
+    plan, decision = await planner(fake).plan(REQUEST, NOW)
+    offline, _ = await planner(None).plan(REQUEST, NOW)
+    assert plan.engine == decision.engine == "openai:gpt-4.1"
+    assert plan.allocation == {
+        Channel.EMAIL: Decimal("20000.00"),
+        Channel.SOCIAL: Decimal("17500.00"),
+        Channel.WEB: Decimal("12500.00"),
+    }
+    assert plan.rationale == PROPOSAL["rationale"]
+    assert plan.predicted_revenue != offline.predicted_revenue  # recomputed, not copied
+    [sent] = fake.requests
+    assert sent["response_format"]["json_schema"]["name"] == "PlanProposal"
+    assert "50000.00" in sent["messages"][1]["content"]
+
+
+async def test_a_split_off_budget_is_reasked_with_the_violation_then_planned_offline(fake):
+    wrong = PROPOSAL | {
+        "allocation": [
+            {"channel": "email", "amount": "30000.00"},
+            {"channel": "social", "amount": "30000.00"},
+            {"channel": "web", "amount": "100.00"},
+        ]
+    }
+    fake.script(answer(wrong), answer(wrong))
+    plan, decision = await planner(fake).plan(REQUEST, NOW)
+    offline, _ = await planner(None).plan(REQUEST, NOW)
+    assert len(fake.requests) == 2
+    assert "allocation sums to 60100.00 USD" in fake.requests[1]["messages"][-1]["content"]
+    assert plan.engine == decision.engine == "offline-fallback"
+    assert plan.allocation == offline.allocation
+    assert decision.fallback_reason is not None
+
+
+async def test_without_a_model_the_offline_plan_is_labelled_offline():
+    plan, decision = await planner(None).plan(REQUEST, NOW)
+    assert plan.engine == decision.engine == "offline"
+    assert sum(plan.allocation.values()) == Decimal("50000.00")
