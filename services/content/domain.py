@@ -43,7 +43,7 @@ UTM_MEDIUM: Mapping[Channel, str] = {
 
 @dataclass(frozen=True)
 class Sender:
-    """Who the content comes from: where its links land and the legal footer it carries."""
+    """Who the content comes from: where its links land, its legal footer, what it never claims."""
 
     landing_base_url: str
     unsubscribe_base_url: str
@@ -172,6 +172,15 @@ def generate_content(
     return CampaignContentGenerated(campaign_id=planned.campaign_id, content=pieces)
 
 
+def violations(content: CampaignContentGenerated, sender: Sender) -> list[str]:
+    """The guardrails' findings on ``content``, in the shape the AI runner's check takes."""
+    return check_content(
+        content.content,
+        banned_claims=sender.banned_claims,
+        sender_postal_address=sender.postal_address,
+    )
+
+
 @dataclass(frozen=True)
 class Dropped:
     variant_id: str
@@ -189,13 +198,9 @@ def vet(
     """
     kept, dropped = [], []
     for piece in content.content:
-        violations = check_content(
-            [piece],
-            banned_claims=sender.banned_claims,
-            sender_postal_address=sender.postal_address,
-        )
-        if violations:
-            dropped.append(Dropped(piece.variant_id, violations))
+        found = violations(content.model_copy(update={"content": [piece]}), sender)
+        if found:
+            dropped.append(Dropped(piece.variant_id, found))
         else:
             kept.append(piece)
     return content.model_copy(update={"content": kept}), dropped

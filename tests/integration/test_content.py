@@ -43,6 +43,32 @@ async def test_content_is_generated_once_the_plan_and_the_segments_have_arrived(
     assert generated["causationid"] in {planned["id"], segmented["id"]}
 
 
+async def test_emails_carry_the_configured_footer_and_banned_claims_drop_their_pieces(
+    infra: TestInfrastructure, publisher: Publisher, events: EventLog
+) -> None:
+    cid = campaign_id()
+    settings = settings_for(
+        ContentSettings,
+        infra,
+        content_unsubscribe_url="https://x.example/unsubscribe",
+        content_sender_postal_address="Shop Ltd, 1 Main Street, Springfield, USA",
+        content_banned_claims=["first access"],  # the high-value segment's value pitch
+    )
+    async with running(build, settings):
+        await publisher.send(CAMPAIGN_PLANNED, planned_event(cid), key=cid)
+        await publisher.send(CAMPAIGN_SEGMENTED, segmented_event(cid), key=cid)
+        [generated] = await events.wait_for(CAMPAIGN_CONTENT_GENERATED, for_campaign(cid))
+    content = generated["data"]["content"]
+    variants = {piece["variant_id"] for piece in content}
+    assert not variants & {"high_value-email-a", "high_value-social-a", "high_value-web-a"}
+    assert len(variants) == 2 * 3 * 3 - 3
+    emails = [piece for piece in content if piece["channel"] == "email"]
+    assert emails
+    for email in emails:
+        assert f"https://x.example/unsubscribe?campaign={cid}" in email["body"]
+        assert "Shop Ltd, 1 Main Street, Springfield, USA" in email["body"]
+
+
 async def test_content_is_generated_exactly_once_whatever_the_order_of_arrival(
     infra: TestInfrastructure, publisher: Publisher, events: EventLog
 ) -> None:

@@ -4,6 +4,7 @@ from itertools import product as combinations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from pydantic import ValidationError
 
 from services.content.domain import (
     ContentBrief,
@@ -13,6 +14,7 @@ from services.content.domain import (
     generate_content,
     vet,
 )
+from services.content.settings import ContentSettings
 from services.content.templates import segment_kind
 from shared.events.campaigns import CampaignPlanned, CampaignSegmented, Segment
 from shared.guardrails import (
@@ -216,3 +218,10 @@ def test_fit_cuts_at_a_word_boundary_with_an_ellipsis() -> None:
     assert fit("short", 10) == "short"
     assert fit("Noise-cancelling headphones for everyone", 20) == "Noise-cancelling…"
     assert len(fit("x" * 50, 10)) == 10
+
+
+def test_the_example_postal_address_is_refused_outside_local_mode() -> None:
+    with pytest.raises(ValidationError, match="CONTENT_SENDER_POSTAL_ADDRESS"):
+        ContentSettings(environment="production")
+    real = "Shop Ltd, 1 Main Street, Springfield, USA"
+    assert ContentSettings(environment="production", content_sender_postal_address=real)
