@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--ceiling-messages", type=int, default=20_000)
     parser.add_argument("--segmentation-customers", type=int, default=1_000_000)
-    parser.add_argument("--segmentation-read", type=int, default=20_000)
+    parser.add_argument("--segmentation-read", type=int, default=5_000)
     args = parser.parse_args()
     log_dir = Path(tempfile.mkdtemp(prefix="bench-"))
     with test_infrastructure(log_dir) as infra:
