@@ -127,7 +127,11 @@ class ColumnsBuilder:
 
 
 def feature_matrix(columns: CustomerColumns) -> Floats:
-    """Rows x ``FEATURES``: log1p where skewed (counts, money, days), then standardised."""
+    """Rows x ``FEATURES``: log1p where skewed (counts, money, days), then standardised.
+
+    Spend enters at face value whatever its currency: a base that mixes currencies should be
+    converted to one before clustering (the rules for small bases compare per currency).
+    """
     recency = np.log1p(np.nan_to_num(columns.days_since_purchase, nan=NEVER_DAYS))
     recency[~columns.has_purchased] = np.log1p(NEVER_DAYS)
     raw = np.column_stack(
