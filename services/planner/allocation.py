@@ -61,6 +61,7 @@ def allocate_budget(
     }
     continuous = _equal_marginal_spends(curves, float(price.amount), per_unit, total, low, high)
     units = {c: min(max(math.floor(continuous[c]), low), high) for c in channels}
+    _spread_evenly(units, total, low, high)
     while (leftover := total - sum(units.values())) != 0:
         if leftover > 0:
             open_channels = [c for c in channels if units[c] < high]
@@ -84,16 +85,24 @@ def _equal_marginal_spends(
     def spends(log_marginal: float) -> dict[Channel, float]:
         result = {}
         for channel, curve in curves.items():
-            slope = price * curve.purchases_ceiling / curve.saturation_spend
-            if slope <= 0:
+            log_slope = _log_slope(curve, price)
+            if log_slope is None:
                 result[channel] = float(low)
                 continue
-            spend = curve.saturation_spend * (math.log(slope) - log_marginal) / per_unit
+            spend = curve.saturation_spend * (log_slope - log_marginal) / per_unit
             result[channel] = min(max(spend, float(low)), float(high))
         return result
 
-    # Marginal revenue per currency unit lies far inside exp(-50)..exp(50) for any real budget.
-    lower, upper = -50.0, 50.0
+    # The log marginal revenue at which every channel sits at its upper, then lower, limit.
+    slopes = [
+        (log_slope, c.saturation_spend)
+        for c in curves.values()
+        if (log_slope := _log_slope(c, price)) is not None
+    ]
+    if not slopes:
+        return dict.fromkeys(curves, float(low))
+    lower = min(log_slope - high * per_unit / b for log_slope, b in slopes) - 1
+    upper = max(log_slope - low * per_unit / b for log_slope, b in slopes) + 1
     for _ in range(BISECTION_STEPS):
         middle = (lower + upper) / 2
         if sum(spends(middle).values()) > total:
@@ -101,6 +110,27 @@ def _equal_marginal_spends(
         else:
             upper = middle
     return spends(upper)
+
+
+def _log_slope(curve: ResponseCurve, price: float) -> float | None:
+    """Log of the revenue from the first unit of spend; None for a channel that earns nothing."""
+    slope = price * curve.purchases_ceiling / curve.saturation_spend
+    return math.log(slope) if slope > 0 else None
+
+
+def _spread_evenly(units: dict[Channel, int], total: int, low: int, high: int) -> None:
+    """Settle in bulk what the curves leave over (channels that earn nothing), within limits."""
+    while abs(leftover := total - sum(units.values())) >= len(units):
+        step = 1 if leftover > 0 else -1
+        movable = [c for c in units if (units[c] < high if step > 0 else units[c] > low)]
+        if not movable:
+            return
+        share = abs(leftover) // len(movable)
+        if share == 0:
+            return
+        for channel in movable:
+            room = high - units[channel] if step > 0 else units[channel] - low
+            units[channel] += step * min(room, share)
 
 
 def _rounded(value: Decimal, rounding: str) -> int:
