@@ -1,15 +1,21 @@
 """The planner against the real broker and database."""
 
+import asyncio
+import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from services.planner.app import build
 from services.planner.settings import PlannerSettings
 from shared.events.topics import (
+    CAMPAIGN_PERFORMANCE,
     CAMPAIGN_PLANNED,
     CAMPAIGN_REJECTED,
     CAMPAIGN_REQUESTED,
     dead_letter_topic,
 )
+from shared.runtime import Service
 from tests.support.factories import campaign_id, campaign_request
 from tests.support.kafka import cloud_event, for_campaign
 from tests.support.services import running, settings_for
@@ -64,3 +70,68 @@ async def test_invalid_request_is_rejected_naming_the_field_and_dead_lettered(
     assert letter["attempts"] == 1
     assert {e["field"] for e in letter["error"]["errors"]} == fields
     assert events.matching(CAMPAIGN_PLANNED, for_campaign(cid)) == []
+
+
+async def test_reported_performance_teaches_the_curves_used_for_the_next_plan(
+    infra, publisher, events
+):
+    settings = settings_for(
+        PlannerSettings,
+        infra,
+        mongodb_db_prefix=f"learn{uuid.uuid4().hex[:8]}_",
+        planner_min_observations=1,
+    )
+    first, second = campaign_id(), campaign_id()
+    async with running(build, settings) as service:
+        await publisher.send(
+            CAMPAIGN_REQUESTED,
+            cloud_event(CAMPAIGN_REQUESTED, campaign_request(first), subject=first),
+            key=first,
+        )
+        [planned] = await events.wait_for(CAMPAIGN_PLANNED, for_campaign(first))
+        predicted = Decimal(planned["data"]["predicted_revenue"]["amount"])
+        # The campaign earned twice what was predicted, in every channel alike.
+        earned = {"amount": str(2 * predicted), "currency": "USD"}
+        performance = campaign_performance(first, gross_revenue=earned)
+        await publisher.send(
+            CAMPAIGN_PERFORMANCE,
+            cloud_event(CAMPAIGN_PERFORMANCE, performance, subject=first),
+            key=first,
+        )
+        await observations_recorded(service, first)
+        await publisher.send(
+            CAMPAIGN_REQUESTED,
+            cloud_event(CAMPAIGN_REQUESTED, campaign_request(second), subject=second),
+            key=second,
+        )
+        [replanned] = await events.wait_for(CAMPAIGN_PLANNED, for_campaign(second))
+    assert replanned["data"]["allocation"] == planned["data"]["allocation"]
+    learned = Decimal(replanned["data"]["predicted_revenue"]["amount"])
+    assert abs(learned - 2 * predicted) <= Decimal("0.05")
+    assert "learned from 1 past campaigns" in replanned["data"]["rationale"]
+
+
+async def observations_recorded(service: Service, cid: str) -> None:
+    """Wait until the planner has stored what the campaign's performance taught it."""
+    observations = service.infra.db["observations"]
+    async with asyncio.timeout(30):
+        while await observations.count_documents({"campaign_id": cid}) == 0:
+            await asyncio.sleep(0.1)
+
+
+def campaign_performance(cid: str, **overrides: Any) -> dict[str, Any]:
+    zero = {"amount": "0.00", "currency": "USD"}
+    performance: dict[str, Any] = {
+        "campaign_id": cid,
+        "as_of": datetime.now(UTC).isoformat(),
+        "gross_revenue": zero,
+        "fees": zero,
+        "net_revenue": zero,
+        "payments_completed": 0,
+        "payments_failed": 0,
+        "success_rate": 0,
+        "average_transaction": zero,
+        "processor_mix": [],
+        "reach": 0,
+    }
+    return performance | overrides
