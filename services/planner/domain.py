@@ -77,10 +77,11 @@ def channel_observations(
     Revenue attributed per channel is used when the performance carries it. Otherwise the
     campaign's revenue is split in the proportions the plan predicted (or, for plans made
     before channel forecasts existed, by spend): only the overall level is learned then, not
-    which channel did better than expected.
+    which channel did better than expected. Reports made before the campaign's scheduled end
+    teach nothing: revenue still arriving would read as a channel that underperformed.
     """
     currency = plan.budget.currency
-    if performance.gross_revenue.currency != currency:
+    if performance.as_of < plan.schedule.ends_at or performance.gross_revenue.currency != currency:
         return []
     if performance.revenue_by_channel:
         revenue = {

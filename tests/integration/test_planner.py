@@ -92,7 +92,8 @@ async def test_reported_performance_teaches_the_curves_used_for_the_next_plan(
         predicted = Decimal(planned["data"]["predicted_revenue"]["amount"])
         # The campaign earned twice what was predicted, in every channel alike.
         earned = {"amount": str(2 * predicted), "currency": "USD"}
-        performance = campaign_performance(first, gross_revenue=earned)
+        ended = datetime.fromisoformat(planned["data"]["schedule"]["ends_at"])
+        performance = campaign_performance(first, gross_revenue=earned, as_of=ended.isoformat())
         await publisher.send(
             CAMPAIGN_PERFORMANCE,
             cloud_event(CAMPAIGN_PERFORMANCE, performance, subject=first),

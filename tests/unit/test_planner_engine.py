@@ -143,15 +143,16 @@ def test_plan_predicts_what_its_allocation_earns_and_explains_it() -> None:
     assert set(plan.schedule.send_windows) == set(request.channels)
 
 
-def test_performance_without_channel_revenue_is_split_as_the_plan_predicted() -> None:
+def test_performance_after_the_end_without_channel_revenue_is_split_as_predicted() -> None:
     request = CampaignRequested.model_validate(campaign_request("plan-2"))
     plan = OfflinePlanner(planning_policy(PlannerSettings())).plan(
         request, datetime(2026, 1, 1, tzinfo=UTC)
     )
     assert plan.predicted_revenue_by_channel is not None
+    early = plan.schedule.ends_at - timedelta(days=1)
     performance = CampaignPerformance(
         campaign_id="plan-2",
-        as_of=datetime(2026, 2, 1, tzinfo=UTC),
+        as_of=plan.schedule.ends_at,
         gross_revenue=plan.predicted_revenue.times(Decimal(2)),
         fees=usd("0"),
         net_revenue=usd("0"),
@@ -162,6 +163,7 @@ def test_performance_without_channel_revenue_is_split_as_the_plan_predicted() ->
         processor_mix=[],
         reach=0,
     )
+    assert channel_observations(plan, performance.model_copy(update={"as_of": early})) == []
     learned = {o.channel: o.observation for o in channel_observations(plan, performance)}
     for channel, predicted in plan.predicted_revenue_by_channel.items():
         assert learned[channel].spend == plan.allocation[channel]
