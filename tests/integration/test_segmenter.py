@@ -93,7 +93,9 @@ async def test_planned_campaign_is_segmented_from_the_imported_customers(
     assert total >= len(base)
     assert sum(s["size"] for s in segments.values()) == total
     rates = {k: s["predicted_conversion_rate"] for k, s in segments.items()}
-    assert rates["high_value"] > rates["at_risk"] > rates["new_prospects"]
+    # How at-risk and new prospects rank depends on the rest of the shared base; the best
+    # customers converting best does not.
+    assert rates["high_value"] > max(rates["at_risk"], rates["new_prospects"])
     assert segmented["causationid"] == planned["id"]
     assert segmented["correlationid"] == cid
     assert stored is not None
