@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -16,7 +15,7 @@ from shared.events.campaigns import (
 )
 from shared.events.common import Contract
 from shared.storage.mongo import Document
-from shared.storage.once_per_campaign import OncePerCampaign
+from shared.storage.once_per_campaign import OncePerCampaign, merge_into_campaign
 
 type BriefPart = Literal["planned", "segmented"]
 
@@ -31,16 +30,9 @@ class ContentBriefs:
         self, campaign_id: str, part: BriefPart, data: Contract, session: AsyncClientSession
     ) -> ContentBrief:
         """Add one input and return the brief with everything that has arrived."""
-        document = (
-            await self._briefs.find_one_and_update(
-                {"_id": campaign_id},
-                {"$set": {part: data.model_dump(mode="python")}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-                session=session,
-            )
-            or {}
-        )  # never None: the update upserts and returns the document after it
+        document = await merge_into_campaign(
+            self._briefs, campaign_id, {part: data.model_dump(mode="python")}, session
+        )
         planned, segmented = document.get("planned"), document.get("segmented")
         return ContentBrief(
             planned=CampaignPlanned.model_validate(planned) if planned else None,

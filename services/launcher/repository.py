@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -14,7 +13,7 @@ from shared.events.campaigns import (
     CampaignSegmented,
 )
 from shared.storage.mongo import Document
-from shared.storage.once_per_campaign import OncePerCampaign
+from shared.storage.once_per_campaign import OncePerCampaign, merge_into_campaign
 
 
 class LaunchBriefs:
@@ -51,16 +50,7 @@ class LaunchBriefs:
     async def _record(
         self, campaign_id: str, fields: Document, session: AsyncClientSession
     ) -> LaunchBrief:
-        document = (
-            await self._briefs.find_one_and_update(
-                {"_id": campaign_id},
-                {"$set": fields},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-                session=session,
-            )
-            or {}
-        )  # never None: the update upserts and returns the document after it
+        document = await merge_into_campaign(self._briefs, campaign_id, fields, session)
         planned, segmented = document.get("planned"), document.get("segmented")
         return LaunchBrief(
             planned=CampaignPlanned.model_validate(planned) if planned else None,

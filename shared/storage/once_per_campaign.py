@@ -1,7 +1,9 @@
 """A collection holding at most one document per campaign: the outcome a service records once."""
 
 from pydantic import BaseModel
+from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.storage.mongo import Document
@@ -25,3 +27,23 @@ class OncePerCampaign[M: BaseModel]:
     async def get(self, campaign_id: str) -> M | None:
         document = await self._documents.find_one({"_id": campaign_id})
         return self._model.model_validate(document) if document else None
+
+
+async def merge_into_campaign(
+    collection: AsyncCollection[Document],
+    campaign_id: str,
+    fields: Document,
+    session: AsyncClientSession,
+) -> Document:
+    """Set ``fields`` on the campaign's document (created if absent) and return all of it.
+
+    For aggregates that wait for several inputs arriving in any order.
+    """
+    document = await collection.find_one_and_update(
+        {"_id": campaign_id},
+        {"$set": fields},
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+        session=session,
+    )
+    return document or {}  # never None: the update upserts and returns the result
