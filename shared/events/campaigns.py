@@ -116,6 +116,11 @@ class CampaignPlanned(Contract):
     predicted_revenue_by_channel: dict[Channel, DecimalString] | None = Field(
         default=None, description="Channel -> predicted revenue, in the budget's currency."
     )
+    ai_cost: DecimalString | None = Field(
+        default=None,
+        description="US dollars spent on model calls for this step, unrounded; 0 offline.",
+        examples=["0.0124"],
+    )
 
 
 class ConversionInterval(Contract):
@@ -138,6 +143,9 @@ class Segment(Contract):
         description="The segment's traits in words.",
         examples=["bought 12 days ago on average, 6.0 orders, 540.00 USD spent (median)"],
     )
+    strategy: str | None = Field(
+        default=None, description="How to approach the segment, when an engine proposed one."
+    )
     predicted_conversion_interval: ConversionInterval | None = Field(
         default=None, description="80% credible interval around predicted_conversion_rate."
     )
@@ -147,6 +155,17 @@ class CampaignSegmented(Contract):
     campaign_id: CampaignId
     total_customers: NonNegativeInt
     segments: list[Segment]
+    engine: str | None = Field(
+        default=None,
+        description="What produced it: openai:<model>, anthropic:<model>, offline or "
+        "offline-fallback.",
+        examples=["offline"],
+    )
+    ai_cost: DecimalString | None = Field(
+        default=None,
+        description="US dollars spent on model calls for this step, unrounded; 0 offline.",
+        examples=["0.0124"],
+    )
 
 
 class ContentPiece(Contract):
@@ -173,6 +192,17 @@ class ContentPiece(Contract):
 class CampaignContentGenerated(Contract):
     campaign_id: CampaignId
     content: list[ContentPiece]
+    engine: str | None = Field(
+        default=None,
+        description="What produced it: openai:<model>, anthropic:<model>, offline or "
+        "offline-fallback.",
+        examples=["offline"],
+    )
+    ai_cost: DecimalString | None = Field(
+        default=None,
+        description="US dollars spent on model calls for this step, unrounded; 0 offline.",
+        examples=["0.0124"],
+    )
 
 
 class CampaignLaunched(Contract):

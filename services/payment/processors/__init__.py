@@ -1,8 +1,20 @@
 """The port every payment processor adapter implements.
 
-This issue ships sandboxes only (``processors.sandbox``); a later one adds real Stripe,
-PayPal and crypto adapters behind the same ``PaymentProcessor`` protocol, so nothing
-outside this package changes when they arrive.
+Adapters: ``sandbox`` (deterministic, no network; the default), and the real ``stripe``,
+``paypal`` and ``crypto`` adapters, used when their credentials are configured. Nothing
+outside this package knows which one serves a processor.
+
+What a call can end in, and what the payment service does about it:
+
+- a ``ChargeOutcome``: the processor decided (approved, declined, or ``pending`` while a
+  crypto charge awaits network confirmation);
+- ``ProcessorUnavailableError``: nothing was charged (connection refused, 5xx or 429
+  answered before processing): safe to try the next processor in the route;
+- ``OutcomeUnknownError``: the request was sent but no answer came (timeout): the payment
+  stays ``processing`` and reconciliation asks the processor later with ``lookup``.
+
+Every call carries ``Charge.idempotency_key``, passed to the processor as its own
+idempotency key (or request id), so asking twice never charges twice at the processor.
 """
 
 from __future__ import annotations
@@ -16,34 +28,85 @@ from shared.money import Money
 
 @dataclass(frozen=True)
 class Charge:
-    """What a processor is asked to collect.
-
-    ``payment_id`` is unique per payment, so a real adapter passes it as the processor's own
-    idempotency key: a retried charge is then never collected twice at the processor either.
-    """
+    """What a processor is asked to collect, and what to tag the processor's record with."""
 
     payment_id: str
     amount: Money
     payment_method: PaymentMethod
     payment_token: str
+    campaign_id: str | None = None
+    customer_id: str | None = None
+    attempt_key: str | None = None
+
+    @property
+    def idempotency_key(self) -> str:
+        """One key per attempt on one processor: ``<payment id>:<processor>`` by default."""
+        return self.attempt_key or self.payment_id
 
 
 @dataclass(frozen=True)
 class ChargeOutcome:
-    """The processor's answer: approved when there is no ``failure_reason``."""
+    """The processor's answer: approved when there is no ``failure_reason`` and not pending."""
 
     processor_transaction_id: str | None
     failure_reason: str | None = None
+    pending: bool = False
 
     @property
     def approved(self) -> bool:
+        return self.failure_reason is None and not self.pending
+
+
+@dataclass(frozen=True)
+class Refund:
+    """Money to give back on a payment the processor took."""
+
+    refund_id: str
+    payment_id: str
+    processor_transaction_id: str
+    amount: Money
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RefundOutcome:
+    processor_refund_id: str | None
+    failure_reason: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
         return self.failure_reason is None
 
 
+class ProcessorError(Exception):
+    """A technical failure: the processor gave no decision. ``code`` is stored on the attempt."""
+
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(message or code)
+        self.code = code
+
+
+class ProcessorUnavailableError(ProcessorError):
+    """Nothing was charged; the next processor in the route may be tried."""
+
+
+class OutcomeUnknownError(ProcessorError):
+    """The request may have reached the processor; only ``lookup`` can tell what happened."""
+
+
 class PaymentProcessor(Protocol):
-    """Collects a charge and says whether it went through; declines are outcomes, not errors."""
+    """Collects charges, answers for past attempts, and refunds. Declines are outcomes."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """``stripe``, ``paypal`` or ``crypto``: the key of the routing table and fee schedule."""
+        ...
 
     async def charge(self, charge: Charge) -> ChargeOutcome: ...
+
+    async def lookup(self, charge: Charge) -> ChargeOutcome | None:
+        """The current state of the attempt made for ``charge`` (by its idempotency key or
+        reference); None when the processor never received it."""
+        ...
+
+    async def refund(self, refund: Refund) -> RefundOutcome: ...
