@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -9,6 +10,15 @@ import pytest
 
 from tests.support.infrastructure import TestInfrastructure, test_infrastructure
 from tests.support.kafka import EventLog, Publisher
+
+# The suite never calls a real model provider, whatever the developer's shell holds: service
+# processes started by tests inherit this environment, in-process services get the same
+# pins from tests.support.services.settings_for, and tests that exercise a provider point
+# it at a local fake explicitly.
+for _key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+    os.environ.pop(_key, None)
+for _engine in ("PLANNER_ENGINE", "SEGMENTER_ENGINE", "CONTENT_ENGINE"):
+    os.environ[_engine] = "offline"
 
 
 @pytest.fixture(scope="session")

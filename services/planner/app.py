@@ -2,15 +2,19 @@
 
 from datetime import timedelta
 
+from starlette.applications import Starlette
+
 from services.planner.allocation import ShareLimits
 from services.planner.domain import PlanningPolicy
-from services.planner.engines.offline import OfflinePlanner
+from services.planner.engines.llm import LlmPlanner
 from services.planner.handlers import register
 from services.planner.repository import Observations, Rejections, campaign_plans
 from services.planner.response_curves import default_curve
 from services.planner.settings import PlannerSettings
+from shared.ai.decisions import DecisionLog, decision_routes
+from shared.ai.settings import configured_model
 from shared.events.common import Channel
-from shared.runtime import Infrastructure, Service, health_app
+from shared.runtime import Infrastructure, Service, health_routes
 
 NAME = "planner"
 
@@ -35,12 +39,18 @@ def build(settings: PlannerSettings) -> Service:
     infra = Infrastructure.build(NAME, settings)
     rejections = Rejections(infra.db)
     observations = Observations(infra.db)
-    engine = OfflinePlanner(planning_policy(settings))
-    register(infra, campaign_plans(infra.db), rejections, observations, engine)
+    decisions = DecisionLog(infra.db)
+    engine = LlmPlanner(
+        planning_policy(settings),
+        configured_model("planner", settings.planner_engine, settings),
+        settings.price_table(),
+        budget_seconds=settings.ai_timeout_seconds,
+    )
+    register(infra, campaign_plans(infra.db), rejections, observations, decisions, engine)
     infra.finish()
     return Service(
         infra=infra,
-        http_app=health_app(infra),
+        http_app=Starlette(routes=[*health_routes(infra), *decision_routes(decisions)]),
         http_port=settings.planner_health_port,
-        on_startup=[rejections.ensure_indexes],
+        on_startup=[rejections.ensure_indexes, decisions.ensure_indexes],
     )

@@ -7,8 +7,9 @@ import json
 from datetime import UTC, datetime
 
 from services.planner import domain
-from services.planner.engines.offline import OfflinePlanner
+from services.planner.engines.llm import STEP, LlmPlanner
 from services.planner.repository import Observations, Rejections
+from shared.ai.decisions import DecisionLog
 from shared.events.campaigns import (
     CampaignPerformance,
     CampaignPlanned,
@@ -33,7 +34,8 @@ def register(
     plans: OncePerCampaign[CampaignPlanned],
     rejections: Rejections,
     observations: Observations,
-    engine: OfflinePlanner,
+    decisions: DecisionLog,
+    engine: LlmPlanner,
 ) -> None:
     infra.publisher(
         CAMPAIGN_PLANNED, CloudEvent[CampaignPlanned], description="A request was planned."
@@ -45,13 +47,17 @@ def register(
     @infra.subscriber(CAMPAIGN_REQUESTED, description="Plan each new campaign request.")
     async def plan_campaign(event: CloudEvent[CampaignRequested]) -> None:
         request = event.data
+        if await plans.exists(request.campaign_id):
+            return  # a campaign id is accepted once; a repeat request is a no-op
+        # Planned outside the transaction: a model call must never hold one open.
+        history = await observations.history()
+        plan, decision = await engine.plan(request, datetime.now(UTC), history)
 
         async def work(tx: Transaction) -> None:
             if await plans.exists(request.campaign_id, tx.session):
-                return  # a campaign id is accepted once; a repeat request is a no-op
-            history = await observations.history(tx.session)
-            plan = engine.plan(request, datetime.now(UTC), history)
+                return  # planned meanwhile by a redelivery of the same request
             await plans.add(plan.campaign_id, plan, tx.session)
+            await decisions.record(plan.campaign_id, STEP, decision, tx.session)
             await tx.emit(CAMPAIGN_PLANNED, plan, key=plan.campaign_id, cause=event)
 
         await infra.uow.consume(event.id, work)

@@ -74,7 +74,7 @@ class Observations:
                 {"_id": key}, document, upsert=True, session=session
             )
 
-    async def history(self, session: AsyncClientSession) -> list[ChannelObservation]:
+    async def history(self) -> list[ChannelObservation]:
         return [
             ChannelObservation(
                 Channel(document["channel"]),
@@ -82,7 +82,7 @@ class Observations:
                     spend=document["spend"], revenue=document["revenue"], price=document["price"]
                 ),
             )
-            async for document in self._observations.find({}, session=session)
+            async for document in self._observations.find({})
             .sort("as_of", -1)
             .limit(HISTORY_LIMIT)
         ]

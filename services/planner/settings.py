@@ -1,16 +1,20 @@
-"""Planner configuration: channel economics and scheduling defaults."""
+"""Planner configuration: the planning engine, channel economics and scheduling defaults."""
 
 from decimal import Decimal
 from typing import Self
 
 from pydantic import Field, model_validator
 
+from shared.ai.settings import AiSettings, Engine
 from shared.events.common import Channel
-from shared.settings import ServiceSettings
 
 
-class PlannerSettings(ServiceSettings):
+class PlannerSettings(AiSettings):
     planner_health_port: int = Field(default=8010, ge=1, le=65535)
+    planner_engine: Engine = Field(
+        default="openai",
+        description="openai, anthropic or offline; a provider without its API key is offline.",
+    )
     # Channel economics (documented defaults; see README "Planning model").
     planner_channel_weights: dict[str, Decimal] = Field(
         default={"email": Decimal("0.40"), "social": Decimal("0.35"), "web": Decimal("0.25")}

@@ -6,6 +6,7 @@ returned so the composition root logs it once at start-up.
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 from pydantic import Field, SecretStr
@@ -15,6 +16,8 @@ from shared.ai.costs import DEFAULT_PRICES, ModelPrice, PriceTable
 from shared.ai.openai_model import OpenAiModel
 from shared.ai.provider import StructuredModel
 from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
 
 type Engine = Literal["openai", "anthropic", "offline"]
 
@@ -68,3 +71,14 @@ def build_model(engine: Engine, settings: AiSettings) -> StructuredModel | None:
             timeout_seconds=settings.ai_timeout_seconds,
         )
     return None
+
+
+def configured_model(step: str, requested: Engine, settings: AiSettings) -> StructuredModel | None:
+    """The model a service's AI step uses, ``None`` for offline; the choice is logged once."""
+    engine, reason = choose_engine(requested, settings)
+    model = build_model(engine, settings)
+    if reason is not None:
+        log.warning("%s engine: %s requested, offline used: %s", step, requested, reason)
+    else:
+        log.info("%s engine: %s", step, model.engine if model else "offline")
+    return model

@@ -16,7 +16,7 @@ class OncePerCampaign[M: BaseModel]:
         self._documents = db[collection]
         self._model = model
 
-    async def exists(self, campaign_id: str, session: AsyncClientSession) -> bool:
+    async def exists(self, campaign_id: str, session: AsyncClientSession | None = None) -> bool:
         found = await self._documents.find_one({"_id": campaign_id}, {"_id": 1}, session=session)
         return found is not None
 

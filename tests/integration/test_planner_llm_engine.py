@@ -5,18 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
+import httpx
 import pytest
 
-from services.planner.app import planning_policy
+from services.planner.app import build, planning_policy
 from services.planner.engines.llm import LlmPlanner
 from services.planner.settings import PlannerSettings
 from shared.ai.costs import DEFAULT_PRICES, PriceTable
 from shared.ai.openai_model import OpenAiModel
 from shared.events.campaigns import CampaignRequested
 from shared.events.common import Channel
+from shared.events.topics import CAMPAIGN_PLANNED, CAMPAIGN_REQUESTED
+from shared.runtime import Service
 from tests.support.factories import campaign_id, campaign_request
 from tests.support.fake_llm import FakeLlm, answer, fake_llm_server
+from tests.support.kafka import cloud_event, for_campaign
+from tests.support.services import running, settings_for
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 REQUEST = CampaignRequested.model_validate(campaign_request(campaign_id()))
@@ -90,3 +96,63 @@ async def test_without_a_model_the_offline_plan_is_labelled_offline():
     plan, decision = await planner(None).plan(REQUEST, NOW)
     assert plan.engine == decision.engine == "offline"
     assert sum(plan.allocation.values()) == Decimal("50000.00")
+
+
+async def decisions_of(service: Service, cid: str) -> list[dict[str, Any]]:
+    port = service.http_port
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        response = await http.get(f"/v1/campaigns/{cid}/decisions")
+    decisions: list[dict[str, Any]] = response.json()["decisions"]
+    return decisions
+
+
+async def test_the_planner_service_plans_with_the_model_and_logs_the_decision_and_its_cost(
+    infra, publisher, events, fake
+):
+    cid = campaign_id()
+    request = campaign_request(cid)
+    fake.script(answer(PROPOSAL, input_tokens=1000, output_tokens=200))
+    settings = settings_for(
+        PlannerSettings,
+        infra,
+        planner_engine="openai",
+        openai_api_key="test-key",
+        openai_base_url=fake.openai_base_url,
+    )
+    async with running(build, settings) as service:
+        await publisher.send(
+            CAMPAIGN_REQUESTED, cloud_event(CAMPAIGN_REQUESTED, request, subject=cid), key=cid
+        )
+        [planned] = await events.wait_for(CAMPAIGN_PLANNED, for_campaign(cid))
+        [decision] = await decisions_of(service, cid)
+    # gpt-4.1 list price: 1000 x $2 + 200 x $8 per million tokens.
+    assert planned["data"]["engine"] == "openai:gpt-4.1"
+    assert Decimal(planned["data"]["ai_cost"]) == Decimal("0.0036")
+    assert planned["data"]["allocation"]["email"] == "20000.00"
+    assert decision["engine"] == "openai:gpt-4.1"
+    assert Decimal(decision["cost_usd"]) == Decimal("0.0036")
+    assert decision["output"]["rationale"] == PROPOSAL["rationale"]
+    assert (decision["input_tokens"], decision["output_tokens"]) == (1000, 200)
+
+
+async def test_the_same_request_planned_offline_again_reproduces_the_same_decision(
+    infra, publisher, events
+):
+    cid = campaign_id("replay")
+    request = campaign_request(cid)
+    found = []
+    for count, run in enumerate(("first", "second"), start=1):
+        # A fresh database each run: the second planner has never seen the campaign.
+        prefix = f"{infra.db_prefix}replay_{run}_"
+        async with running(
+            build, settings_for(PlannerSettings, infra, mongodb_db_prefix=prefix)
+        ) as service:
+            await publisher.send(
+                CAMPAIGN_REQUESTED, cloud_event(CAMPAIGN_REQUESTED, request, subject=cid), key=cid
+            )
+            await events.wait_for(CAMPAIGN_PLANNED, for_campaign(cid), count=count)
+            found.append(await decisions_of(service, cid))
+    [first], [second] = found
+    assert first["engine"] == second["engine"] == "offline"
+    assert first["input_hash"] == second["input_hash"]
+    assert first["output"] == second["output"]

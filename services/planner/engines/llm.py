@@ -165,8 +165,10 @@ class LlmPlanner:
             budget_seconds=self._budget_seconds,
         )
         if decision.engine in OFFLINE_ENGINES:
-            return baseline.model_copy(update={"engine": decision.engine}), decision
-        return self._proposed_plan(request, baseline, decision, history), decision
+            plan = baseline.model_copy(update={"engine": decision.engine})
+        else:
+            plan = self._proposed_plan(request, baseline, decision, history)
+        return plan.model_copy(update={"ai_cost": decision.cost}), decision
 
     def _proposed_plan(
         self,
