@@ -13,7 +13,7 @@ from services.analytics.handlers import PerformanceReporter
 from services.analytics.repository import CampaignTotalsRepository, PaymentsRepository
 from shared.events.campaigns import CampaignPlanned, ProcessorShare
 from shared.events.common import Channel
-from shared.money import Money
+from shared.money import DecimalString, Money
 from shared.runtime import Infrastructure, health_routes
 
 CampaignIdPath = Annotated[
@@ -55,7 +55,11 @@ class CampaignReport(BaseModel):
     reach: ReachReport
     payments: list[PaymentLine]
     totals: TotalsReport
-    actual_roi: float | None = Field(description="(net - budget) / budget, once planned.")
+    spend: Money | None = Field(
+        description="The budget, plus the AI cost when the campaign is in USD; once planned."
+    )
+    ai_cost: DecimalString = Field(description="US dollars spent on model calls, unrounded.")
+    actual_roi: float | None = Field(description="(net - spend) / spend, once planned.")
     conversion_rate: float | None = Field(description="Completed payments / total reach.")
 
 
@@ -86,6 +90,8 @@ def campaign_report(totals: CampaignTotals, payments: list[PaymentLine]) -> Camp
             average_transaction=domain.average_transaction(totals),
             processor_mix=domain.processor_mix(totals),
         ),
+        spend=domain.spend(totals),
+        ai_cost=totals.ai_cost,
         actual_roi=domain.actual_roi(totals),
         conversion_rate=domain.conversion_rate(totals),
     )

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pydantic import AwareDatetime, BaseModel
 
 from shared.events.campaigns import (
+    CampaignContentGenerated,
     CampaignLaunched,
     CampaignPerformance,
     CampaignPlanned,
@@ -23,6 +24,9 @@ from shared.money import Money, round_half_up
 
 # Zero amounts still need a currency before the first payment or plan names one.
 UNPRICED_CURRENCY = "USD"
+# Model providers bill in US dollars. Analytics keeps no exchange rates, so the AI cost
+# counts as spend only for campaigns in this currency; others report it beside the spend.
+AI_COST_CURRENCY = "USD"
 
 
 class CurrencyMismatchError(ValueError):
@@ -81,6 +85,7 @@ class CampaignTotals:
     segments: list[Segment] = field(default_factory=list)
     reach: dict[Channel, int] = field(default_factory=dict)
     total_reach: int = 0
+    ai_costs: dict[str, Decimal] = field(default_factory=dict)  # per AI step, US dollars
     version: int = 0
 
     def record_revenue(self, revenue: RevenueRecorded) -> None:
@@ -100,9 +105,22 @@ class CampaignTotals:
     def record_plan(self, plan: CampaignPlanned) -> None:
         self._agree_on_currency(plan.budget.currency, "budget.currency")
         self.plan = plan
+        self._record_ai_cost("plan", plan.ai_cost)
 
     def record_segments(self, segmented: CampaignSegmented) -> None:
         self.segments = list(segmented.segments)
+        self._record_ai_cost("segment", segmented.ai_cost)
+
+    def record_content(self, content: CampaignContentGenerated) -> None:
+        self._record_ai_cost("content", content.ai_cost)
+
+    def _record_ai_cost(self, step: str, cost: Decimal | None) -> None:
+        # Set, not added: each step is decided once, and a redelivered event counts once.
+        self.ai_costs[step] = cost or Decimal(0)
+
+    @property
+    def ai_cost(self) -> Decimal:
+        return sum(self.ai_costs.values(), Decimal(0))
 
     def record_launch(self, launched: CampaignLaunched) -> None:
         self.reach = dict(launched.reach)
@@ -134,12 +152,22 @@ def average_transaction(totals: CampaignTotals) -> Money:
     return Money.of(round_half_up(totals.gross / totals.payments_completed, currency), currency)
 
 
-def actual_roi(totals: CampaignTotals) -> float | None:
-    """(net revenue - spend) / spend, the spend being the planned budget; None before the plan."""
+def spend(totals: CampaignTotals) -> Money | None:
+    """The planned budget plus what the AI steps cost (see ``AI_COST_CURRENCY``)."""
     if totals.plan is None:
         return None
-    spend = totals.plan.budget.amount
-    return round(float((totals.net - spend) / spend), 4)
+    budget = totals.plan.budget
+    if budget.currency != AI_COST_CURRENCY:
+        return budget
+    return Money.of(round_half_up(budget.amount + totals.ai_cost, budget.currency), budget.currency)
+
+
+def actual_roi(totals: CampaignTotals) -> float | None:
+    """(net revenue - spend) / spend; None before the plan."""
+    spent = spend(totals)
+    if spent is None:
+        return None
+    return round(float((totals.net - spent.amount) / spent.amount), 4)
 
 
 def conversion_rate(totals: CampaignTotals) -> float | None:
@@ -171,8 +199,9 @@ def performance(totals: CampaignTotals, as_of: datetime) -> CampaignPerformance:
         average_transaction=average_transaction(totals),
         processor_mix=processor_mix(totals),
         reach=totals.total_reach,
-        spend=totals.plan.budget if totals.plan else None,
+        spend=spend(totals),
         roi=actual_roi(totals),
+        ai_cost=totals.ai_cost,
         conversion_rate=conversion_rate(totals),
     )
 

@@ -11,6 +11,7 @@ from services.analytics import domain
 from services.analytics.domain import CampaignTotals
 from services.analytics.repository import CampaignTotalsRepository, PaymentsRepository
 from shared.events.campaigns import (
+    CampaignContentGenerated,
     CampaignLaunched,
     CampaignPerformance,
     CampaignPlanned,
@@ -21,6 +22,7 @@ from shared.events.envelope import CloudEvent, utc_now
 from shared.events.payments import PaymentRecord
 from shared.events.revenue import RevenueRecorded
 from shared.events.topics import (
+    CAMPAIGN_CONTENT_GENERATED,
     CAMPAIGN_LAUNCHED,
     CAMPAIGN_PERFORMANCE,
     CAMPAIGN_PLANNED,
@@ -86,6 +88,12 @@ def register(
             infra, campaigns, event, lambda t: t.record_segments(event.data)
         )
 
+    @infra.subscriber(CAMPAIGN_CONTENT_GENERATED, description="Count what the copy cost.")
+    async def record_content(event: CloudEvent[CampaignContentGenerated]) -> None:
+        await _consume_campaign_event(
+            infra, campaigns, event, lambda t: t.record_content(event.data)
+        )
+
     @infra.subscriber(CAMPAIGN_LAUNCHED, description="Keep the launch's reach per channel.")
     async def record_launch(event: CloudEvent[CampaignLaunched]) -> None:
         await _consume_campaign_event(
@@ -101,6 +109,7 @@ async def _consume_campaign_event(
     campaigns: CampaignTotalsRepository,
     event: CloudEvent[CampaignPlanned]
     | CloudEvent[CampaignSegmented]
+    | CloudEvent[CampaignContentGenerated]
     | CloudEvent[CampaignLaunched],
     change: Change,
 ) -> None:

@@ -115,6 +115,8 @@ def _document_of(totals: CampaignTotals) -> Document:
         "segments": [segment.model_dump(mode="python") for segment in totals.segments],
         "reach": {channel.value: count for channel, count in totals.reach.items()},
         "total_reach": totals.total_reach,
+        "ai_costs": totals.ai_costs,
+        "ai_cost": totals.ai_cost,
         "success_rate": domain.success_rate(totals),
         "average_transaction": domain.average_transaction(totals).amount,
         "roi": domain.actual_roi(totals),
@@ -141,5 +143,6 @@ def _totals_from(document: Document) -> CampaignTotals:
         segments=[Segment.model_validate(s) for s in document.get("segments", [])],
         reach={Channel(channel): count for channel, count in document.get("reach", {}).items()},
         total_reach=document.get("total_reach", 0),
+        ai_costs=dict(document.get("ai_costs", {})),
         version=document.get("version", 0),
     )

@@ -101,7 +101,9 @@ def totals_table(report: Report) -> Table:
         ("Success rate", percent_text(totals.get("success_rate"))),
         ("Average transaction", money_text(totals.get("average_transaction"))),
         ("Conversion (paid / reached)", percent_text(report.get("conversion_rate"), places=3)),
-        ("ROI so far (net - budget) / budget", percent_text(report.get("actual_roi"))),
+        ("Spend (budget + AI cost)", money_text(report.get("spend"))),
+        ("AI cost (USD)", str(report.get("ai_cost") or "0")),
+        ("ROI so far (net - spend) / spend", percent_text(report.get("actual_roi"))),
     )
     for measure, value in rows:
         shown.add_row(measure, value)

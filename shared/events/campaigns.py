@@ -230,8 +230,17 @@ class CampaignPerformance(Contract):
     average_transaction: Money
     processor_mix: list[ProcessorShare]
     reach: NonNegativeInt
-    spend: Money | None = Field(default=None, description="The planned budget, once known.")
+    spend: Money | None = Field(
+        default=None,
+        description="The planned budget, plus the AI cost when the campaign is in USD.",
+    )
     roi: float | None = Field(default=None, description="(net revenue - spend) / spend.")
+    ai_cost: DecimalString | None = Field(
+        default=None,
+        description="US dollars spent on model calls planning, segmenting and writing for "
+        "the campaign, unrounded.",
+        examples=["0.0412"],
+    )
     conversion_rate: float | None = Field(default=None, description="Completed payments / reach.")
     revenue_by_channel: dict[Channel, Money] | None = Field(
         default=None, description="Gross revenue attributed to each channel, when known."

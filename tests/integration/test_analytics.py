@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -9,6 +10,7 @@ import httpx
 from services.analytics.app import build
 from services.analytics.settings import AnalyticsSettings
 from shared.events.topics import (
+    CAMPAIGN_CONTENT_GENERATED,
     CAMPAIGN_LAUNCHED,
     CAMPAIGN_PERFORMANCE,
     CAMPAIGN_PLANNED,
@@ -117,13 +119,20 @@ async def test_report_combines_plan_segments_reach_and_payments_in_any_order(inf
         stripe = await publish(publisher, PAYMENT_COMPLETED, payment_record(cid), cid)
         await publish(publisher, PAYMENT_COMPLETED, paypal_payment(cid), cid)
         await publish(publisher, PAYMENT_FAILED, failed_payment_record(cid), cid)
-        await publish(publisher, CAMPAIGN_PLANNED, campaign_planned(cid), cid)
-        await publish(publisher, CAMPAIGN_SEGMENTED, campaign_segmented(cid), cid)
+        await publish(publisher, CAMPAIGN_PLANNED, campaign_planned(cid, ai_cost="2.5"), cid)
+        await publish(publisher, CAMPAIGN_SEGMENTED, campaign_segmented(cid, ai_cost="0.25"), cid)
+        content = {"campaign_id": cid, "content": [], "ai_cost": "0.25"}
+        await publish(publisher, CAMPAIGN_CONTENT_GENERATED, content, cid)
         await publish(publisher, CAMPAIGN_LAUNCHED, campaign_launched(cid), cid)
         report = await report_once(
             http,
             cid,
-            lambda r: len(r["payments"]) == 3 and r["segments"] and r["reach"]["total"] > 0,
+            lambda r: (
+                len(r["payments"]) == 3
+                and r["segments"]
+                and r["reach"]["total"] > 0
+                and Decimal(r["ai_cost"]) == Decimal("3")
+            ),
         )
         missing = await http.get("/v1/campaigns/no-such-campaign/report")
 
@@ -152,7 +161,8 @@ async def test_report_combines_plan_segments_reach_and_payments_in_any_order(inf
     )
     assert stripe_line["status"] == "completed"
     assert stripe_line["attribution"]["segment_id"] == "high_value"
-    assert report["actual_roi"] == -0.9961  # (193.10 - 50,000) / 50,000
+    assert report["spend"] == money("50003.00")  # the budget and the three AI steps
+    assert report["actual_roi"] == -0.9961  # (193.10 - 50,003) / 50,003
     assert report["conversion_rate"] == 0.001
     assert missing.status_code == 404
     assert "no-such-campaign" in missing.json()["detail"]

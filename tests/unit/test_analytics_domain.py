@@ -7,7 +7,12 @@ import pytest
 
 from services.analytics import domain
 from services.analytics.domain import CampaignTotals
-from shared.events.campaigns import CampaignLaunched, CampaignPlanned, CampaignSegmented
+from shared.events.campaigns import (
+    CampaignContentGenerated,
+    CampaignLaunched,
+    CampaignPlanned,
+    CampaignSegmented,
+)
 from shared.events.payments import PaymentRecord, PaymentStatus
 from shared.money import Money
 from tests.support.factories import (
@@ -106,6 +111,34 @@ def test_roi_compares_net_revenue_with_the_planned_budget():
         )
     )
     assert domain.actual_roi(totals) == 0.931  # (193.10 - 100) / 100
+
+
+def test_ai_cost_of_every_step_counts_as_spend_once_each():
+    totals = totals_with_two_sales_and_a_failure()
+    plan = CampaignPlanned.model_validate(
+        campaign_planned("spring", budget={"amount": "100.00", "currency": "USD"})
+    )
+    totals.record_plan(plan.model_copy(update={"ai_cost": Decimal("2.004")}))
+    segmented = CampaignSegmented.model_validate(campaign_segmented("spring"))
+    totals.record_segments(segmented.model_copy(update={"ai_cost": Decimal("0.5")}))
+    content = CampaignContentGenerated(campaign_id="spring", content=[], ai_cost=Decimal("0.5"))
+    totals.record_content(content)
+    totals.record_content(content)  # redelivered: counted once
+    report = domain.performance(totals, NOW)
+    assert report.ai_cost == Decimal("3.004")
+    assert report.spend == Money.of("103.00", "USD")  # 100 + 3.004, half-up to the cent
+    assert report.roi == 0.8748  # (193.10 - 103.00) / 103.00
+
+
+def test_ai_cost_of_a_campaign_in_another_currency_is_reported_beside_its_spend():
+    totals = CampaignTotals("spring")
+    plan = CampaignPlanned.model_validate(
+        campaign_planned("spring", budget={"amount": "500000", "currency": "JPY"})
+    )
+    totals.record_plan(plan.model_copy(update={"ai_cost": Decimal("1.25")}))
+    report = domain.performance(totals, NOW)
+    assert report.spend == Money.of("500000", "JPY")
+    assert report.ai_cost == Decimal("1.25")
 
 
 def test_conversion_rate_is_completed_payments_per_person_reached():
