@@ -1,4 +1,5 @@
-"""The segmenter's HTTP surface: health, and the customer count an import can wait on."""
+"""The segmenter's HTTP surface: health, the customer count an import can wait on, and the
+decision log of its naming step."""
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -6,11 +7,18 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from services.segmenter.repository import Customers
+from shared.ai.decisions import DecisionLog, decision_routes
 from shared.runtime import Infrastructure, health_routes
 
 
-def http_app(infra: Infrastructure, customers: Customers) -> Starlette:
+def http_app(infra: Infrastructure, customers: Customers, decisions: DecisionLog) -> Starlette:
     async def customer_count(_: Request) -> JSONResponse:
         return JSONResponse({"customers": await customers.count()})
 
-    return Starlette(routes=[*health_routes(infra), Route("/v1/customers/count", customer_count)])
+    return Starlette(
+        routes=[
+            *health_routes(infra),
+            Route("/v1/customers/count", customer_count),
+            *decision_routes(decisions),
+        ]
+    )

@@ -2,9 +2,12 @@
 
 from services.segmenter.api import http_app
 from services.segmenter.domain import SegmentationPolicy
+from services.segmenter.engines.llm import SegmentNamer
 from services.segmenter.handlers import register
 from services.segmenter.repository import Customers, Outcomes, Segmentations
 from services.segmenter.settings import SegmenterSettings
+from shared.ai.decisions import DecisionLog
+from shared.ai.settings import configured_model
 from shared.runtime import Infrastructure, Service
 
 NAME = "segmenter"
@@ -23,10 +26,19 @@ def build(settings: SegmenterSettings) -> Service:
     customers = Customers(infra.db, batch_size=settings.segmenter_read_batch_size)
     segmentations = Segmentations(infra.db)
     outcomes = Outcomes(infra.db)
-    register(infra, customers, segmentations, outcomes, segmentation_policy(settings))
+    decisions = DecisionLog(infra.db)
+    namer = SegmentNamer(
+        configured_model(NAME, settings.segmenter_engine, settings),
+        settings.price_table(),
+        budget_seconds=settings.ai_timeout_seconds,
+    )
+    register(
+        infra, customers, segmentations, outcomes, decisions, segmentation_policy(settings), namer
+    )
     infra.finish()
     return Service(
         infra=infra,
-        http_app=http_app(infra, customers),
+        http_app=http_app(infra, customers, decisions),
         http_port=settings.segmenter_health_port,
+        on_startup=[decisions.ensure_indexes],
     )

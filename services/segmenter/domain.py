@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 import numpy as np
 
@@ -57,11 +58,15 @@ class Segmentation:
     total_customers: int
     segments: list[SegmentMembers]
 
-    def event(self, campaign_id: str) -> CampaignSegmented:
+    def event(
+        self, campaign_id: str, engine: str | None = None, ai_cost: Decimal | None = None
+    ) -> CampaignSegmented:
         return CampaignSegmented(
             campaign_id=campaign_id,
             total_customers=self.total_customers,
             segments=[members.segment for members in self.segments],
+            engine=engine,
+            ai_cost=ai_cost,
         )
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from services.segmenter import domain
+from services.segmenter.engines.llm import STEP, SegmentNamer
 from services.segmenter.repository import Customers, Outcomes, Segmentations
+from shared.ai.decisions import DecisionLog
 from shared.events.campaigns import CampaignLaunched, CampaignPlanned, CampaignSegmented
 from shared.events.customers import CustomerUpserted
 from shared.events.envelope import CloudEvent
@@ -29,7 +31,9 @@ def register(
     customers: Customers,
     segmentations: Segmentations,
     outcomes: Outcomes,
+    decisions: DecisionLog,
     policy: domain.SegmentationPolicy,
+    namer: SegmentNamer,
 ) -> None:
     infra.publisher(
         CAMPAIGN_SEGMENTED,
@@ -49,18 +53,22 @@ def register(
     @infra.subscriber(CAMPAIGN_PLANNED, description="Segment the customer base for a campaign.")
     async def segment_campaign(event: CloudEvent[CampaignPlanned]) -> None:
         campaign_id = event.data.campaign_id
+        if await segmentations.exists(campaign_id):
+            return  # segmented once; a second campaign.planned is a no-op
         now = datetime.now(UTC)
-        # Read outside the transaction: a large base would outlive a transaction's time limit.
+        # Read, segment and name outside the transaction: a large base would outlive a
+        # transaction's time limit, and a model call must never hold one open.
         base, history = await customers.columns(now), await outcomes.by_segment()
-        segmentation = domain.segment_customers(base, policy, history)
+        computed = domain.segment_customers(base, policy, history)
+        segmentation, decision = await namer.name(computed, event.data)
+        segmented = segmentation.event(campaign_id, decision.engine, decision.cost)
 
         async def work(tx: Transaction) -> None:
             if await segmentations.exists(campaign_id, tx.session):
-                return  # segmented once; a second campaign.planned is a no-op
+                return  # segmented meanwhile by a redelivery of the same event
             await segmentations.add(campaign_id, segmentation, now, tx.session)
-            await tx.emit(
-                CAMPAIGN_SEGMENTED, segmentation.event(campaign_id), key=campaign_id, cause=event
-            )
+            await decisions.record(campaign_id, STEP, decision, tx.session)
+            await tx.emit(CAMPAIGN_SEGMENTED, segmented, key=campaign_id, cause=event)
 
         await infra.uow.consume(event.id, work)
 

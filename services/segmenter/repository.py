@@ -76,7 +76,7 @@ class Segmentations:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._segmentations = db["segmentations"]
 
-    async def exists(self, campaign_id: str, session: AsyncClientSession) -> bool:
+    async def exists(self, campaign_id: str, session: AsyncClientSession | None = None) -> bool:
         found = await self._segmentations.find_one(
             {"_id": campaign_id}, {"_id": 1}, session=session
         )

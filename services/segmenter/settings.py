@@ -1,12 +1,17 @@
-"""Segmenter configuration: segment thresholds and how customers are read."""
+"""Segmenter configuration: the naming engine, segment thresholds and how customers are read."""
 
 from pydantic import Field
 
-from shared.settings import ServiceSettings
+from shared.ai.settings import AiSettings, Engine
 
 
-class SegmenterSettings(ServiceSettings):
+class SegmenterSettings(AiSettings):
     segmenter_health_port: int = Field(default=8011, ge=1, le=65535)
+    segmenter_engine: Engine = Field(
+        default="anthropic",
+        description="Names and describes the computed segments: openai, anthropic or offline; "
+        "a provider without its API key is offline.",
+    )
     segmenter_at_risk_after_days: int = Field(
         default=90, ge=1, le=3650, description="Days without a purchase before a buyer is at risk."
     )

@@ -11,6 +11,7 @@ from shared.guardrails.content import (
     SOCIAL_BODY_LIMIT,
     WEB_HEADLINE_LIMIT,
     check_content,
+    find_banned_claims,
 )
 from shared.guardrails.plans import (
     DEFAULT_ROI_BOUNDS,
@@ -28,4 +29,5 @@ __all__ = [
     "check_allocation",
     "check_content",
     "check_prediction",
+    "find_banned_claims",
 ]

@@ -134,6 +134,12 @@ def _text_violations(
     return violations
 
 
+def find_banned_claims(text: str, banned_claims: Iterable[str]) -> list[str]:
+    """Each banned claim ``text`` makes, as written there (whole words, any case)."""
+    patterns = [_phrase(claim) for claim in banned_claims if claim.strip()]
+    return [match.group(0) for pattern in patterns if (match := pattern.search(text))]
+
+
 def _phrase(phrase: str) -> re.Pattern[str]:
     """``phrase`` as a whole word or words, any case, any run of spaces between words."""
     words = [re.escape(word) for word in phrase.split()]

@@ -1,0 +1,1 @@
+"""Segmentation engines: the computed segmentation, worded by a model when one is configured."""
