@@ -1,35 +1,36 @@
-"""Content rules: A/B/C variants per segment and channel, from the offline copy library.
+"""Content rules: A/B/C variants per segment and channel, framed from a writer's pitches.
 
-Variants differ in the reason to buy (value, urgency, social proof; see ``templates``).
-Copy is chosen by the segment's kind, filled with the product and the schedule, and framed
-by channel within the channel's limits: a long product name is cut at a word boundary.
-Every email carries the unsubscribe link and the sender's postal address (CAN-SPAM);
-``{first_name}`` stays a token, rendered per recipient at send time
-(``shared.personalisation``). Output is checked by the shared guardrails like any
-engine's; see ``vet``.
+Variants differ in the reason to buy (value, urgency, social proof; see ``copywriting``).
+The pitches come from a model or the offline library (``templates``); either way they are
+framed here, by channel and within the channel's limits: the product name a field carries
+is cut at a word boundary when it is too long, but a writer's headline never is, so a
+headline over a limit is left for the guardrails to refuse. Every email carries the
+unsubscribe link and the sender's postal address (CAN-SPAM); ``{first_name}`` stays a
+token, rendered per recipient at send time (``shared.personalisation``). Output is checked
+by the shared guardrails whichever engine wrote it; see ``violations`` and ``vet``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from urllib.parse import quote, urlencode
 
-from services.content.templates import DIMENSIONS, Pitch, pitches_for
+from services.content.copywriting import DIMENSIONS, CopyDraft, Pitch, copy_facts
+from services.content.templates import library_draft
 from shared.events.campaigns import (
     CampaignContentGenerated,
     CampaignPlanned,
     CampaignSegmented,
     ContentPiece,
     Product,
+    Segment,
 )
 from shared.events.common import Channel
 from shared.guardrails import (
     EMAIL_PREHEADER_LIMIT,
     EMAIL_SUBJECT_LIMIT,
     SOCIAL_BODY_LIMIT,
-    WEB_HEADLINE_LIMIT,
     check_content,
 )
 
@@ -80,20 +81,6 @@ def tracking_url(
     return f"{base_url.rstrip('/')}/p/{quote(sku, safe='')}?{query}"
 
 
-def render(pitch: Pitch, product: Product, ends_at: datetime) -> Pitch:
-    slots = {
-        "product": product.name,
-        "price": str(product.price),
-        "ends": f"{ends_at:%b} {ends_at.day}",
-    }
-    return Pitch(
-        headline=pitch.headline.format(**slots),
-        line=pitch.line.format(**slots),
-        preheader=pitch.preheader.format(**slots),
-        call_to_action=pitch.call_to_action.format(**slots),
-    )
-
-
 def email_footer(sender: Sender, campaign_id: str) -> str:
     return (
         "You are receiving this because you opted in to our emails. "
@@ -101,11 +88,18 @@ def email_footer(sender: Sender, campaign_id: str) -> str:
     )
 
 
+def email_subject(headline: str, product_name: str) -> str:
+    """The headline, then the product name cut to fit; the headline itself is never cut."""
+    if len(headline) > EMAIL_SUBJECT_LIMIT - len(": x…"):
+        return headline
+    return fit(f"{headline}: {product_name}", EMAIL_SUBJECT_LIMIT)
+
+
 def frame(pitch: Pitch, channel: Channel, product: Product, footer: str) -> dict[str, str]:
-    """The pitch in the channel's fields and within the channel's limits."""
+    """The pitch in the channel's fields, cut to the channel's limits except its headline."""
     if channel is Channel.EMAIL:
         return {
-            "subject": fit(f"{pitch.headline}: {product.name}", EMAIL_SUBJECT_LIMIT),
+            "subject": email_subject(pitch.headline, product.name),
             "preheader": fit(pitch.preheader, EMAIL_PREHEADER_LIMIT),
             "body": f"Hi {{first_name}},\n\n{pitch.line}\n\n--\n{footer}",
             "call_to_action": pitch.call_to_action,
@@ -117,7 +111,7 @@ def frame(pitch: Pitch, channel: Channel, product: Product, footer: str) -> dict
             "call_to_action": pitch.call_to_action,
         }
     return {
-        "headline": fit(pitch.headline, WEB_HEADLINE_LIMIT),
+        "headline": pitch.headline,
         "body": pitch.line,
         "call_to_action": pitch.call_to_action,
     }
@@ -141,16 +135,28 @@ def content_for(brief: ContentBrief, sender: Sender) -> CampaignContentGenerated
 def generate_content(
     planned: CampaignPlanned, segmented: CampaignSegmented, sender: Sender
 ) -> CampaignContentGenerated:
-    """Three variants (a: value, b: urgency, c: social proof) per segment and channel."""
+    """The offline engine's content: the library's pitches for each segment, framed."""
+    facts = copy_facts(planned, segmented, sender.banned_claims)
+    return compose(planned, segmented.segments, library_draft(facts), sender)
+
+
+def compose(
+    planned: CampaignPlanned, segments: Sequence[Segment], draft: CopyDraft, sender: Sender
+) -> CampaignContentGenerated:
+    """Three variants (a: value, b: urgency, c: social proof) per segment and channel.
+
+    A segment the draft has no pitches for gets no pieces; the draft's own check says so.
+    """
     channels = [channel for channel in Channel if channel in planned.allocation]
     footer = email_footer(sender, planned.campaign_id)
+    written = draft.by_segment()
     pieces = []
-    for segment in segmented.segments:
-        pitches = pitches_for(segment)
+    for segment in segments:
+        if segment.segment_id not in written:
+            continue
         for channel in channels:
             for letter, dimension in zip(VARIANT_LETTERS, DIMENSIONS, strict=True):
                 variant_id = f"{segment.segment_id}-{channel.value}-{letter}"
-                filled = render(pitches[dimension], planned.product, planned.schedule.ends_at)
                 cta_url = tracking_url(
                     sender.landing_base_url,
                     planned.product.sku,
@@ -159,6 +165,7 @@ def generate_content(
                     channel,
                     variant_id,
                 )
+                pitch = written[segment.segment_id].pitch(dimension)
                 pieces.append(
                     ContentPiece(
                         segment_id=segment.segment_id,
@@ -166,7 +173,7 @@ def generate_content(
                         variant_id=variant_id,
                         cta_url=cta_url,
                         dimension=dimension,
-                        **frame(filled, channel, planned.product, footer),
+                        **frame(pitch, channel, planned.product, footer),
                     )
                 )
     return CampaignContentGenerated(campaign_id=planned.campaign_id, content=pieces)

@@ -1,10 +1,19 @@
 """Content entrypoints: campaign.planned and campaign.segmented in, content_generated out.
 
 The two inputs arrive in either order, possibly at once (two consumers in one process).
-Recording an input and generating happen in one transaction, and the generation is an
-insert keyed by campaign id: a concurrent second completion fails on that key (or on the
-transaction's write conflict), is retried by the delivery policy, and then finds the
-content already generated.
+Each is handled in two transactions with the writer's model call between them, since a
+model call must never hold a transaction open:
+
+1. record the input in the campaign's brief: an idempotent write, safe to repeat;
+2. once the brief is complete, write the content (outside any transaction), then mark the
+   event processed and, unless the campaign already has content, store it with the
+   writer's decision and emit it.
+
+The event is marked processed only in the second transaction, so a crash in between
+redelivers it and the work is redone. The content is an insert keyed by campaign id: when
+both inputs complete the brief at once, both may call the model (a rare duplicate call,
+accepted), but the second insert finds the content there (or fails on the key and is
+retried by the delivery policy), so one event is emitted.
 """
 
 from __future__ import annotations
@@ -12,8 +21,14 @@ from __future__ import annotations
 import logging
 
 from services.content import domain
+from services.content.copywriting import CopyDraft
+from services.content.domain import ContentBrief
+from services.content.engines.llm import STEP, LlmWriter
 from services.content.repository import BriefPart, ContentBriefs
+from shared.ai.decisions import DecisionLog
+from shared.ai.runner import Decision
 from shared.events.campaigns import CampaignContentGenerated, CampaignPlanned, CampaignSegmented
+from shared.events.common import Contract
 from shared.events.envelope import CloudEvent
 from shared.events.topics import CAMPAIGN_CONTENT_GENERATED, CAMPAIGN_PLANNED, CAMPAIGN_SEGMENTED
 from shared.runtime import Infrastructure
@@ -27,7 +42,8 @@ def register(
     infra: Infrastructure,
     briefs: ContentBriefs,
     generated: OncePerCampaign[CampaignContentGenerated],
-    sender: domain.Sender,
+    decisions: DecisionLog,
+    writer: LlmWriter,
 ) -> None:
     infra.publisher(
         CAMPAIGN_CONTENT_GENERATED,
@@ -35,22 +51,44 @@ def register(
         description="A/B/C variants for every segment and channel of a campaign.",
     )
 
+    async def record(campaign_id: str, part: BriefPart, data: Contract) -> ContentBrief:
+        recorded: list[ContentBrief] = []
+
+        async def work(tx: Transaction) -> None:
+            recorded[:] = [await briefs.record(campaign_id, part, data, tx.session)]
+
+        await infra.uow.run(work)
+        return recorded[0]
+
+    async def write(
+        campaign_id: str, brief: ContentBrief
+    ) -> tuple[CampaignContentGenerated, Decision[CopyDraft]] | None:
+        """The content and its decision, once the brief is complete and not yet written."""
+        if brief.planned is None or brief.segmented is None:
+            return None
+        if await generated.exists(campaign_id):
+            return None  # a redelivery, or the other input's handler got there first
+        content, decision = await writer.write(brief.planned, brief.segmented)
+        kept, dropped = domain.vet(content, writer.sender)
+        for piece in dropped:
+            log.error(
+                "%s: guardrails dropped %s: %s", campaign_id, piece.variant_id, piece.violations
+            )
+        return kept, decision
+
     async def collect(
         event: CloudEvent[CampaignPlanned] | CloudEvent[CampaignSegmented], part: BriefPart
     ) -> None:
         campaign_id = event.data.campaign_id
+        brief = await record(campaign_id, part, event.data)
+        written = await write(campaign_id, brief)
 
         async def work(tx: Transaction) -> None:
-            brief = await briefs.record(campaign_id, part, event.data, tx.session)
-            written = domain.content_for(brief, sender)
             if written is None or await generated.exists(campaign_id, tx.session):
                 return
-            content, dropped = domain.vet(written, sender)
-            for piece in dropped:
-                log.error(
-                    "%s: guardrails dropped %s: %s", campaign_id, piece.variant_id, piece.violations
-                )
+            content, decision = written
             await generated.add(campaign_id, content, tx.session)
+            await decisions.record(campaign_id, STEP, decision, tx.session)
             await tx.emit(CAMPAIGN_CONTENT_GENERATED, content, key=campaign_id, cause=event)
 
         await infra.uow.consume(event.id, work)

@@ -1,18 +1,23 @@
-"""Content configuration: where the links land, the sender's legal footer, banned claims."""
+"""Content configuration: the writing engine, where the links land, the sender's legal
+footer, banned claims."""
 
 from typing import Self
 
 from pydantic import Field, model_validator
 
+from shared.ai.settings import AiSettings, Engine
 from shared.guardrails import DEFAULT_BANNED_CLAIMS
-from shared.settings import ServiceSettings
 
 # Development only: a CAN-SPAM footer needs the sender's real postal address.
 EXAMPLE_POSTAL_ADDRESS = "EXAMPLE ADDRESS - Example Shop, 100 Example Street, Springfield, USA"
 
 
-class ContentSettings(ServiceSettings):
+class ContentSettings(AiSettings):
     content_health_port: int = Field(default=8012, ge=1, le=65535)
+    content_engine: Engine = Field(
+        default="openai",
+        description="openai, anthropic or offline; a provider without its API key is offline.",
+    )
     content_landing_base_url: str = Field(
         default="https://shop.example.com",
         pattern=r"^https?://[^\s?#]+$",

@@ -12,24 +12,13 @@ product name can never push them past a channel limit.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Protocol
 
-from shared.events.campaigns import Segment
-
-type Dimension = str  # "value" | "urgency" | "social_proof"
-DIMENSIONS: tuple[Dimension, ...] = ("value", "urgency", "social_proof")
-
-
-@dataclass(frozen=True)
-class Pitch:
-    headline: str
-    line: str
-    preheader: str
-    call_to_action: str
+from services.content.copywriting import CopyDraft, CopyFacts, Dimension, Pitch, SegmentPitches
 
 
 def pitch(headline: str, line: str, preheader: str, call_to_action: str) -> Pitch:
-    return Pitch(headline, line, preheader, call_to_action)
+    return Pitch(headline=headline, line=line, preheader=preheader, call_to_action=call_to_action)
 
 
 LIBRARY: Mapping[str, Mapping[Dimension, Pitch]] = {
@@ -148,7 +137,15 @@ KIND_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def segment_kind(segment: Segment) -> str:
+class Named(Protocol):
+    @property
+    def segment_id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+def segment_kind(segment: Named) -> str:
     """The library entry for ``segment``, from the words in its id and then its name."""
     for text in (segment.segment_id, segment.name):
         words = "_" + "_".join(text.lower().replace("-", " ").split()) + "_"
@@ -158,5 +155,28 @@ def segment_kind(segment: Segment) -> str:
     return "generic"
 
 
-def pitches_for(segment: Segment) -> Mapping[Dimension, Pitch]:
+def pitches_for(segment: Named) -> Mapping[Dimension, Pitch]:
     return LIBRARY[segment_kind(segment)]
+
+
+def render(template: Pitch, facts: CopyFacts) -> Pitch:
+    slots = {"product": facts.product_name, "price": facts.product_price, "ends": facts.offer_ends}
+    return Pitch.model_validate(
+        {field: text.format(**slots) for field, text in template.model_dump().items()}
+    )
+
+
+def library_draft(facts: CopyFacts) -> CopyDraft:
+    """The offline engine: each segment's kind of copy, filled with the campaign's facts."""
+    entries = []
+    for segment in facts.segments:
+        templates = pitches_for(segment)
+        entries.append(
+            SegmentPitches(
+                segment_id=segment.segment_id,
+                value=render(templates["value"], facts),
+                urgency=render(templates["urgency"], facts),
+                social_proof=render(templates["social_proof"], facts),
+            )
+        )
+    return CopyDraft(segments=entries)
