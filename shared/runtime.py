@@ -114,6 +114,7 @@ class Service:
     http_port: int
     on_startup: list[Hook] = field(default_factory=list)
     background: list[Hook] = field(default_factory=list)
+    on_shutdown: list[Hook] = field(default_factory=list)
     started: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -221,6 +222,8 @@ async def shutdown(
     await asyncio.gather(*tasks, return_exceptions=True)
     await infra.relay.stop()  # publishes what the last handlers wrote
     await infra.broker.stop()
+    for hook in service.on_shutdown:
+        await hook()
     await infra.mongo.close()
     log.info("%s stopped cleanly", infra.name)
 

@@ -7,7 +7,7 @@ stops start-up with one line naming the variable and what is wrong.
 from __future__ import annotations
 
 import sys
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +42,15 @@ class ServiceSettings(BaseSettings):
     outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     health_host: str = "0.0.0.0"  # noqa: S104 - containers must answer their healthchecks
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_unset(cls, data: Any) -> Any:
+        """``FOO=`` is the same as no ``FOO``: compose's ``${FOO:-}`` passes optional secrets
+        through without turning an unset key into an empty one."""
+        if isinstance(data, dict):
+            return {name: value for name, value in data.items() if value != ""}
+        return data
+
     @property
     def serialize_transactions(self) -> bool:
         if self.mongodb_serialize_transactions is None:
@@ -68,6 +77,10 @@ class RequiresSecrets(ServiceSettings):
         return {}
 
 
+# A bad value of a variable whose name holds one of these is never echoed back.
+SECRET_WORDS = ("KEY", "SECRET", "PASSWORD", "TOKEN")
+
+
 def load_settings[S: BaseSettings](cls: type[S]) -> S:
     """Read ``cls`` from the environment, or exit with one line per bad variable."""
     try:
@@ -75,7 +88,9 @@ def load_settings[S: BaseSettings](cls: type[S]) -> S:
     except ValidationError as error:
         for item in error.errors(include_url=False):
             variable = "_".join(str(p) for p in item["loc"]).upper()
-            given = f" (got {item['input']!r})" if variable and "input" in item else ""
+            secret = any(word in variable for word in SECRET_WORDS)
+            shown = variable and "input" in item and not secret
+            given = f" (got {item['input']!r})" if shown else ""
             message = item["msg"].removeprefix("Value error, ")
             where = f"{variable}: " if variable else ""
             print(f"configuration error: {where}{message}{given}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""The payment HTTP API: take a payment, read one back; OpenAPI at /docs.
+"""The payment HTTP API: take, list, read, review and refund payments; OpenAPI at /docs.
 
 Every error answers ``{"error": {"type", "message", "errors": [{"field", "message"}]}}``,
 naming the offending field or header so the client knows what to fix.
@@ -6,10 +6,12 @@ naming the offending field or header so the client knows what to fix.
 
 import hmac
 from collections.abc import Mapping
+from dataclasses import dataclass
 from http import HTTPStatus
+from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -17,14 +19,24 @@ from pydantic import BaseModel, Field, SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 
+from services.payment.card_data import body_contains_card_data
+from services.payment.client_ip import client_ip
 from services.payment.domain import CreatePayment, RequestContext
 from services.payment.handlers import (
+    PaymentHandlers,
+    PaymentNotFoundError,
+    RefundRequest,
+    ReviewDecision,
+)
+from services.payment.idempotency import (
+    Answer,
     IdempotencyKeyInUseError,
     IdempotencyKeyReusedError,
-    PaymentHandlers,
 )
+from services.payment.lifecycle import IllegalTransitionError, RefundAmountError
+from services.payment.repository import InvalidCursorError, PaymentQuery, StaleRecordError
 from shared.events.common import FieldError
-from shared.events.payments import PaymentRecord
+from shared.events.payments import PaymentRecord, PaymentStatus
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
 _REQUEST_PARTS = {"body", "header", "path", "query"}
@@ -71,6 +83,40 @@ def _handle_errors(app: FastAPI) -> None:
         fields = ", ".join(e.field for e in errors)
         return error_response(422, "invalid_request", f"invalid {fields}", errors)
 
+    @app.exception_handler(CardDataError)
+    async def card_data(_: Request, error: CardDataError) -> JSONResponse:
+        errors = [
+            FieldError(field=field, message="card data is not accepted; send a processor token")
+            for field in error.fields
+        ]
+        message = "card numbers and security codes are never accepted; send a processor token"
+        return error_response(422, "card_data_refused", message, errors)
+
+    @app.exception_handler(IdempotencyKeyReusedError)
+    async def key_reused(_: Request, error: IdempotencyKeyReusedError) -> JSONResponse:
+        return error_response(409, "idempotency_key_reused", str(error))
+
+    @app.exception_handler(IdempotencyKeyInUseError)
+    async def key_in_use(_: Request, error: IdempotencyKeyInUseError) -> JSONResponse:
+        return error_response(409, "idempotency_key_in_use", str(error))
+
+    @app.exception_handler(IllegalTransitionError)
+    async def illegal(_: Request, error: IllegalTransitionError) -> JSONResponse:
+        return error_response(409, "illegal_transition", str(error))
+
+    @app.exception_handler(StaleRecordError)
+    async def stale(_: Request, error: StaleRecordError) -> JSONResponse:
+        return error_response(409, "concurrent_change", f"{error}; retry the request")
+
+    @app.exception_handler(RefundAmountError)
+    async def refund_amount(_: Request, error: RefundAmountError) -> JSONResponse:
+        errors = [FieldError(field="amount", message=str(error))]
+        return error_response(422, "invalid_request", f"invalid amount: {error}", errors)
+
+    @app.exception_handler(PaymentNotFoundError)
+    async def not_found(_: Request, error: PaymentNotFoundError) -> JSONResponse:
+        return error_response(404, "not_found", str(error))
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
         type_ = HTTPStatus(error.status_code).phrase.lower().replace(" ", "_")
@@ -87,15 +133,83 @@ def _errors(*statuses: int) -> Responses:
 _DECLINED: Responses = {
     402: {"model": PaymentRecord, "description": "Declined: status failed, with the reason."}
 }
+_HELD: Responses = {
+    202: {
+        "model": PaymentRecord,
+        "description": "Held for review, or the processor has not decided yet (processing).",
+    }
+}
+
+
+class PaymentPage(BaseModel):
+    data: list[PaymentRecord]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
+
+
+@dataclass(frozen=True)
+class ClientPolicy:
+    """How a request's origin is read: which proxies' X-Forwarded-For and country to trust."""
+
+    trusted_proxies: list[IPv4Network | IPv6Network]
+    country_header: str | None = None
+
+    def context(self, request: Request) -> RequestContext:
+        peer = request.client.host if request.client else None
+        ip = client_ip(peer, request.headers.get("x-forwarded-for"), self.trusted_proxies)
+        country = None
+        if self.country_header and ip != peer:  # set by a trusted proxy, not the client
+            country = (request.headers.get(self.country_header) or "").upper()[:2] or None
+        return RequestContext(
+            ip_address=ip, user_agent=request.headers.get("user-agent"), ip_country=country
+        )
+
+
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias=IDEMPOTENCY_KEY,
+        min_length=1,
+        max_length=255,
+        description="Unique per operation; a retry with the same key replays the first answer "
+        "and never charges or refunds twice.",
+    ),
+]
+
+
+async def refuse_card_data(request: Request) -> None:
+    """Card numbers and security codes never enter: refused before validation, so the value
+    reaches no error message, log, record or event."""
+    if request.method != "POST":
+        return
+    found = body_contains_card_data(await request.body())
+    if found:
+        raise CardDataError(found)
+
+
+class CardDataError(Exception):
+    def __init__(self, fields: list[str]) -> None:
+        super().__init__("card data")
+        self.fields = fields
+
+
+def _reply(answer: Answer) -> JSONResponse:
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
+    return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)
 
 
 def build_api(
-    handlers: PaymentHandlers, api_key: SecretStr, extra_routes: list[BaseRoute]
+    handlers: PaymentHandlers,
+    api_key: SecretStr,
+    clients: ClientPolicy,
+    extra_routes: list[BaseRoute],
 ) -> FastAPI:
     app = FastAPI(
         title="Payment service",
         version="1.0.0",
-        description="Payments attributed to campaigns, routed to a processor by method.",
+        description="Payments attributed to campaigns, routed to processors by method, "
+        "scored for risk, refundable. Every /v1/payments call needs the bearer API key.",
         routes=extra_routes,
     )
     _handle_errors(app)
@@ -112,39 +226,40 @@ def build_api(
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
-    router = APIRouter(prefix="/v1/payments", dependencies=[Depends(authorized)])
+    router = APIRouter(
+        prefix="/v1/payments", dependencies=[Depends(authorized), Depends(refuse_card_data)]
+    )
 
     @router.post(
         "",
         status_code=201,
         response_model=PaymentRecord,
-        responses=_DECLINED | _errors(401, 409, 422),
+        responses=_DECLINED | _HELD | _errors(401, 409, 422),
     )
     async def create_payment(
-        payment: CreatePayment,
-        idempotency_key: Annotated[
-            str,
-            Header(
-                alias=IDEMPOTENCY_KEY,
-                min_length=1,
-                max_length=255,
-                description="Unique per payment; a retry with the same key is never charged twice.",
-            ),
-        ],
-        request: Request,
+        payment: CreatePayment, idempotency_key: IdempotencyKey, request: Request
     ) -> JSONResponse:
-        context = RequestContext(
-            ip_address=request.client.host if request.client else None,
-            user_agent=request.headers.get("user-agent"),
-        )
+        problem = handlers.policy.limits.problem(payment.money)
+        if problem is not None:
+            errors = [FieldError(field="amount", message=problem)]
+            return error_response(422, "invalid_request", f"invalid amount: {problem}", errors)
+        answer = await handlers.take_payment(payment, idempotency_key, clients.context(request))
+        return _reply(answer)
+
+    @router.get("", response_model=PaymentPage, responses=_errors(401, 422))
+    async def list_payments(
+        campaign_id: str | None = None,
+        customer_id: str | None = None,
+        status: PaymentStatus | None = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        cursor: str | None = None,
+    ) -> PaymentPage:
+        query = PaymentQuery(limit, campaign_id, customer_id, status, cursor)
         try:
-            answer = await handlers.take_payment(payment, idempotency_key, context)
-        except IdempotencyKeyReusedError as error:
-            return error_response(409, "idempotency_key_reused", str(error))
-        except IdempotencyKeyInUseError as error:
-            return error_response(409, "idempotency_key_in_use", str(error))
-        headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
-        return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)
+            page = await handlers.list_payments(query)
+        except InvalidCursorError as error:
+            raise _field_error("cursor", str(error)) from None
+        return PaymentPage(data=page.items, next_cursor=page.next_cursor)
 
     @router.get("/{payment_id}", response_model=PaymentRecord, responses=_errors(401, 404))
     async def get_payment(payment_id: str) -> PaymentRecord:
@@ -153,5 +268,34 @@ def build_api(
             raise HTTPException(404, f"no payment with id {payment_id!r}")
         return payment
 
+    @router.post(
+        "/{payment_id}/review",
+        response_model=PaymentRecord,
+        responses=_DECLINED | _errors(401, 404, 409, 422),
+    )
+    async def review_payment(
+        payment_id: str, decision: ReviewDecision, idempotency_key: IdempotencyKey
+    ) -> JSONResponse:
+        """Approve (the payment is charged now) or decline a payment held in review."""
+        return _reply(await handlers.review(payment_id, decision, idempotency_key))
+
+    @router.post(
+        "/{payment_id}/refunds",
+        status_code=201,
+        response_model=PaymentRecord,
+        responses=_errors(401, 402, 404, 409, 422),
+    )
+    async def refund_payment(
+        payment_id: str, refund: RefundRequest, idempotency_key: IdempotencyKey
+    ) -> JSONResponse:
+        """Refund up to what is left, through the processor that took the payment."""
+        return _reply(await handlers.refund(payment_id, refund, idempotency_key))
+
     app.include_router(router)
     return app
+
+
+def _field_error(field: str, message: str) -> RequestValidationError:
+    return RequestValidationError(
+        [{"loc": ("query", field), "msg": message, "type": "value_error"}]
+    )

@@ -1,16 +1,29 @@
 """Composition root of the payment service."""
 
+import logging
 from datetime import timedelta
 
-from services.payment.api import build_api
-from services.payment.domain import FeeSchedule, PaymentPolicy
+from services.payment.api import ClientPolicy, build_api
+from services.payment.charging import Charging
+from services.payment.client_ip import parse_trusted_proxies
+from services.payment.domain import AmountLimits, FeeSchedule, PaymentPolicy
+from services.payment.field_encryption import Keyring
 from services.payment.handlers import PaymentHandlers, declare_events
-from services.payment.processors.sandbox import sandbox_processors
+from services.payment.idempotency import IdempotentRequests
+from services.payment.processors import PaymentProcessor
+from services.payment.processors.crypto import CryptoProcessor
+from services.payment.processors.paypal import PayPalProcessor
+from services.payment.processors.sandbox import SandboxProcessor, sandbox_processors
+from services.payment.processors.stripe import StripeProcessor
 from services.payment.repository import IdempotencyKeys, Payments
+from services.payment.risk_policy import RiskPolicy
+from services.payment.risk_signals import PaymentRiskScorer, RiskSignals
+from services.payment.routing import BreakerPolicy, Router
 from services.payment.settings import PaymentSettings
 from shared.runtime import Infrastructure, Service, health_routes
 
 NAME = "payment"
+log = logging.getLogger(__name__)
 
 
 def payment_policy(settings: PaymentSettings) -> PaymentPolicy:
@@ -19,26 +32,90 @@ def payment_policy(settings: PaymentSettings) -> PaymentPolicy:
             processor: FeeSchedule(rate=fee.rate, fixed=fee.fixed)
             for processor, fee in settings.payment_processor_fees.items()
         },
-        high_amount_threshold=settings.payment_high_amount_threshold,
+        limits=AmountLimits(
+            minimum=settings.payment_minimum_amounts, maximum=settings.payment_maximum_amount
+        ),
     )
+
+
+def router(settings: PaymentSettings) -> Router:
+    return Router(
+        settings.payment_routes,
+        BreakerPolicy(
+            window=settings.payment_breaker_window,
+            min_calls=settings.payment_breaker_min_calls,
+            min_success_rate=settings.payment_breaker_min_success_rate,
+            cool_down_seconds=settings.payment_breaker_cool_down_seconds,
+        ),
+    )
+
+
+def processors(settings: PaymentSettings) -> dict[str, PaymentProcessor]:
+    """The real adapter of each processor whose credentials are set, else its sandbox."""
+    chosen = sandbox_processors(settings.payment_processor_latency_seconds)
+    timeout = settings.payment_processor_timeout_seconds
+    if settings.stripe_api_key is not None:
+        chosen["stripe"] = StripeProcessor(
+            settings.stripe_api_key.get_secret_value(), settings.stripe_api_base_url, timeout
+        )
+    if settings.paypal_client_id and settings.paypal_client_secret is not None:
+        chosen["paypal"] = PayPalProcessor(
+            settings.paypal_client_id,
+            settings.paypal_client_secret.get_secret_value(),
+            settings.paypal_api_base_url,
+            timeout,
+        )
+    if settings.crypto_api_key is not None:
+        chosen["crypto"] = CryptoProcessor(
+            settings.crypto_api_key.get_secret_value(), settings.crypto_api_base_url, timeout
+        )
+    for name, processor in sorted(chosen.items()):
+        sandboxed = isinstance(processor, SandboxProcessor)
+        log.info(
+            "processor %s: %s",
+            name,
+            "sandbox (no credentials configured)" if sandboxed else "live API",
+        )
+    return chosen
 
 
 def build(settings: PaymentSettings) -> Service:
     infra = Infrastructure.build(NAME, settings)
-    payments = Payments(infra.db)
+    adapters = processors(settings)
+    payments = Payments(infra.db, Keyring.parse(settings.payment_data_key.get_secret_value()))
     keys = IdempotencyKeys(infra.db, timedelta(hours=settings.payment_idempotency_key_hours))
-    handlers = PaymentHandlers(
+    signals = RiskSignals(infra.db)
+    charging = Charging(
         uow=infra.uow,
         payments=payments,
-        keys=keys,
-        processors=sandbox_processors(settings.payment_processor_latency_seconds),
+        processors=adapters,
+        router=router(settings),
         policy=payment_policy(settings),
     )
+    handlers = PaymentHandlers(
+        charging=charging,
+        payments=payments,
+        requests=IdempotentRequests(
+            keys, "POST /v1/payments", settings.payment_idempotency_wait_seconds
+        ),
+        risk=PaymentRiskScorer(
+            signals,
+            RiskPolicy(
+                review=settings.payment_risk_review_threshold,
+                block=settings.payment_risk_block_threshold,
+            ),
+            settings.payment_fingerprint_key.get_secret_value().encode(),
+        ),
+    )
     declare_events(infra)
-    infra.finish()  # consumes nothing yet: readiness has no partitions to wait for
+    infra.finish()  # consumes nothing: readiness has no partitions to wait for
+    clients = ClientPolicy(
+        parse_trusted_proxies(settings.payment_trusted_proxies), settings.payment_ip_country_header
+    )
     return Service(
         infra=infra,
-        http_app=build_api(handlers, settings.payment_api_key, health_routes(infra)),
+        http_app=build_api(handlers, settings.payment_api_key, clients, health_routes(infra)),
         http_port=settings.payment_api_port,
-        on_startup=[payments.ensure_indexes, keys.ensure_indexes],
+        on_startup=[payments.ensure_indexes, keys.ensure_indexes, signals.ensure_indexes],
+        on_shutdown=[adapter.close for adapter in adapters.values()],
     )

@@ -1,9 +1,9 @@
-"""Payment rules: the request, routing, fees, the risk score and the status lifecycle.
+"""Payment rules: the request, its amount limits, fees, and the payment as first recorded.
 
-A payment moves pending -> processing -> completed | failed and never back. Fees are the
-processor's published schedule (rate x amount + fixed, rounded half-up to the minor unit
-once), quoted when the payment is initiated and dropped if it fails: a declined charge
-costs nothing.
+Fees are the processor's published schedule (rate x amount + fixed, rounded half-up to the
+minor unit once), quoted for the first processor of the route when the payment is
+initiated, requoted for the processor that actually took it, and dropped if it fails: a
+declined charge costs nothing. The lifecycle after initiation is in ``lifecycle``.
 """
 
 from __future__ import annotations
@@ -14,9 +14,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, WithJsonSchema, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
-from services.payment.processors import ChargeOutcome
+from services.payment import lifecycle
+from services.payment.risk import RiskAssessment
 from shared.events.common import CampaignId
 from shared.events.payments import (
     Attribution,
@@ -28,18 +37,32 @@ from shared.events.payments import (
 )
 from shared.money import MINOR_UNITS, Money, round_half_up
 
-ROUTES: Mapping[PaymentMethod, str] = {
-    PaymentMethod.CREDIT_CARD: "stripe",
-    PaymentMethod.DEBIT_CARD: "stripe",
-    PaymentMethod.PAYPAL: "paypal",
-    PaymentMethod.BITCOIN: "crypto",
-    PaymentMethod.ETHEREUM: "crypto",
+# The smallest charge each currency's processors accept (Stripe's minimums; PayPal's and
+# the crypto gateway's are lower), and a ceiling that stops a typo becoming a large charge.
+DEFAULT_MINIMUM_AMOUNTS: Mapping[str, Decimal] = {
+    "USD": Decimal("0.50"),
+    "EUR": Decimal("0.50"),
+    "GBP": Decimal("0.30"),
+    "CAD": Decimal("0.50"),
+    "AUD": Decimal("0.50"),
+    "CHF": Decimal("0.50"),
+    "SEK": Decimal("3.00"),
+    "JPY": Decimal("50"),
 }
-PROCESSORS = frozenset(ROUTES.values())
+DEFAULT_MAXIMUM_AMOUNT = Decimal("999999.99")
 
 
-class IllegalTransitionError(Exception):
-    """A payment was asked to move to a status its current status cannot reach."""
+def _decimal_string(amount: Any) -> Any:
+    if not isinstance(amount, str):
+        raise ValueError('must be a decimal string such as "149.99", not a JSON number')
+    return amount
+
+
+DecimalAmount = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_string),
+    WithJsonSchema({"type": "string", "format": "decimal", "examples": ["149.99"]}),
+]
 
 
 class CreatePayment(BaseModel):
@@ -51,7 +74,7 @@ class CreatePayment(BaseModel):
     customer_id: str = Field(min_length=1, max_length=128, examples=["customer_5178"])
     campaign_id: CampaignId
     currency: str = Field(description="ISO 4217 code.", examples=["USD"])
-    amount: Annotated[Decimal, WithJsonSchema({"type": "string", "format": "decimal"})] = Field(
+    amount: DecimalAmount = Field(
         description="Decimal string, greater than zero, at most the currency's minor unit.",
         examples=["149.99"],
     )
@@ -63,6 +86,12 @@ class CreatePayment(BaseModel):
         examples=["pm_card_visa"],
     )
     attribution: Attribution | None = None
+    customer_country: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{2}$",
+        description="ISO 3166 alpha-2, when the shop knows it; compared with the IP's country.",
+        examples=["US"],
+    )
 
     @field_validator("currency")
     @classmethod
@@ -70,13 +99,6 @@ class CreatePayment(BaseModel):
         if currency not in MINOR_UNITS:
             raise ValueError(f"unknown currency {currency!r}; use one of {', '.join(MINOR_UNITS)}")
         return currency
-
-    @field_validator("amount", mode="before")
-    @classmethod
-    def _decimal_string(cls, amount: Any) -> Any:
-        if not isinstance(amount, str):
-            raise ValueError('must be a decimal string such as "149.99", not a JSON number')
-        return amount
 
     @field_validator("amount")
     @classmethod
@@ -95,8 +117,11 @@ class CreatePayment(BaseModel):
 
 @dataclass(frozen=True)
 class RequestContext:
+    """Where the request came from: recorded encrypted, used for risk, never logged."""
+
     ip_address: str | None
     user_agent: str | None
+    ip_country: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,13 +131,24 @@ class FeeSchedule:
 
 
 @dataclass(frozen=True)
+class AmountLimits:
+    minimum: Mapping[str, Decimal]
+    maximum: Decimal
+
+    def problem(self, amount: Money) -> str | None:
+        """Why ``amount`` may not be charged, or None."""
+        least = self.minimum.get(amount.currency, Decimal(0))
+        if amount.amount < least:
+            return f"must be at least {Money.of(least, amount.currency)}"
+        if amount.amount > self.maximum:
+            return f"must be at most {self.maximum} {amount.currency}"
+        return None
+
+
+@dataclass(frozen=True)
 class PaymentPolicy:
     fees: Mapping[str, FeeSchedule]
-    high_amount_threshold: Decimal
-
-
-def route_payment(method: PaymentMethod) -> str:
-    return ROUTES[method]
+    limits: AmountLimits
 
 
 def processor_fees(amount: Money, schedule: FeeSchedule) -> ProcessorFees:
@@ -131,26 +167,18 @@ def processor_fees(amount: Money, schedule: FeeSchedule) -> ProcessorFees:
     )
 
 
-def risk_score(amount: Money, high_amount_threshold: Decimal) -> float:
-    """The amount as a share of the high-amount threshold, capped at 1, to 3 places.
-
-    A placeholder that is easy to explain ("this payment is 15% of what we call high"),
-    not fraud detection; real scoring replaces it in a later issue.
-    """
-    share = min(amount.amount / high_amount_threshold, Decimal(1))
-    return float(round(share, 3))
-
-
 def initiate_payment(
     request: CreatePayment,
     context: RequestContext,
     policy: PaymentPolicy,
     *,
     payment_id: str,
+    processor: str,
+    risk: RiskAssessment,
     now: datetime,
 ) -> PaymentRecord:
-    processor = route_payment(request.payment_method)
-    return PaymentRecord(
+    """The payment as first recorded: pending, fees quoted for ``processor``, risk scored."""
+    payment = PaymentRecord(
         id=payment_id,
         customer_id=request.customer_id,
         campaign_id=request.campaign_id,
@@ -166,39 +194,43 @@ def initiate_payment(
             processor_fees=processor_fees(request.money, policy.fees[processor]),
             ip_address=context.ip_address,
             user_agent=context.user_agent,
-            risk_score=risk_score(request.money, policy.high_amount_threshold),
+            risk_score=risk.score,
+            risk_level=risk.level,
+            risk_reasons=[signal for signal in risk.signals if signal.contribution > 0],
         ),
+    )
+    return lifecycle.created(payment, actor="api")
+
+
+def complete(
+    payment: PaymentRecord, reference: str | None, policy: PaymentPolicy, at: datetime
+) -> PaymentRecord:
+    """Captured by ``payment.processor``: its fees are the ones that apply."""
+    fees = processor_fees(
+        Money.of(payment.amount, payment.currency), policy.fees[payment.processor]
+    )
+    return lifecycle.transition(
+        payment,
+        PaymentStatus.COMPLETED,
+        at=at,
+        actor="processor",
+        processor_transaction_id=reference,
+        processed_at=at,
+        metadata=payment.metadata.model_copy(update={"processor_fees": fees}),
     )
 
 
-_NEXT: Mapping[PaymentStatus, frozenset[PaymentStatus]] = {
-    PaymentStatus.PENDING: frozenset({PaymentStatus.PROCESSING}),
-    PaymentStatus.PROCESSING: frozenset({PaymentStatus.COMPLETED, PaymentStatus.FAILED}),
-}
-
-
-def _advance(payment: PaymentRecord, status: PaymentStatus, **changes: Any) -> PaymentRecord:
-    if status not in _NEXT.get(payment.status, frozenset()):
-        raise IllegalTransitionError(f"payment {payment.id} cannot go {payment.status} -> {status}")
-    return payment.model_copy(update={"status": status, **changes})
-
-
-def start_processing(payment: PaymentRecord) -> PaymentRecord:
-    return _advance(payment, PaymentStatus.PROCESSING)
-
-
-def settle(payment: PaymentRecord, outcome: ChargeOutcome, now: datetime) -> PaymentRecord:
-    """Completed when the processor approved the charge, failed with its reason otherwise."""
-    if outcome.approved:
-        status, metadata = PaymentStatus.COMPLETED, payment.metadata
-    else:
-        status = PaymentStatus.FAILED
-        metadata = payment.metadata.model_copy(update={"processor_fees": None})
-    return _advance(
+def fail(
+    payment: PaymentRecord, reason: str, at: datetime, *, actor: str = "processor"
+) -> PaymentRecord:
+    """Failed for ``reason``; a payment that was never captured costs no fee."""
+    return lifecycle.transition(
         payment,
-        status,
-        processor_transaction_id=outcome.processor_transaction_id,
-        failure_reason=outcome.failure_reason,
-        processed_at=now,
-        metadata=metadata,
+        PaymentStatus.FAILED,
+        at=at,
+        actor=actor,
+        reason=reason,
+        failure_reason=reason,
+        processed_at=at,
+        metadata=payment.metadata.model_copy(update={"processor_fees": None}),
     )

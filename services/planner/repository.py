@@ -82,7 +82,5 @@ class Observations:
                     spend=document["spend"], revenue=document["revenue"], price=document["price"]
                 ),
             )
-            async for document in self._observations.find({})
-            .sort("as_of", -1)
-            .limit(HISTORY_LIMIT)
+            async for document in self._observations.find({}).sort("as_of", -1).limit(HISTORY_LIMIT)
         ]

@@ -1,8 +1,9 @@
 """Payment events. Their ``data`` is the payment record, in the stored record's shape."""
 
+from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 
 from shared.events.common import Channel, Contract
 from shared.money import DecimalString
@@ -21,6 +22,80 @@ class PaymentStatus(StrEnum):
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
+    REVIEW = "review"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+
+
+class RiskLevel(StrEnum):
+    LOW = "low"
+    REVIEW = "review"
+    BLOCK = "block"
+
+
+class RiskReason(Contract):
+    """One signal behind a risk score, in words that name no personal data."""
+
+    signal: str = Field(examples=["token_velocity"])
+    contribution: float = Field(ge=0, le=1, examples=[0.35])
+    detail: str = Field(examples=["6 payments with this payment token in the last 10 minutes"])
+
+
+class StatusChange(Contract):
+    """One step of a payment's lifecycle, appended and never rewritten."""
+
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, serialize_by_alias=True, validate_by_name=True
+    )
+
+    from_status: PaymentStatus | None = Field(
+        alias="from", description="None for the payment's creation."
+    )
+    to: PaymentStatus
+    at: AwareDatetime
+    reason: str | None = Field(default=None, examples=["card_declined"])
+    actor: str = Field(
+        description="Who moved it: api, processor, webhook:<processor>, reconciliation, "
+        "reviewer:<name>.",
+        examples=["processor"],
+    )
+
+
+class AttemptOutcome(StrEnum):
+    APPROVED = "approved"
+    DECLINED = "declined"
+    PENDING = "pending"  # the processor accepted it; confirmation comes later
+    UNAVAILABLE = "unavailable"  # nothing was charged: the next processor is tried
+    UNKNOWN = "unknown"  # sent, no answer: reconciliation asks the processor
+
+
+class ProcessorAttempt(Contract):
+    """One call to one processor for a payment."""
+
+    processor: str = Field(examples=["stripe"])
+    attempt_key: str = Field(description="The idempotency key the processor was given.")
+    started_at: AwareDatetime
+    finished_at: AwareDatetime | None = None
+    outcome: AttemptOutcome | None = Field(default=None, description="None while in flight.")
+    processor_reference: str | None = Field(default=None, examples=["pi_3PqX..."])
+    error_code: str | None = Field(default=None, examples=["timeout", "card_declined"])
+    latency_ms: float | None = Field(default=None, ge=0)
+
+
+class RefundStatus(StrEnum):
+    PENDING = "pending"  # asked of the processor; counts against what is left to refund
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Refund(Contract):
+    id: str = Field(examples=["re_8f14e45f-ceea-467f-a5a8-2b1d0f6c8c0b"])
+    amount: DecimalString = Field(examples=["50.00"])
+    reason: str | None = Field(default=None, max_length=500, examples=["requested_by_customer"])
+    status: RefundStatus
+    processor_refund_id: str | None = None
+    failure_reason: str | None = None
+    created_at: AwareDatetime
 
 
 class Attribution(Contract):
@@ -42,9 +117,17 @@ class PaymentMetadata(Contract):
     campaign_attribution: str | None = Field(description="The campaign id the sale is credited to.")
     attribution: Attribution = Field(default_factory=Attribution)
     processor_fees: ProcessorFees | None = None
-    ip_address: str | None = None
-    user_agent: str | None = None
+    ip_address: str | None = Field(
+        default=None, description="Encrypted at rest; never in events or logs."
+    )
+    user_agent: str | None = Field(
+        default=None, description="Encrypted at rest; never in events or logs."
+    )
     risk_score: float | None = Field(default=None, ge=0, le=1)
+    risk_level: RiskLevel | None = None
+    risk_reasons: list[RiskReason] = Field(
+        default_factory=list, description="Each signal behind risk_score and its contribution."
+    )
 
 
 class PaymentRecord(Contract):
@@ -61,3 +144,22 @@ class PaymentRecord(Contract):
     created_at: AwareDatetime
     processed_at: AwareDatetime | None = None
     metadata: PaymentMetadata
+    status_history: list[StatusChange] = Field(
+        default_factory=list, description="Every transition, oldest first."
+    )
+    attempts: list[ProcessorAttempt] = Field(
+        default_factory=list, description="Every processor call, in order."
+    )
+    refunds: list[Refund] = Field(default_factory=list)
+    refunded_amount: DecimalString = Field(
+        default=Decimal(0), description="Sum of the succeeded refunds.", examples=["0.00"]
+    )
+    revision: int = Field(
+        default=0,
+        ge=0,
+        description="Bumped by every change: of two copies, the higher revision is newer.",
+    )
+    flags: list[str] = Field(
+        default_factory=list,
+        description="Conditions that need a person, e.g. reconciliation_timeout.",
+    )

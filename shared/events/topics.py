@@ -12,7 +12,10 @@ CAMPAIGN_LAUNCHED: Final = "campaign.launched"
 PAYMENT_INITIATED: Final = "payment.initiated"
 PAYMENT_COMPLETED: Final = "payment.completed"
 PAYMENT_FAILED: Final = "payment.failed"
+PAYMENT_REVIEW_REQUIRED: Final = "payment.review_required"
+PAYMENT_REFUNDED: Final = "payment.refunded"
 REVENUE_RECORDED: Final = "revenue.recorded"
+REVENUE_REVERSED: Final = "revenue.reversed"
 CAMPAIGN_PERFORMANCE: Final = "campaign.performance"
 
 DOMAIN_TOPICS: Final = (
@@ -26,7 +29,10 @@ DOMAIN_TOPICS: Final = (
     PAYMENT_INITIATED,
     PAYMENT_COMPLETED,
     PAYMENT_FAILED,
+    PAYMENT_REVIEW_REQUIRED,
+    PAYMENT_REFUNDED,
     REVENUE_RECORDED,
+    REVENUE_REVERSED,
     CAMPAIGN_PERFORMANCE,
 )
 

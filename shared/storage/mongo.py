@@ -1,5 +1,6 @@
 """The MongoDB client every service uses: tz-aware datetimes and Decimal <-> Decimal128."""
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -39,3 +40,10 @@ def service_database(
 ) -> AsyncDatabase[Document]:
     """The database a service owns; ``prefix`` isolates test runs sharing one server."""
     return client.get_database(f"{prefix}{name}", codec_options=CODEC_OPTIONS)
+
+
+def stored_now() -> datetime:
+    """Now, at the precision BSON keeps (milliseconds), so that an answer, its events and
+    the record read back later all carry the same timestamps."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)

@@ -11,13 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr, ValidationError
 
-from services.payment import domain
-from services.payment.app import payment_policy
+from services.payment import domain, lifecycle
+from services.payment.app import payment_policy, router
 from services.payment.domain import FeeSchedule
-from services.payment.processors import Charge, ChargeOutcome
+from services.payment.field_encryption import generate_key
+from services.payment.processors import Charge
 from services.payment.processors.sandbox import sandbox_processors
+from services.payment.risk import RiskAssessment
 from services.payment.settings import PaymentSettings
-from shared.events.payments import PaymentMethod, PaymentRecord, PaymentStatus
+from shared.events.payments import PaymentMethod, PaymentRecord, PaymentStatus, RiskLevel
 from shared.money import MINOR_UNITS, Money
 from tests.support.factories import payment_request
 
@@ -30,11 +32,26 @@ def request(**overrides: Any) -> domain.CreatePayment:
     return domain.CreatePayment.model_validate(payment_request("spring-sale", **overrides))
 
 
+LOW_RISK = RiskAssessment(score=0.15, level=RiskLevel.LOW, signals=())
+ROUTER = router(PaymentSettings())
+
+
 def initiated(**overrides: Any) -> PaymentRecord:
     context = domain.RequestContext(ip_address="192.0.2.10", user_agent="Mozilla/5.0")
+    payment_request = request(**overrides)
     return domain.initiate_payment(
-        request(**overrides), context, POLICY, payment_id="pay_1", now=NOW
+        payment_request,
+        context,
+        POLICY,
+        payment_id="pay_1",
+        processor=ROUTER.first_choice(payment_request.payment_method),
+        risk=LOW_RISK,
+        now=NOW,
     )
+
+
+def processing() -> PaymentRecord:
+    return lifecycle.transition(initiated(), PaymentStatus.PROCESSING, at=NOW, actor="api")
 
 
 def test_stripe_fee_on_149_99_is_4_65_leaving_145_34() -> None:
@@ -85,17 +102,7 @@ def test_fees_in_a_currency_without_minor_units_are_whole(amount: int) -> None:
     ],
 )
 def test_payment_method_routes_to_its_processor(method: PaymentMethod, processor: str) -> None:
-    assert domain.route_payment(method) == processor
-
-
-@given(amount=amounts)
-def test_risk_score_is_the_share_of_the_high_amount_threshold_within_0_and_1(
-    amount: Decimal,
-) -> None:
-    score = domain.risk_score(Money.of(amount, "USD"), Decimal("1000"))
-
-    assert 0 <= score <= 1
-    assert score == (1.0 if amount >= 1000 else float(round(amount / 1000, 3)))
+    assert ROUTER.first_choice(method) == processor
 
 
 def test_initiated_payment_is_pending_with_quoted_fees_and_attribution() -> None:
@@ -111,8 +118,7 @@ def test_initiated_payment_is_pending_with_quoted_fees_and_attribution() -> None
 
 
 def test_approved_charge_completes_the_payment() -> None:
-    processing = domain.start_processing(initiated())
-    completed = domain.settle(processing, ChargeOutcome("stripe_1"), NOW)
+    completed = domain.complete(processing(), "stripe_1", POLICY, NOW)
 
     assert completed.status is PaymentStatus.COMPLETED
     assert (completed.processor_transaction_id, completed.processed_at) == ("stripe_1", NOW)
@@ -120,20 +126,18 @@ def test_approved_charge_completes_the_payment() -> None:
 
 
 def test_declined_charge_fails_the_payment_with_the_reason_and_no_fees() -> None:
-    processing = domain.start_processing(initiated())
-    failed = domain.settle(processing, ChargeOutcome("stripe_1", "card_declined"), NOW)
+    failed = domain.fail(processing(), "card_declined", NOW)
 
     assert (failed.status, failed.failure_reason) == (PaymentStatus.FAILED, "card_declined")
     assert failed.metadata.processor_fees is None
 
 
-def test_payment_cannot_be_settled_before_processing_or_twice() -> None:
-    pending = initiated()
-    with pytest.raises(domain.IllegalTransitionError):
-        domain.settle(pending, ChargeOutcome("stripe_1"), NOW)
-    settled = domain.settle(domain.start_processing(pending), ChargeOutcome("stripe_1"), NOW)
-    with pytest.raises(domain.IllegalTransitionError):
-        domain.settle(settled, ChargeOutcome("stripe_2", "card_declined"), NOW)
+def test_payment_cannot_be_completed_before_processing_or_settled_twice() -> None:
+    with pytest.raises(lifecycle.IllegalTransitionError):
+        domain.complete(initiated(), "stripe_1", POLICY, NOW)
+    settled = domain.complete(processing(), "stripe_1", POLICY, NOW)
+    with pytest.raises(lifecycle.IllegalTransitionError):
+        domain.fail(settled, "card_declined", NOW)
 
 
 @pytest.mark.parametrize(
@@ -190,7 +194,7 @@ def _charge(method: PaymentMethod, token: str) -> Charge:
 async def test_sandbox_processor_outcome_is_decided_by_the_token(
     method: PaymentMethod, token: str, failure_reason: str | None
 ) -> None:
-    processor = sandbox_processors()[domain.route_payment(method)]
+    processor = sandbox_processors()[ROUTER.first_choice(method)]
 
     outcome = await processor.charge(_charge(method, token))
 
@@ -204,8 +208,17 @@ def test_settings_refuse_the_development_key_outside_local_mode() -> None:
     with pytest.raises(ValidationError, match="PAYMENT_API_KEY must be set"):
         PaymentSettings(environment="production")
 
-    settings = PaymentSettings(environment="production", payment_api_key=SecretStr("k" * 32))
+    with pytest.raises(ValidationError, match="PAYMENT_DATA_KEY must be set"):
+        PaymentSettings(environment="production", payment_api_key=SecretStr("k" * 32))
+
+    settings = PaymentSettings(
+        environment="production",
+        payment_api_key=SecretStr("k" * 32),
+        payment_data_key=SecretStr(f"prod-1:{generate_key()}"),
+        payment_fingerprint_key=SecretStr("f" * 32),
+    )
     assert "k" * 32 not in repr(settings)
+    assert "f" * 32 not in repr(settings)
 
 
 def test_settings_need_a_fee_for_every_processor() -> None:

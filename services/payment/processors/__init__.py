@@ -8,10 +8,12 @@ What a call can end in, and what the payment service does about it:
 
 - a ``ChargeOutcome``: the processor decided (approved, declined, or ``pending`` while a
   crypto charge awaits network confirmation);
-- ``ProcessorUnavailableError``: nothing was charged (connection refused, 5xx or 429
-  answered before processing): safe to try the next processor in the route;
-- ``OutcomeUnknownError``: the request was sent but no answer came (timeout): the payment
-  stays ``processing`` and reconciliation asks the processor later with ``lookup``.
+- ``ProcessorUnavailableError``: nothing was charged (connection refused, 429, an
+  authentication failure, or a step that cannot move money failing): safe to try the next
+  processor in the route;
+- ``OutcomeUnknownError``: the request may have moved money but no decision came back
+  (timeout, dropped connection, or a 5xx, which processors document as indeterminate):
+  the payment stays ``processing`` and reconciliation asks the processor with ``lookup``.
 
 Every call carries ``Charge.idempotency_key``, passed to the processor as its own
 idempotency key (or request id), so asking twice never charges twice at the processor.
@@ -110,3 +112,7 @@ class PaymentProcessor(Protocol):
         ...
 
     async def refund(self, refund: Refund) -> RefundOutcome: ...
+
+    async def close(self) -> None:
+        """Release the adapter's connections at shutdown."""
+        ...

@@ -41,7 +41,7 @@ def _transaction_id(processor: str) -> str:
     return f"{processor}_{uuid.uuid4()}"
 
 
-class _Sandbox:
+class SandboxProcessor:
     def __init__(self, name: str, latency_seconds: float) -> None:
         self._name = name
         self._latency = latency_seconds
@@ -70,8 +70,11 @@ class _Sandbox:
         await asyncio.sleep(self._latency)
         return RefundOutcome(f"{self.name}_refund_{uuid.uuid4()}")
 
+    async def close(self) -> None:
+        return None
 
-class SandboxCardProcessor(_Sandbox):
+
+class SandboxCardProcessor(SandboxProcessor):
     """Stripe's test mode in miniature: unknown payment methods are refused, as Stripe does."""
 
     def __init__(self, latency_seconds: float = 0.0) -> None:
@@ -85,7 +88,7 @@ class SandboxCardProcessor(_Sandbox):
         )
 
 
-class SandboxWalletProcessor(_Sandbox):
+class SandboxWalletProcessor(SandboxProcessor):
     """PayPal or a crypto gateway: declines ``sandbox_decline``, approves any other token."""
 
     def __init__(self, name: str, latency_seconds: float = 0.0) -> None:

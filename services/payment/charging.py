@@ -1,0 +1,202 @@
+"""Charging a payment through its route, and settling it from what a processor says.
+
+Used by every path that moves a payment towards a decision: the POST that takes it, the
+reviewer who approves it, the reconciliation job and the processors' webhooks.
+
+Each change to a payment is one unit of work: the record (checked against its revision, so
+a stale copy never overwrites a newer one), the event its new status announces, and, for a
+request's final answer, the idempotency key's stored response.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from services.payment import domain, lifecycle
+from services.payment.idempotency import Answer, IdempotentRequests
+from services.payment.processors import (
+    Charge,
+    ChargeOutcome,
+    OutcomeUnknownError,
+    PaymentProcessor,
+    ProcessorError,
+    ProcessorUnavailableError,
+)
+from services.payment.repository import Payments
+from services.payment.routing import Router
+from shared.events.payments import AttemptOutcome, PaymentRecord, PaymentStatus
+from shared.events.topics import (
+    PAYMENT_COMPLETED,
+    PAYMENT_FAILED,
+    PAYMENT_INITIATED,
+    PAYMENT_REFUNDED,
+    PAYMENT_REVIEW_REQUIRED,
+)
+from shared.money import Money
+from shared.storage.mongo import stored_now
+from shared.storage.unit_of_work import Transaction, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+# The event each status announces; ``processing`` is internal and announces nothing.
+ANNOUNCED: Mapping[PaymentStatus, str] = {
+    PaymentStatus.PENDING: PAYMENT_INITIATED,
+    PaymentStatus.REVIEW: PAYMENT_REVIEW_REQUIRED,
+    PaymentStatus.COMPLETED: PAYMENT_COMPLETED,
+    PaymentStatus.FAILED: PAYMENT_FAILED,
+    PaymentStatus.PARTIALLY_REFUNDED: PAYMENT_REFUNDED,
+    PaymentStatus.REFUNDED: PAYMENT_REFUNDED,
+}
+STATUS_CODES: Mapping[PaymentStatus, int] = {
+    PaymentStatus.COMPLETED: 201,
+    PaymentStatus.FAILED: 402,  # declined, blocked as fraud, or no processor could take it
+    PaymentStatus.REVIEW: 202,  # held: a reviewer decides
+    PaymentStatus.PROCESSING: 202,  # the processor has not decided yet
+}
+PROCESSORS_UNAVAILABLE = "processors_unavailable"
+
+
+def public(payment: PaymentRecord) -> PaymentRecord:
+    """The record as events and stored answers carry it: without the request's IP address
+    and user agent, which live only encrypted in the payment's own document."""
+    metadata = payment.metadata.model_copy(update={"ip_address": None, "user_agent": None})
+    return payment.model_copy(update={"metadata": metadata})
+
+
+def answer_for(payment: PaymentRecord, status_code: int | None = None) -> Answer:
+    code = status_code or STATUS_CODES.get(payment.status, 200)
+    return Answer(code, public(payment).model_dump(mode="json"))
+
+
+@dataclass(frozen=True)
+class Charging:
+    uow: UnitOfWork
+    payments: Payments
+    processors: Mapping[str, PaymentProcessor]
+    router: Router
+    policy: domain.PaymentPolicy
+
+    async def charge(self, payment: PaymentRecord, token: str) -> PaymentRecord:
+        """From ``processing`` to the processor's decision, through the payment's route.
+
+        A technical failure moves on to the next processor the breakers allow; a decline,
+        an approval or a pending charge ends the route. A call whose outcome is unknown
+        leaves the payment ``processing`` for reconciliation. The returned record's last
+        change is not yet committed: the caller commits it with its answer.
+        """
+        for processor in self.router.route(payment.payment_method):
+            if not self.router.allows(processor):
+                continue
+            attempt_key = f"{payment.id}:{processor}"
+            payment = lifecycle.begin_attempt(payment, processor, attempt_key, stored_now())
+            payment = await self.commit(payment, announce=False)  # the attempt is on record
+            try:
+                outcome = await self.processors[processor].charge(
+                    self.charge_of(payment, token, attempt_key)
+                )
+            except ProcessorUnavailableError as error:
+                self.router.record(processor, decided=False)
+                payment = lifecycle.finish_attempt(
+                    payment, AttemptOutcome.UNAVAILABLE, stored_now(), error_code=error.code
+                )
+                continue
+            except OutcomeUnknownError as error:
+                self.router.record(processor, decided=False)
+                return lifecycle.finish_attempt(
+                    payment, AttemptOutcome.UNKNOWN, stored_now(), error_code=error.code
+                )
+            self.router.record(processor, decided=True)
+            return self.decided(payment, outcome, actor="processor")
+        return domain.fail(payment, PROCESSORS_UNAVAILABLE, stored_now())
+
+    def decided(
+        self, payment: PaymentRecord, outcome: ChargeOutcome, *, actor: str
+    ) -> PaymentRecord:
+        """The payment after its latest attempt's outcome: still processing while pending."""
+        now = stored_now()
+        payment = lifecycle.finish_attempt(
+            payment,
+            lifecycle.attempt_outcome(outcome),
+            now,
+            reference=outcome.processor_transaction_id,
+            error_code=outcome.failure_reason,
+        )
+        if outcome.pending:
+            return payment
+        if outcome.approved:
+            return domain.complete(payment, outcome.processor_transaction_id, self.policy, now)
+        return domain.fail(payment, outcome.failure_reason or "declined", now, actor=actor)
+
+    @staticmethod
+    def charge_of(payment: PaymentRecord, token: str, attempt_key: str) -> Charge:
+        return Charge(
+            payment_id=payment.id,
+            amount=Money.of(payment.amount, payment.currency),
+            payment_method=payment.payment_method,
+            payment_token=token,
+            campaign_id=payment.campaign_id,
+            customer_id=payment.customer_id,
+            attempt_key=attempt_key,
+        )
+
+    async def settle_from_processor(self, payment_id: str, *, actor: str) -> PaymentRecord | None:
+        """Ask the processor about a payment still ``processing`` and apply its answer.
+
+        For reconciliation and webhooks: the processor's current state is fetched, never
+        taken from a message, so a forged, stale or out-of-order notification changes
+        nothing the processor does not confirm. Returns the payment as it now stands.
+        """
+        payment = await self.payments.get(payment_id)
+        if (
+            payment is None
+            or payment.status is not PaymentStatus.PROCESSING
+            or not payment.attempts
+        ):
+            return payment
+        last = payment.attempts[-1]
+        charge = self.charge_of(payment, "", last.attempt_key)
+        try:
+            outcome = await self.processors[last.processor].lookup(charge)
+        except ProcessorError as error:
+            log.warning("payment %s: %s lookup failed: %s", payment.id, last.processor, error.code)
+            return payment
+        if outcome is None or (outcome.pending and last.outcome is AttemptOutcome.PENDING):
+            return payment  # nothing new: not received (yet) or still awaiting confirmation
+        settled = self.decided(payment, outcome, actor=actor)
+        return await self.commit(settled, announce=settled.status is not PaymentStatus.PROCESSING)
+
+    async def commit(
+        self,
+        payment: PaymentRecord,
+        *,
+        announce: bool,
+        answer: tuple[IdempotentRequests, str, int | None] | None = None,
+        claim: tuple[IdempotentRequests, str, BaseModel] | None = None,
+    ) -> PaymentRecord:
+        """One unit of work: the payment, its event, and the idempotency key's claim or
+        answer (``answer_for`` the saved payment, with the status code if given).
+
+        Raises ``StaleRecordError`` when the payment changed meanwhile, and
+        ``DuplicateKeyError`` when ``claim``'s key was claimed first."""
+
+        saved = payment
+
+        async def work(tx: Transaction) -> None:
+            nonlocal saved
+            if claim is not None:
+                requests, key, request = claim
+                await requests.claim(key, request, payment.id, stored_now(), tx.session)
+            saved = await self.payments.save(payment, tx.session)
+            topic = ANNOUNCED.get(saved.status)
+            if announce and topic is not None:
+                await tx.emit(topic, public(saved), key=saved.campaign_id)
+            if answer is not None:
+                requests, key, status_code = answer
+                await requests.complete(key, answer_for(saved, status_code), tx.session)
+
+        await self.uow.run(work)
+        return saved
