@@ -190,6 +190,9 @@ async def serve(service: Service, stop: asyncio.Event | None = None) -> None:
             port=service.http_port,
             log_config=None,
             access_log=False,
+            # The service decides which proxies it believes (payment: PAYMENT_TRUSTED_PROXIES);
+            # uvicorn's own default would take X-Forwarded-For from any local peer.
+            proxy_headers=False,
         )
     )
     tasks = [asyncio.create_task(server.serve(), name="http")]

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 
 from services.payment.card_data import body_contains_card_data
-from services.payment.client_ip import client_ip
+from services.payment.client_ip import client_ip, is_trusted_proxy
 from services.payment.domain import CreatePayment, RequestContext
 from services.payment.handlers import (
     PaymentHandlers,
@@ -159,7 +159,7 @@ class ClientPolicy:
         peer = request.client.host if request.client else None
         ip = client_ip(peer, request.headers.get("x-forwarded-for"), self.trusted_proxies)
         country = None
-        if self.country_header and ip != peer:  # set by a trusted proxy, not the client
+        if self.country_header and is_trusted_proxy(peer, self.trusted_proxies):
             country = (request.headers.get(self.country_header) or "").upper()[:2] or None
         return RequestContext(
             ip_address=ip, user_agent=request.headers.get("user-agent"), ip_country=country
@@ -178,12 +178,21 @@ IdempotencyKey = Annotated[
 ]
 
 
+MAX_BODY_BYTES = 64 * 1024  # a payment request is well under 1 KiB
+
+
 async def refuse_card_data(request: Request) -> None:
     """Card numbers and security codes never enter: refused before validation, so the value
-    reaches no error message, log, record or event."""
+    reaches no error message, log, record or event. Oversized bodies are refused unread."""
     if request.method != "POST":
         return
-    found = body_contains_card_data(await request.body())
+    declared = request.headers.get("content-length", "0")
+    if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
+        raise HTTPException(413, f"the body must be at most {MAX_BODY_BYTES} bytes")
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise HTTPException(413, f"the body must be at most {MAX_BODY_BYTES} bytes")
+    found = body_contains_card_data(body)
     if found:
         raise CardDataError(found)
 
@@ -204,12 +213,14 @@ def build_api(
     api_key: SecretStr,
     clients: ClientPolicy,
     extra_routes: list[BaseRoute],
+    webhooks: APIRouter | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Payment service",
         version="1.0.0",
         description="Payments attributed to campaigns, routed to processors by method, "
-        "scored for risk, refundable. Every /v1/payments call needs the bearer API key.",
+        "scored for risk, refundable. Every /v1/payments call needs the bearer API key; "
+        "the processors' /v1/webhooks calls are verified by their signatures instead.",
         routes=extra_routes,
     )
     _handle_errors(app)
@@ -292,6 +303,8 @@ def build_api(
         return _reply(await handlers.refund(payment_id, refund, idempotency_key))
 
     app.include_router(router)
+    if webhooks is not None:
+        app.include_router(webhooks)
     return app
 
 

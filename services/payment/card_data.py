@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import json
 import re
+import string
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
-from itertools import accumulate, islice
+from itertools import accumulate
 from urllib.parse import unquote_plus
 
 MIN_PAN_DIGITS = 13
@@ -46,7 +47,7 @@ _SEPARATOR = re.compile(r"[ -]")
 _UUID = re.compile(
     r"(?<![A-Za-z0-9])[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}(?![A-Za-z0-9])"
 )
-_ALPHANUMERIC = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_ALPHANUMERIC = frozenset(string.ascii_letters + string.digits)
 _CAMEL_HUMP = re.compile(r"([a-z0-9])([A-Z])")
 _WORD_BREAK = re.compile(r"[^a-z0-9]+")
 _DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # 2 x digit, digits summed: Luhn's doubling step
@@ -118,22 +119,19 @@ def _keyed_children(
 ) -> Iterator[tuple[str, str, object]]:
     for key, item in pairs:
         name = str(key)
-        child = f"{path}.{_segment(name)}" if path else _segment(name)
-        if _names_card_secret(name, owner) or _text_has_card_number(name):
-            # A marker value: the key alone is the finding, whatever its value holds.
+        key_is_card_number = _text_has_card_number(name)
+        segment = REDACTED_KEY if key_is_card_number else name
+        child = f"{path}.{segment}" if path else segment
+        if key_is_card_number or _names_card_secret(name, owner):
             yield child, name, _FLAGGED
         yield child, name, item
 
 
 class _Flagged:
-    """Stands in for the value of a key that is card data by name."""
+    """Stands in for a value whose key alone is the finding, whatever the value holds."""
 
 
 _FLAGGED = _Flagged()
-
-
-def _segment(name: str) -> str:
-    return REDACTED_KEY if _text_has_card_number(name) else name
 
 
 def _names_card_secret(name: str, owner: str) -> bool:
@@ -175,7 +173,7 @@ def _integer_digits(value: object) -> str | None:
 
 
 def _text_has_card_number(text: str) -> bool:
-    text = _UUID.sub(" ", text)
+    text = _UUID.sub("/", text)
     for run in _DIGIT_GROUPS.finditer(text):
         groups = _SEPARATOR.split(run.group())
         if run.start() > 0 and text[run.start() - 1] in _ALPHANUMERIC:
@@ -203,7 +201,8 @@ def _groups_hold_card_number(groups: list[str]) -> bool:
     ]
     bounds = list(accumulate(map(len, groups), initial=0))
     for first, start in enumerate(bounds):
-        for end in islice(bounds, first + 1, None):
+        # Every group holds a digit, so no candidate spans more than MAX_PAN_DIGITS groups.
+        for end in bounds[first + 1 : first + 1 + MAX_PAN_DIGITS]:
             if end - start > MAX_PAN_DIGITS:
                 break
             parity = (end - 1) % 2
