@@ -1,6 +1,7 @@
 """Composition root of the payment service."""
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from services.payment.api import ClientPolicy, build_api
@@ -10,16 +11,19 @@ from services.payment.domain import AmountLimits, FeeSchedule, PaymentPolicy
 from services.payment.field_encryption import Keyring
 from services.payment.handlers import PaymentHandlers, declare_events
 from services.payment.idempotency import IdempotentRequests
+from services.payment.notifications import WebhookInbox
 from services.payment.processors import PaymentProcessor
 from services.payment.processors.crypto import CryptoProcessor
 from services.payment.processors.paypal import PayPalProcessor
 from services.payment.processors.sandbox import SandboxProcessor, sandbox_processors
 from services.payment.processors.stripe import StripeProcessor
-from services.payment.repository import IdempotencyKeys, Payments
+from services.payment.reconciliation import Reconciler, ReconciliationPolicy
+from services.payment.repository import IdempotencyKeys, Payments, WebhookEvents
 from services.payment.risk_policy import RiskPolicy
 from services.payment.risk_signals import PaymentRiskScorer, RiskSignals
 from services.payment.routing import BreakerPolicy, Router
 from services.payment.settings import PaymentSettings
+from services.payment.webhooks import WEBHOOK_EVENTS_KEPT, WebhookSecrets, webhook_router
 from shared.runtime import Infrastructure, Service, health_routes
 
 NAME = "payment"
@@ -79,12 +83,51 @@ def processors(settings: PaymentSettings) -> dict[str, PaymentProcessor]:
     return chosen
 
 
+def reconciliation_policy(settings: PaymentSettings) -> ReconciliationPolicy:
+    after = timedelta(seconds=settings.payment_reconciliation_after_seconds)
+    # A call in flight can last its timeout on each try (Stripe's SDK makes up to three).
+    in_flight = timedelta(seconds=3 * settings.payment_processor_timeout_seconds)
+    return ReconciliationPolicy(
+        interval_seconds=settings.payment_reconciliation_interval_seconds,
+        after=after,
+        in_flight_after=max(after, in_flight),
+        limit=timedelta(minutes=settings.payment_reconciliation_limit_minutes),
+    )
+
+
+def webhook_secrets(
+    settings: PaymentSettings, adapters: dict[str, PaymentProcessor]
+) -> WebhookSecrets:
+    paypal = adapters.get("paypal")
+    stripe_secret, crypto_secret = settings.stripe_webhook_secret, settings.crypto_webhook_secret
+    return WebhookSecrets(
+        stripe_secret=stripe_secret.get_secret_value() if stripe_secret else None,
+        paypal_webhook_id=settings.paypal_webhook_id,
+        paypal=paypal if isinstance(paypal, PayPalProcessor) else None,
+        crypto_secret=crypto_secret.get_secret_value() if crypto_secret else None,
+    )
+
+
+@dataclass(frozen=True)
+class PaymentService:
+    """The service, and the reconciler its background job runs, for callers that drive
+    a round themselves."""
+
+    service: Service
+    reconciler: Reconciler
+
+
 def build(settings: PaymentSettings) -> Service:
+    return assemble(settings).service
+
+
+def assemble(settings: PaymentSettings) -> PaymentService:
     infra = Infrastructure.build(NAME, settings)
     adapters = processors(settings)
     payments = Payments(infra.db, Keyring.parse(settings.payment_data_key.get_secret_value()))
     keys = IdempotencyKeys(infra.db, timedelta(hours=settings.payment_idempotency_key_hours))
     signals = RiskSignals(infra.db)
+    webhook_events = WebhookEvents(infra.db, WEBHOOK_EVENTS_KEPT)
     charging = Charging(
         uow=infra.uow,
         payments=payments,
@@ -107,15 +150,28 @@ def build(settings: PaymentSettings) -> Service:
             settings.payment_fingerprint_key.get_secret_value().encode(),
         ),
     )
+    reconciler = Reconciler(charging, reconciliation_policy(settings))
+    webhooks = webhook_router(
+        WebhookInbox(charging, webhook_events), webhook_secrets(settings, adapters)
+    )
     declare_events(infra)
     infra.finish()  # consumes nothing: readiness has no partitions to wait for
     clients = ClientPolicy(
         parse_trusted_proxies(settings.payment_trusted_proxies), settings.payment_ip_country_header
     )
-    return Service(
+    service = Service(
         infra=infra,
-        http_app=build_api(handlers, settings.payment_api_key, clients, health_routes(infra)),
+        http_app=build_api(
+            handlers, settings.payment_api_key, clients, health_routes(infra), webhooks
+        ),
         http_port=settings.payment_api_port,
-        on_startup=[payments.ensure_indexes, keys.ensure_indexes, signals.ensure_indexes],
+        on_startup=[
+            payments.ensure_indexes,
+            keys.ensure_indexes,
+            signals.ensure_indexes,
+            webhook_events.ensure_indexes,
+        ],
+        background=[reconciler.run_forever],
         on_shutdown=[adapter.close for adapter in adapters.values()],
     )
+    return PaymentService(service, reconciler)

@@ -128,7 +128,8 @@ class Charging:
         if outcome.pending:
             return payment
         if outcome.approved:
-            return domain.complete(payment, outcome.processor_transaction_id, self.policy, now)
+            reference = outcome.processor_transaction_id
+            return domain.complete(payment, reference, self.policy, now, actor=actor)
         return domain.fail(payment, outcome.failure_reason or "declined", now, actor=actor)
 
     @staticmethod
@@ -148,7 +149,8 @@ class Charging:
 
         For reconciliation and webhooks: the processor's current state is fetched, never
         taken from a message, so a forged, stale or out-of-order notification changes
-        nothing the processor does not confirm. Returns the payment as it now stands.
+        nothing the processor does not confirm. An attempt the processor never received
+        is sent again (see ``_resend``). Returns the payment as it now stands.
         """
         payment = await self.payments.get(payment_id)
         if (
@@ -158,14 +160,59 @@ class Charging:
         ):
             return payment
         last = payment.attempts[-1]
-        charge = self.charge_of(payment, "", last.attempt_key)
         try:
-            outcome = await self.processors[last.processor].lookup(charge)
+            outcome = await self.processors[last.processor].lookup(
+                self.charge_of(payment, "", last.attempt_key)
+            )
         except ProcessorError as error:
             log.warning("payment %s: %s lookup failed: %s", payment.id, last.processor, error.code)
             return payment
+        if outcome is None and last.outcome is not AttemptOutcome.PENDING:
+            return await self._resend(payment, actor=actor)
         if outcome is None or (outcome.pending and last.outcome is AttemptOutcome.PENDING):
-            return payment  # nothing new: not received (yet) or still awaiting confirmation
+            return payment  # nothing new: still awaiting confirmation
+        return await self._settle(payment, outcome, actor=actor)
+
+    async def _resend(self, payment: PaymentRecord, *, actor: str) -> PaymentRecord:
+        """The last attempt sent again, under its own idempotency key.
+
+        The processor does not know the attempt: the request never reached it, or (Stripe's
+        search lags by up to an hour) it cannot find it yet. The processor's idempotency
+        makes a resend safe either way: an attempt it holds is answered, not repeated.
+        Failing the payment instead would be wrong in the second case, with the money taken.
+        To the processor a resend is the same attempt, so its record is restarted rather than
+        a new one added; committing that first lets only one replica resend.
+        """
+        *earlier, last = payment.attempts
+        token = await self.payments.token_of(payment.id)
+        if token is None:
+            log.warning("payment %s: no stored token to send it again", payment.id)
+            return payment
+        restart = {"started_at": stored_now(), "finished_at": None, "outcome": None}
+        again = last.model_copy(update=restart | {"error_code": None, "latency_ms": None})
+        payment = await self.commit(
+            payment.model_copy(update={"attempts": [*earlier, again]}), announce=False
+        )
+        try:
+            outcome = await self.processors[last.processor].charge(
+                self.charge_of(payment, token, last.attempt_key)
+            )
+        except ProcessorError as error:
+            # Still nothing decided: the payment waits for the next round or its time limit.
+            unanswered = (
+                AttemptOutcome.UNKNOWN
+                if isinstance(error, OutcomeUnknownError)
+                else AttemptOutcome.UNAVAILABLE
+            )
+            finished = lifecycle.finish_attempt(
+                payment, unanswered, stored_now(), error_code=error.code
+            )
+            return await self.commit(finished, announce=False)
+        return await self._settle(payment, outcome, actor=actor)
+
+    async def _settle(
+        self, payment: PaymentRecord, outcome: ChargeOutcome, *, actor: str
+    ) -> PaymentRecord:
         settled = self.decided(payment, outcome, actor=actor)
         return await self.commit(settled, announce=settled.status is not PaymentStatus.PROCESSING)
 

@@ -203,7 +203,12 @@ def initiate_payment(
 
 
 def complete(
-    payment: PaymentRecord, reference: str | None, policy: PaymentPolicy, at: datetime
+    payment: PaymentRecord,
+    reference: str | None,
+    policy: PaymentPolicy,
+    at: datetime,
+    *,
+    actor: str = "processor",
 ) -> PaymentRecord:
     """Captured by ``payment.processor``: its fees are the ones that apply."""
     fees = processor_fees(
@@ -213,7 +218,7 @@ def complete(
         payment,
         PaymentStatus.COMPLETED,
         at=at,
-        actor="processor",
+        actor=actor,
         processor_transaction_id=reference,
         processed_at=at,
         metadata=payment.metadata.model_copy(update={"processor_fees": fees}),

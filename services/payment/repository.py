@@ -1,8 +1,10 @@
-"""The payment service's storage: payment records and idempotency keys."""
+"""The payment service's storage: payment records, idempotency keys and the webhook
+deliveries already handled."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +19,7 @@ from shared.events.payments import PaymentRecord, PaymentStatus
 from shared.storage.mongo import Document
 
 IDEMPOTENCY_KEYS = "idempotency_keys"
+WEBHOOK_EVENTS = "webhook_events"
 IN_PROGRESS, DONE = "in_progress", "done"
 
 
@@ -130,6 +133,15 @@ class Payments:
         payment_id = attempt_key.split(":", 1)[0]
         return await self.get(payment_id)
 
+    async def processing_ids(self, created_before: datetime) -> list[str]:
+        """Payments still ``processing`` created at or before ``created_before``, oldest
+        first: the candidates for reconciliation, answered from the status index alone."""
+        found = self._payments.find(
+            {"status": PaymentStatus.PROCESSING.value, "created_at": {"$lte": created_before}},
+            {"_id": 1},
+        ).sort([("created_at", 1), ("_id", 1)])
+        return [str(document["_id"]) async for document in found]
+
     async def page(self, query: PaymentQuery) -> Page:
         """Newest first; ``query.cursor`` continues after the last payment of a page."""
         found: Document = {
@@ -237,3 +249,26 @@ def is_idempotency_key_clash(error: DuplicateKeyError) -> bool:
     return IDEMPOTENCY_KEYS in str(details.get("ns", "")) + str(details.get("errmsg", "")) + str(
         error
     )
+
+
+class WebhookEvents:
+    """Webhook deliveries handled, by ``<processor>:<event id>``, kept ``keep_for``."""
+
+    def __init__(self, db: AsyncDatabase[Document], keep_for: timedelta) -> None:
+        self._events = db[WEBHOOK_EVENTS]
+        self._keep_for = keep_for
+
+    async def ensure_indexes(self) -> None:
+        await self._events.create_index(
+            "received_at", expireAfterSeconds=int(self._keep_for.total_seconds())
+        )
+
+    async def seen(self, key: str) -> bool:
+        return await self._events.find_one({"_id": key}, {"_id": 1}) is not None
+
+    async def record(self, key: str, payment_id: str | None, now: datetime) -> None:
+        """Idempotent: a delivery handled twice at once is recorded once."""
+        with contextlib.suppress(DuplicateKeyError):
+            await self._events.insert_one(
+                {"_id": key, "payment_id": payment_id, "received_at": now}
+            )
