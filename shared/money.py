@@ -14,6 +14,7 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
 # ISO 4217 minor units for the currencies the product accepts.
+MAX_DIGITS = 28  # the default decimal context's precision
 MINOR_UNITS: Mapping[str, int] = {
     "USD": 2,
     "EUR": 2,
@@ -78,6 +79,9 @@ class Money(BaseModel):
 
     def model_post_init(self, context: Any, /) -> None:
         places = MINOR_UNITS[self.currency]
+        if self.amount.adjusted() >= MAX_DIGITS - places:
+            # Decimal's 28-digit context cannot quantize it; no real amount comes near.
+            raise ValueError(f"amount {self.amount:.3e} is too large")
         exponent = self.amount.as_tuple().exponent
         if (
             isinstance(exponent, int)

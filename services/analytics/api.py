@@ -8,8 +8,9 @@ from fastapi import FastAPI, HTTPException, Path
 from pydantic import BaseModel, Field
 
 from services.analytics import domain
-from services.analytics.domain import CampaignTotals, PaymentLine
-from services.analytics.handlers import PerformanceReporter
+from services.analytics.domain import CampaignTotals
+from services.analytics.payment_lines import PaymentLine
+from services.analytics.performance import PerformanceReporter
 from services.analytics.repository import CampaignTotalsRepository, PaymentsRepository
 from shared.events.campaigns import CampaignPlanned, ProcessorShare
 from shared.events.common import Channel
@@ -34,11 +35,13 @@ class ReachReport(BaseModel):
 
 
 class TotalsReport(BaseModel):
-    gross: Money
-    fees: Money
-    net: Money
+    gross: Money = Field(description="Completed payments' amounts, less what was refunded.")
+    fees: Money = Field(description="Processor fees, less the refunded payments' share.")
+    net: Money = Field(description="What the campaign keeps: gross less fees.")
     payments_completed: int
     payments_failed: int
+    refunded: Money = Field(description="Refunded so far; already taken out of gross and net.")
+    payments_refunded: int = Field(description="Payments refunded in part or in full.")
     success_rate: float = Field(description="Completed / (completed + failed).")
     average_transaction: Money = Field(description="Gross / completed payments.")
     processor_mix: list[ProcessorShare]
@@ -86,6 +89,8 @@ def campaign_report(totals: CampaignTotals, payments: list[PaymentLine]) -> Camp
             net=totals.money(totals.net),
             payments_completed=totals.payments_completed,
             payments_failed=totals.payments_failed,
+            refunded=totals.money(totals.refunded),
+            payments_refunded=totals.payments_refunded,
             success_rate=domain.success_rate(totals),
             average_transaction=domain.average_transaction(totals),
             processor_mix=domain.processor_mix(totals),

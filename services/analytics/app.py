@@ -1,7 +1,8 @@
 """Composition root of analytics."""
 
 from services.analytics.api import build_api
-from services.analytics.handlers import PerformanceReporter, register
+from services.analytics.handlers import register
+from services.analytics.performance import PerformanceReporter
 from services.analytics.repository import CampaignTotalsRepository, PaymentsRepository
 from services.analytics.settings import AnalyticsSettings
 from shared.runtime import Infrastructure, Service

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-
-from pydantic import AwareDatetime, BaseModel
 
 from shared.events.campaigns import (
     CampaignContentGenerated,
@@ -18,8 +17,8 @@ from shared.events.campaigns import (
     Segment,
 )
 from shared.events.common import Channel
-from shared.events.payments import Attribution, PaymentMethod, PaymentRecord, PaymentStatus
-from shared.events.revenue import RevenueRecorded
+from shared.events.payments import PaymentRecord
+from shared.events.revenue import RevenueRecorded, RevenueReversed
 from shared.money import Money, round_half_up
 
 # Zero amounts still need a currency before the first payment or plan names one.
@@ -71,7 +70,10 @@ class ProcessorTally:
 
 @dataclass
 class CampaignTotals:
-    """Everything analytics knows about one campaign, from whichever events arrived so far."""
+    """Everything analytics knows about one campaign, from whichever events arrived so far.
+
+    ``gross``, ``fees`` and ``net`` are net of refunds; ``refunded`` says how much they gave back.
+    """
 
     campaign_id: str
     currency: str | None = None
@@ -80,6 +82,8 @@ class CampaignTotals:
     net: Decimal = Decimal(0)
     payments_completed: int = 0
     payments_failed: int = 0
+    refunded: Decimal = Decimal(0)
+    payments_refunded: int = 0  # payments with at least one succeeded refund
     processors: dict[str, ProcessorTally] = field(default_factory=dict)
     plan: CampaignPlanned | None = None
     segments: list[Segment] = field(default_factory=list)
@@ -98,6 +102,24 @@ class CampaignTotals:
         self.processors[revenue.processor] = ProcessorTally(
             tally.count + 1, tally.gross + revenue.gross.amount
         )
+
+    def record_refund(
+        self, reversals: Sequence[RevenueReversed], *, first_for_payment: bool
+    ) -> None:
+        """Take a payment's refunded revenue back; ``first_for_payment`` counts the payment
+        among the refunded ones."""
+        for reversal in reversals:
+            self._agree_on_currency(reversal.gross.currency, "currency")
+            self.gross -= reversal.gross.amount
+            self.fees -= reversal.fee.amount
+            self.net -= reversal.net.amount
+            self.refunded += reversal.gross.amount
+            tally = self.processors.get(reversal.processor, ProcessorTally())
+            self.processors[reversal.processor] = ProcessorTally(
+                tally.count, tally.gross - reversal.gross.amount
+            )
+        if reversals and first_for_payment:
+            self.payments_refunded += 1
 
     def record_failure(self) -> None:
         self.payments_failed += 1
@@ -203,38 +225,5 @@ def performance(totals: CampaignTotals, as_of: datetime) -> CampaignPerformance:
         roi=actual_roi(totals),
         ai_cost=totals.ai_cost,
         conversion_rate=conversion_rate(totals),
-    )
-
-
-class PaymentLine(BaseModel):
-    """One payment in a campaign's report; fee and net only once it completed."""
-
-    payment_id: str
-    customer_id: str
-    payment_method: PaymentMethod
-    processor: str
-    amount: Money
-    fee: Money | None = None
-    net: Money | None = None
-    status: PaymentStatus
-    failure_reason: str | None = None
-    attribution: Attribution
-    created_at: AwareDatetime
-
-
-def payment_line(payment: PaymentRecord, revenue: RevenueRecorded | None) -> PaymentLine:
-    """The report's row: completed when it earned revenue, failed otherwise."""
-    amount = round_half_up(payment.amount, payment.currency)
-    return PaymentLine(
-        payment_id=payment.id,
-        customer_id=payment.customer_id,
-        payment_method=payment.payment_method,
-        processor=payment.processor,
-        amount=revenue.gross if revenue else Money.of(amount, payment.currency),
-        fee=revenue.fee if revenue else None,
-        net=revenue.net if revenue else None,
-        status=PaymentStatus.COMPLETED if revenue else PaymentStatus.FAILED,
-        failure_reason=payment.failure_reason,
-        attribution=payment.metadata.attribution,
-        created_at=payment.created_at,
+        refunds=totals.money(totals.refunded),
     )

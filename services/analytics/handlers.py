@@ -1,14 +1,15 @@
-"""Analytics entrypoints: payment and campaign events in; revenue.recorded and performance out."""
+"""Analytics entrypoints: payment and campaign events in; revenue.recorded, revenue.reversed
+and performance out."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable
-from typing import Any
+from decimal import Decimal
 
-from services.analytics import domain
+from services.analytics import domain, refunds
 from services.analytics.domain import CampaignTotals
+from services.analytics.payment_lines import payment_line, refunded_line
+from services.analytics.refunds import ReversedSoFar
 from services.analytics.repository import CampaignTotalsRepository, PaymentsRepository
 from shared.events.campaigns import (
     CampaignContentGenerated,
@@ -20,7 +21,7 @@ from shared.events.campaigns import (
 from shared.events.common import FieldError
 from shared.events.envelope import CloudEvent, utc_now
 from shared.events.payments import PaymentRecord
-from shared.events.revenue import RevenueRecorded
+from shared.events.revenue import RevenueRecorded, RevenueReversed
 from shared.events.topics import (
     CAMPAIGN_CONTENT_GENERATED,
     CAMPAIGN_LAUNCHED,
@@ -29,13 +30,13 @@ from shared.events.topics import (
     CAMPAIGN_SEGMENTED,
     PAYMENT_COMPLETED,
     PAYMENT_FAILED,
+    PAYMENT_REFUNDED,
     REVENUE_RECORDED,
+    REVENUE_REVERSED,
 )
 from shared.messaging.delivery import UnprocessableEventError
 from shared.runtime import Infrastructure
 from shared.storage.unit_of_work import Transaction
-
-log = logging.getLogger(__name__)
 
 
 def register(
@@ -45,6 +46,11 @@ def register(
         REVENUE_RECORDED, CloudEvent[RevenueRecorded], description="A payment completed."
     )
     infra.publisher(
+        REVENUE_REVERSED,
+        CloudEvent[RevenueReversed],
+        description="A refund took back part or all of a payment's revenue.",
+    )
+    infra.publisher(
         CAMPAIGN_PERFORMANCE,
         CloudEvent[CampaignPerformance],
         description="A campaign's totals: periodically when they changed, or on request.",
@@ -52,17 +58,24 @@ def register(
 
     @infra.subscriber(PAYMENT_COMPLETED, description="Record each completed payment's revenue.")
     async def record_revenue(event: CloudEvent[PaymentRecord]) -> None:
-        revenue = domain.revenue_from(event.data, utc_now())
-
         async def work(tx: Transaction) -> None:
-            if await payments.revenue_recorded(revenue.payment_id, tx.session):
+            if await payments.revenue_recorded(event.data.id, tx.session):
                 return  # the same payment re-published under a new event id
-            await payments.add_revenue(revenue, tx.session)
-            await payments.project(
-                revenue.campaign_id, domain.payment_line(event.data, revenue), tx.session
-            )
-            await _update(campaigns, revenue.campaign_id, tx, lambda t: t.record_revenue(revenue))
-            await tx.emit(REVENUE_RECORDED, revenue, key=revenue.campaign_id, cause=event)
+            await _record_revenue(campaigns, payments, event, tx)
+
+        await infra.uow.consume(event.id, work)
+
+    @infra.subscriber(PAYMENT_REFUNDED, description="Reverse each succeeded refund's revenue.")
+    async def reverse_revenue(event: CloudEvent[PaymentRecord]) -> None:
+        async def work(tx: Transaction) -> None:
+            revenue = await payments.revenue_of(event.data.id, tx.session)
+            if revenue is None:
+                # payment.completed travels on another topic, so it may come later. The
+                # refunded record is the completed one plus its refunds, with the same amount,
+                # fees and attribution, so the revenue is recorded from it now; the late
+                # payment.completed then finds it recorded.
+                revenue = await _record_revenue(campaigns, payments, event, tx)
+            await _reverse_refunds(campaigns, payments, revenue, event, tx)
 
         await infra.uow.consume(event.id, work)
 
@@ -73,7 +86,7 @@ def register(
         async def work(tx: Transaction) -> None:
             if await payments.is_known(event.data.id, tx.session):
                 return  # already counted, or it completed: a late failure changes nothing
-            await payments.project(campaign_id, domain.payment_line(event.data, None), tx.session)
+            await payments.project(campaign_id, payment_line(event.data, None), tx.session)
             await _update(campaigns, campaign_id, tx, CampaignTotals.record_failure)
 
         await infra.uow.consume(event.id, work)
@@ -104,6 +117,49 @@ def register(
 type Change = Callable[[CampaignTotals], None]
 
 
+async def _record_revenue(
+    campaigns: CampaignTotalsRepository,
+    payments: PaymentsRepository,
+    event: CloudEvent[PaymentRecord],
+    tx: Transaction,
+) -> RevenueRecorded:
+    revenue = domain.revenue_from(event.data, utc_now())
+    await payments.add_revenue(revenue, tx.session)
+    await payments.project(revenue.campaign_id, payment_line(event.data, revenue), tx.session)
+    await _update(campaigns, revenue.campaign_id, tx, lambda t: t.record_revenue(revenue))
+    await tx.emit(REVENUE_RECORDED, revenue, key=revenue.campaign_id, cause=event)
+    return revenue
+
+
+async def _reverse_refunds(
+    campaigns: CampaignTotalsRepository,
+    payments: PaymentsRepository,
+    revenue: RevenueRecorded,
+    event: CloudEvent[PaymentRecord],
+    tx: Transaction,
+) -> None:
+    earlier = ReversedSoFar.of(await payments.reversals_of(revenue.payment_id, tx.session))
+    try:
+        due = refunds.reversals_due(revenue, event.data, earlier, utc_now())
+    except refunds.RefundExceedsRevenueError as error:
+        raise UnprocessableEventError(
+            str(error), [FieldError(field="refunds", message=str(error))]
+        ) from error
+    if not due:
+        return  # redelivered, or its refunds are still pending or failed
+    for reversal in due:
+        await payments.add_reversal(reversal, tx.session)
+        await tx.emit(REVENUE_REVERSED, reversal, key=revenue.campaign_id, cause=event)
+    first = not earlier.refund_ids
+    await _update(
+        campaigns, revenue.campaign_id, tx, lambda t: t.record_refund(due, first_for_payment=first)
+    )
+    line = await payments.line_of(revenue.payment_id, tx.session)
+    if line is not None:
+        refunded = earlier.gross + sum((r.gross.amount for r in due), Decimal(0))
+        await payments.project(revenue.campaign_id, refunded_line(line, refunded), tx.session)
+
+
 async def _consume_campaign_event(
     infra: Infrastructure,
     campaigns: CampaignTotalsRepository,
@@ -130,44 +186,3 @@ async def _update(
             str(error), [FieldError(field=error.field, message=str(error))]
         ) from error
     await campaigns.save(totals, tx.session)
-
-
-class PerformanceReporter:
-    """Emits campaign.performance through the outbox: on demand, and on a schedule for the
-    campaigns whose totals changed since they were last reported."""
-
-    def __init__(
-        self, infra: Infrastructure, campaigns: CampaignTotalsRepository, interval: float
-    ) -> None:
-        self._infra = infra
-        self._campaigns = campaigns
-        self._interval = interval
-
-    async def report(self, campaign_id: str) -> CloudEvent[Any] | None:
-        """Emit the campaign's performance now; None if analytics has never heard of it."""
-
-        async def work(tx: Transaction) -> None:
-            totals = await self._campaigns.get(campaign_id, tx.session)
-            if totals is None:
-                return
-            now = utc_now()
-            await tx.emit(CAMPAIGN_PERFORMANCE, domain.performance(totals, now), key=campaign_id)
-            await self._campaigns.mark_reported(totals, now, tx.session)
-
-        emitted = (await self._infra.uow.run(work)).emitted
-        return emitted[0] if emitted else None
-
-    async def report_changed(self) -> int:
-        changed = await self._campaigns.changed_since_reported()
-        for campaign_id in changed:
-            await self.report(campaign_id)
-        return len(changed)
-
-    async def report_periodically(self) -> None:
-        """The background job; a failed round is logged and retried on the next tick."""
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.report_changed()
-            except Exception:
-                log.exception("performance round failed; retrying in %.0fs", self._interval)

@@ -9,11 +9,12 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.analytics import domain
-from services.analytics.domain import CampaignTotals, PaymentLine, ProcessorTally
+from services.analytics.domain import CampaignTotals, ProcessorTally
+from services.analytics.payment_lines import PaymentLine
 from shared.events.campaigns import CampaignPlanned, Segment
 from shared.events.common import Channel
 from shared.events.envelope import utc_now
-from shared.events.revenue import RevenueRecorded
+from shared.events.revenue import RevenueRecorded, RevenueReversed
 from shared.storage.mongo import Document
 
 
@@ -60,18 +61,39 @@ class CampaignTotalsRepository:
 
 
 class PaymentsRepository:
-    """``revenue`` (_id = payment id: one per payment, whatever the event id) and ``payments``."""
+    """``revenue`` (_id = payment id: one per payment, whatever the event id), ``reversals``
+    (_id = refund id: one per refund, however often the payment announces it) and
+    ``payments``, the report's row per payment."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._revenue = db["revenue"]
+        self._reversals = db["reversals"]
         self._payments = db["payments"]
 
     async def ensure_indexes(self) -> None:
         await self._payments.create_index([("campaign_id", 1), ("created_at", 1)])
+        await self._reversals.create_index([("payment_id", 1), ("reversed_at", 1)])
 
     async def revenue_recorded(self, payment_id: str, session: AsyncClientSession) -> bool:
         found = await self._revenue.find_one({"_id": payment_id}, {"_id": 1}, session=session)
         return found is not None
+
+    async def revenue_of(
+        self, payment_id: str, session: AsyncClientSession
+    ) -> RevenueRecorded | None:
+        document = await self._revenue.find_one({"_id": payment_id}, session=session)
+        return RevenueRecorded.model_validate(document) if document else None
+
+    async def reversals_of(
+        self, payment_id: str, session: AsyncClientSession
+    ) -> list[RevenueReversed]:
+        cursor = self._reversals.find({"payment_id": payment_id}, session=session)
+        return [RevenueReversed.model_validate(document) async for document in cursor]
+
+    async def add_reversal(self, reversal: RevenueReversed, session: AsyncClientSession) -> None:
+        document = reversal.model_dump(mode="python")
+        document["_id"] = reversal.refund_id
+        await self._reversals.insert_one(document, session=session)
 
     async def add_revenue(self, revenue: RevenueRecorded, session: AsyncClientSession) -> None:
         document = revenue.model_dump(mode="python")
@@ -93,6 +115,10 @@ class PaymentsRepository:
             session=session,
         )
 
+    async def line_of(self, payment_id: str, session: AsyncClientSession) -> PaymentLine | None:
+        document = await self._payments.find_one({"_id": payment_id}, session=session)
+        return PaymentLine.model_validate(document) if document else None
+
     async def for_campaign(self, campaign_id: str) -> list[PaymentLine]:
         cursor = self._payments.find({"campaign_id": campaign_id}).sort("created_at", 1)
         return [PaymentLine.model_validate(document) async for document in cursor]
@@ -107,6 +133,8 @@ def _document_of(totals: CampaignTotals) -> Document:
         "net": totals.net,
         "payments_completed": totals.payments_completed,
         "payments_failed": totals.payments_failed,
+        "refunded": totals.refunded,
+        "payments_refunded": totals.payments_refunded,
         "processor_mix": [
             {"processor": name, "count": tally.count, "gross": tally.gross}
             for name, tally in totals.processors.items()
@@ -135,6 +163,8 @@ def _totals_from(document: Document) -> CampaignTotals:
         net=document.get("net", Decimal(0)),
         payments_completed=document.get("payments_completed", 0),
         payments_failed=document.get("payments_failed", 0),
+        refunded=document.get("refunded", Decimal(0)),
+        payments_refunded=document.get("payments_refunded", 0),
         processors={
             share["processor"]: ProcessorTally(share["count"], share["gross"])
             for share in document.get("processor_mix", [])

@@ -116,7 +116,7 @@ class PaymentHandlers:
                 ANNOUNCED[PaymentStatus.PENDING], public(payment), key=payment.campaign_id
             )
 
-        if not await self.requests.first_claim(self.charging.uow.run(initiate)):
+        if await self.requests.first_claim(self.charging.uow.run(initiate)) is None:
             return await self.requests.await_answer(key, request)
         if risk.level is RiskLevel.BLOCK:
             payment = domain.fail(payment, FRAUD_SUSPECTED, stored_now(), actor="risk")
@@ -150,10 +150,11 @@ class PaymentHandlers:
         approved = lifecycle.transition(
             payment, PaymentStatus.PROCESSING, at=stored_now(), actor=actor, reason=decision.reason
         )
-        if not await self._claimed(approved, key, requests, decision):
+        claimed = await self._claimed(approved, key, requests, decision)
+        if claimed is None:
             return await requests.await_answer(key, decision)
         token = await self.payments.token_of(payment_id) or ""
-        return await self._answer(await self.charging.charge(approved, token), key, requests)
+        return await self._answer(await self.charging.charge(claimed, token), key, requests)
 
     async def refund(self, payment_id: str, request: RefundRequest, key: str) -> Answer:
         """Refund through the processor that took the payment: 201 refunded, 402 refused."""
@@ -169,12 +170,16 @@ class PaymentHandlers:
         )
         refund_id = f"re_{uuid.uuid4()}"
         reserved = lifecycle.begin_refund(payment, refund_id, amount, request.reason, stored_now())
-        if not await self._claimed(reserved, key, requests, request):
+        claimed = await self._claimed(reserved, key, requests, request)
+        if claimed is None:
             return await requests.await_answer(key, request)
-        outcome = await self._refund_at_processor(reserved, refund_id, amount, request.reason)
-        refunded = lifecycle.finish_refund(reserved, refund_id, outcome, stored_now(), actor="api")
+        outcome = await self._refund_at_processor(claimed, refund_id, amount, request.reason)
+        refunded = lifecycle.finish_refund(claimed, refund_id, outcome, stored_now(), actor="api")
         code = 201 if outcome.succeeded else 402
-        return await self._answer(refunded, key, requests, status_code=code)
+        # A refused refund changes no status: there is nothing to announce.
+        return await self._answer(
+            refunded, key, requests, status_code=code, announce=outcome.succeeded
+        )
 
     async def find_payment(self, payment_id: str) -> PaymentRecord | None:
         return await self.payments.get(payment_id)
@@ -206,8 +211,9 @@ class PaymentHandlers:
 
     async def _claimed(
         self, payment: PaymentRecord, key: str, requests: IdempotentRequests, request: BaseModel
-    ) -> bool:
-        """Commit ``payment`` with ``key`` claimed; False if another request claimed it first."""
+    ) -> PaymentRecord | None:
+        """Commit ``payment`` with ``key`` claimed and return it as saved; None if another
+        request claimed the key first."""
         claim = (requests, key, request)
         return await requests.first_claim(
             self.charging.commit(payment, announce=False, claim=claim)
@@ -221,12 +227,13 @@ class PaymentHandlers:
         *,
         claim: BaseModel | None = None,
         status_code: int | None = None,
+        announce: bool = True,
     ) -> Answer:
         """Commit the payment's latest change with the answer a retry of ``key`` replays;
         ``claim``, when the key is not claimed yet, claims it in the same transaction."""
         saved = await self.charging.commit(
             payment,
-            announce=payment.status is not PaymentStatus.PROCESSING,
+            announce=announce and payment.status is not PaymentStatus.PROCESSING,
             answer=(requests, key, status_code),
             claim=(requests, key, claim) if claim is not None else None,
         )

@@ -68,15 +68,15 @@ class IdempotentRequests:
         await self._keys.claim(key, hashed, resource_id, now, session)
 
     @staticmethod
-    async def first_claim(claiming: Awaitable[object]) -> bool:
-        """Runs the claiming unit of work; False if another request claimed the key first."""
+    async def first_claim[T](claiming: Awaitable[T]) -> T | None:
+        """Runs the claiming unit of work and returns its result; None if another request
+        claimed the key first."""
         try:
-            await claiming
+            return await claiming
         except DuplicateKeyError as error:
             if not is_idempotency_key_clash(error):
                 raise
-            return False
-        return True
+            return None
 
     async def complete(self, key: str, answer: Answer, session: AsyncClientSession) -> None:
         await self._keys.complete(key, answer.status_code, answer.body, session)

@@ -160,7 +160,13 @@ def begin_refund(
 def finish_refund(
     payment: PaymentRecord, refund_id: str, outcome: RefundOutcome, at: datetime, actor: str
 ) -> PaymentRecord:
-    """The processor's answer on a reserved refund; refunded in full or in part if it paid."""
+    """The processor's answer on a reserved refund; refunded in full or in part if it paid.
+
+    Only a pending refund takes an answer: a second answer for the same refund (a webhook
+    after the API's own, say) changes nothing.
+    """
+    if not any(r.id == refund_id and r.status is RefundStatus.PENDING for r in payment.refunds):
+        return payment
     refunds = [
         r.model_copy(
             update={

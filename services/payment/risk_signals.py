@@ -18,6 +18,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.payment.domain import CreatePayment, RequestContext
+from services.payment.processors.sandbox import SHARED_TEST_TOKENS
 from services.payment.risk import (
     AmountHistory,
     RiskAssessment,
@@ -190,7 +191,7 @@ class PaymentRiskScorer:
             customer_id=request.customer_id,
             campaign_id=request.campaign_id,
             amount=request.money,
-            token_fingerprint=fingerprint(self.fingerprint_key, request.payment_token),
+            token_fingerprint=fingerprint(self.fingerprint_key, _token_identity(request)),
             ip_fingerprint=fingerprint(self.fingerprint_key, ip) if ip else None,
             ip_country=context.ip_country,
             customer_country=request.customer_country,
@@ -198,6 +199,14 @@ class PaymentRiskScorer:
         inputs = await self.signals.gather(facts, self.policy.lookback, now=now)
         assessment = assess(inputs, self.policy)
         return assessment, risk_subdocument(facts, assessment)
+
+
+def _token_identity(request: CreatePayment) -> str:
+    """What token velocity counts by. A processor's shared test token (``pm_card_visa``) is
+    used by every test customer alike, so it counts per customer, not across all of them."""
+    if request.payment_token in SHARED_TEST_TOKENS:
+        return f"{request.customer_id}:{request.payment_token}"
+    return request.payment_token
 
 
 def _normalised_ip(address: str | None) -> str | None:

@@ -44,25 +44,30 @@ class CircuitBreaker:
         self._clock = clock
         self._outcomes: deque[bool] = deque(maxlen=policy.window)
         self._open_until: float | None = None
-        self._trial_in_flight = False
+        self._trial_started: float | None = None
 
     @property
     def is_open(self) -> bool:
         return self._open_until is not None and self._clock() < self._open_until
 
     def allows_call(self) -> bool:
-        """Closed: yes. Open: no. Cooled down: one trial call at a time."""
+        """Closed: yes. Open: no. Cooled down: one trial call at a time; a trial that never
+        reports back (its caller failed) expires after another cool-down."""
         if self._open_until is None:
             return True
-        if self._clock() < self._open_until or self._trial_in_flight:
+        now = self._clock()
+        if now < self._open_until:
             return False
-        self._trial_in_flight = True
+        trial = self._trial_started
+        if trial is not None and now < trial + self._policy.cool_down_seconds:
+            return False
+        self._trial_started = now
         return True
 
     def record(self, decided: bool) -> None:
         """``decided``: the processor answered approved, declined or pending."""
         if self._open_until is not None:
-            self._trial_in_flight = False
+            self._trial_started = None
             if decided:
                 self._open_until = None
                 self._outcomes.clear()

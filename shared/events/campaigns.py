@@ -245,6 +245,10 @@ class CampaignPerformance(Contract):
     revenue_by_channel: dict[Channel, Money] | None = Field(
         default=None, description="Gross revenue attributed to each channel, when known."
     )
+    refunds: Money | None = Field(
+        default=None,
+        description="Refunded so far; gross_revenue, fees and net_revenue are already net of it.",
+    )
 
 
 __all__ = [

@@ -49,7 +49,9 @@ class StatusChange(Contract):
     )
 
     from_status: PaymentStatus | None = Field(
-        alias="from", description="None for the payment's creation."
+        default=None,
+        alias="from",
+        description="None, and left out of events, for the payment's creation.",
     )
     to: PaymentStatus
     at: AwareDatetime

@@ -1,7 +1,9 @@
 """Analytics against the real broker and database."""
 
 import asyncio
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +19,9 @@ from shared.events.topics import (
     CAMPAIGN_SEGMENTED,
     PAYMENT_COMPLETED,
     PAYMENT_FAILED,
+    PAYMENT_REFUNDED,
     REVENUE_RECORDED,
+    REVENUE_REVERSED,
 )
 from tests.support.factories import (
     campaign_id,
@@ -45,6 +49,19 @@ def paypal_payment(cid: str) -> dict[str, Any]:
     record = payment_record(cid, amount="50.00", processor="paypal", payment_method="paypal")
     record["metadata"]["processor_fees"] |= {"processor_fee": "2.24", "net_amount": "47.76"}
     return record
+
+
+def refunded(record: dict[str, Any], *amounts: str) -> dict[str, Any]:
+    """A payment.refunded payload: ``record`` after succeeded refunds of ``amounts``, added to
+    any it lists already, with the status and refunded amount the payment service gives."""
+    now = datetime.now(UTC).isoformat()
+    refunds = record.get("refunds", []) + [
+        {"id": f"re_{uuid.uuid4()}", "amount": a, "status": "succeeded", "created_at": now}
+        for a in amounts
+    ]
+    total = sum((Decimal(r["amount"]) for r in refunds), Decimal(0))
+    status = "refunded" if total == Decimal(record["amount"]) else "partially_refunded"
+    return record | {"status": status, "refunds": refunds, "refunded_amount": str(total)}
 
 
 async def publish(publisher, topic: str, data: dict[str, Any], cid: str) -> Event:
@@ -217,3 +234,93 @@ async def test_performance_is_emitted_periodically_only_for_campaigns_that_chang
 
     assert latest["data"]["gross_revenue"] == money("199.99")
     assert len(events.matching(CAMPAIGN_PERFORMANCE, for_campaign(cid))) == 2
+
+
+async def test_redelivered_refunds_reverse_each_refund_once_and_the_net_drops_exactly(
+    infra, publisher, events
+):
+    cid = campaign_id()
+    completed = payment_record(cid)  # 149.99, fee 4.65, net 145.34
+    partly = refunded(completed, "50.00")
+    fully = refunded(partly, "99.99")
+    settings = settings_for(AnalyticsSettings, infra)
+    async with running(build, settings), api(settings) as http:
+        await publish(publisher, PAYMENT_COMPLETED, completed, cid)
+        await events.wait_for(REVENUE_RECORDED, for_payment(completed["id"]))
+        first = await publish(publisher, PAYMENT_REFUNDED, partly, cid)
+        await publisher.send(PAYMENT_REFUNDED, first, key=cid)  # redelivered, same event id
+        await publish(publisher, PAYMENT_REFUNDED, partly, cid)  # re-published, new event id
+        await publish(publisher, PAYMENT_REFUNDED, fully, cid)
+        await publish(publisher, PAYMENT_REFUNDED, fully, cid)
+        # Same key, so the same partition: the sentinel's refund is consumed after the rest.
+        sentinel = paypal_payment(cid)  # 50.00, fee 2.24, net 47.76
+        await publish(publisher, PAYMENT_COMPLETED, sentinel, cid)
+        await publish(publisher, PAYMENT_REFUNDED, refunded(sentinel, "10.00"), cid)
+        await events.wait_for(REVENUE_REVERSED, for_payment(sentinel["id"]))
+        report = await report_once(http, cid, lambda r: r["totals"]["payments_refunded"] == 2)
+        await http.post(f"/v1/campaigns/{cid}/performance")
+        [performance] = await events.wait_for(CAMPAIGN_PERFORMANCE, for_campaign(cid))
+
+    reversals = events.matching(REVENUE_REVERSED, for_payment(completed["id"]))
+    assert [r["data"]["refund_id"] for r in reversals] == [f["id"] for f in fully["refunds"]]
+    assert [(r["data"]["gross"], r["data"]["fee"], r["data"]["net"]) for r in reversals] == [
+        (money("50.00"), money("1.55"), money("48.45")),  # 4.65 x 50.00 / 149.99 = 1.5501
+        (money("99.99"), money("3.10"), money("96.89")),  # the rest of the fee, exactly
+    ]
+    assert reversals[0]["causationid"] == first["id"]
+    assert (reversals[0]["subject"], reversals[0]["correlationid"]) == (cid, cid)
+    totals = report["totals"]
+    # Left: the sentinel less its 10.00 refund, whose fee share is 2.24 x 10 / 50 = 0.448.
+    assert (totals["gross"], totals["fees"], totals["net"]) == (
+        money("40.00"),
+        money("1.79"),
+        money("38.21"),
+    )
+    assert (totals["refunded"], totals["payments_refunded"]) == (money("159.99"), 2)
+    assert (totals["payments_completed"], totals["payments_failed"]) == (2, 0)
+    lines = {line["payment_id"]: line for line in report["payments"]}
+    assert (lines[completed["id"]]["status"], lines[completed["id"]]["refunded"]) == (
+        "refunded",
+        money("149.99"),
+    )
+    assert lines[completed["id"]]["net"] == money("145.34")  # as it completed
+    assert lines[sentinel["id"]]["status"] == "partially_refunded"
+    data = performance["data"]
+    assert (data["gross_revenue"], data["net_revenue"], data["refunds"]) == (
+        money("40.00"),
+        money("38.21"),
+        money("159.99"),
+    )
+
+
+async def test_refund_announced_before_its_payment_completed_reverses_the_revenue_once(
+    infra, publisher, events
+):
+    cid = campaign_id()
+    completed = payment_record(cid)
+    settings = settings_for(AnalyticsSettings, infra)
+    async with running(build, settings), api(settings) as http:
+        early = await publish(publisher, PAYMENT_REFUNDED, refunded(completed, "149.99"), cid)
+        await events.wait_for(REVENUE_REVERSED, for_payment(completed["id"]))
+        await publish(publisher, PAYMENT_COMPLETED, completed, cid)  # late
+        sentinel = payment_record(cid)
+        await publish(publisher, PAYMENT_COMPLETED, sentinel, cid)
+        await events.wait_for(REVENUE_RECORDED, for_payment(sentinel["id"]))
+        report = await report_once(http, cid, lambda r: r["totals"]["payments_completed"] == 2)
+
+    # Recorded from the refunded record, which carries the completed payment's amount and fees.
+    [recorded] = events.matching(REVENUE_RECORDED, for_payment(completed["id"]))
+    [reversed_] = events.matching(REVENUE_REVERSED, for_payment(completed["id"]))
+    assert recorded["causationid"] == early["id"]
+    assert recorded["data"]["net"] == money("145.34")
+    assert (reversed_["data"]["gross"], reversed_["data"]["net"]) == (
+        money("149.99"),
+        money("145.34"),
+    )
+    totals = report["totals"]
+    assert (totals["gross"], totals["fees"], totals["net"]) == (
+        money("149.99"),
+        money("4.65"),
+        money("145.34"),
+    )  # the sentinel's alone
+    assert (totals["refunded"], totals["payments_refunded"]) == (money("149.99"), 1)

@@ -35,6 +35,10 @@ STRIPE_TEST_PAYMENT_METHODS: Mapping[str, str | None] = {
 }
 SANDBOX_DECLINE_TOKEN = "sandbox_decline"  # noqa: S105 - a test token, not a secret
 SANDBOX_TIMEOUT_TOKEN = "sandbox_timeout"  # noqa: S105 - a test token, not a secret
+# Tokens every test customer shares (risk counts them per customer).
+SHARED_TEST_TOKENS = frozenset(
+    {*STRIPE_TEST_PAYMENT_METHODS, SANDBOX_DECLINE_TOKEN, SANDBOX_TIMEOUT_TOKEN}
+)
 
 
 def _transaction_id(processor: str) -> str:

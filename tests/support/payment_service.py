@@ -1,0 +1,182 @@
+"""The payment service run for a test, and everything it leaves behind to search.
+
+``payment_api`` runs the service in the test's event loop (as ``running`` does) and hands
+back a client that already holds the bearer key; ``payment_api_in_thread`` runs it in a
+thread with its own loop, for synchronous clients such as schemathesis's. The readers
+return what a leak would hide in: every raw document of every collection of the payment
+database, every record on every ``payment.*`` topic, and every log record captured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import re
+import threading
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from bson import json_util
+from pymongo import AsyncMongoClient
+
+from services.payment.app import build
+from services.payment.settings import PaymentSettings
+from shared.runtime import serve
+from shared.settings import DEV_ONLY_PAYMENT_API_KEY
+from tests.support.infrastructure import TestInfrastructure
+from tests.support.services import running, settings_for
+
+AUTH = {"Authorization": f"Bearer {DEV_ONLY_PAYMENT_API_KEY}"}
+# Every payment of a test comes from one address, often with one test card: velocity alone
+# would hold or block them. Tests that are not about risk turn its holds off.
+WITHOUT_RISK_HOLDS: dict[str, Any] = {
+    "payment_risk_review_threshold": 1.0,
+    "payment_risk_block_threshold": 1.0,
+}
+PAYMENT_TOPICS = "payment."
+_keys = itertools.count(1)
+
+
+def idempotency_key() -> dict[str, str]:
+    return {"Idempotency-Key": f"key-{time.time_ns()}-{next(_keys)}"}
+
+
+def payment_settings(infra: TestInfrastructure, database: str, **overrides: Any) -> PaymentSettings:
+    """Settings whose payments live in a database of their own, named after ``database``:
+    risk counts payments by address and card, and every test pays from one of each."""
+    prefix = f"{infra.db_prefix}{database}_"
+    return settings_for(
+        PaymentSettings, infra, health_host="127.0.0.1", mongodb_db_prefix=prefix, **overrides
+    )
+
+
+def base_url(settings: PaymentSettings) -> str:
+    return f"http://127.0.0.1:{settings.payment_api_port}"
+
+
+async def _until_listening(client: httpx.AsyncClient) -> None:
+    # The service reports itself started as its HTTP server begins to bind.
+    async with asyncio.timeout(30):
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if (await client.get("/health/live")).status_code == 200:
+                    return
+            await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def payment_api(
+    settings: PaymentSettings,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The service running with ``settings``, and a client holding the bearer key."""
+    async with (
+        running(build, settings),
+        httpx.AsyncClient(base_url=base_url(settings), headers=AUTH, timeout=90) as client,
+    ):
+        await _until_listening(client)
+        yield client
+
+
+@contextlib.contextmanager
+def payment_api_in_thread(settings: PaymentSettings) -> Iterator[str]:
+    """The service running in a thread of its own; yields its base URL once it answers."""
+    stopping: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+    failures: list[BaseException] = []
+    ready = threading.Event()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        stopping.append((asyncio.get_running_loop(), stop))
+        async with httpx.AsyncClient(base_url=base_url(settings)) as client:
+            serving = asyncio.create_task(serve(build(settings), stop))
+            listening = asyncio.create_task(_until_listening(client))
+            await asyncio.wait([serving, listening], return_when=asyncio.FIRST_COMPLETED)
+            if listening.done() and listening.exception() is None:
+                ready.set()
+            await serving
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as error:
+            failures.append(error)
+        finally:
+            ready.set()
+
+    thread = threading.Thread(target=run, name="payment-service", daemon=True)
+    thread.start()
+    ready.wait(timeout=60)
+    try:
+        if failures or not stopping:
+            raise RuntimeError(f"the payment service did not start: {failures!r}")
+        yield base_url(settings)
+    finally:
+        for loop, stop in stopping:
+            loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=30)
+
+
+async def stored_documents(settings: PaymentSettings) -> dict[str, list[str]]:
+    """Every document of every collection of the service's database, as stored (no codec),
+    written out as extended JSON, by collection."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url)
+    try:
+        db = client[f"{settings.mongodb_db_prefix}payment"]
+        found: dict[str, list[str]] = {}
+        for name in await db.list_collection_names():
+            found[name] = [json_util.dumps(d) async for d in db[name].find({})]
+        return found
+    finally:
+        await client.close()
+
+
+async def published_records(bootstrap: str) -> list[str]:
+    """Every record on every ``payment.*`` topic so far: key, headers and value, as text."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        topics = sorted(t for t in await consumer.topics() if t.startswith(PAYMENT_TOPICS))
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in topics
+            for partition in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        found: list[str] = []
+        async with asyncio.timeout(60):
+            while unread := [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+                batches = await consumer.getmany(*unread, timeout_ms=500)
+                for records in batches.values():
+                    found += [
+                        repr((record.topic, record.key, record.headers, record.value))
+                        for record in records
+                    ]
+        return found
+    finally:
+        await consumer.stop()
+
+
+def logged_text(caplog: pytest.LogCaptureFixture) -> str:
+    """Every captured record: its formatted line, its arguments and attributes, its error."""
+    lines = [caplog.text]
+    for record in caplog.records:
+        lines += [record.getMessage(), repr(record.__dict__), record.exc_text or ""]
+    return "\n".join(lines)
+
+
+def digits_pattern(digits: str) -> re.Pattern[str]:
+    """The digits in order, however they are spaced or dashed (``4000 0566-5566 5556``)."""
+    return re.compile(r"[ \-]?".join(re.escape(d) for d in digits))
+
+
+def containing(texts: Iterable[str], pattern: re.Pattern[str]) -> list[str]:
+    return [text for text in texts if pattern.search(text)]
