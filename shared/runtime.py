@@ -200,6 +200,8 @@ async def serve(service: Service, stop: asyncio.Event | None = None) -> None:
         asyncio.create_task(job(), name=f"background-{i}")
         for i, job in enumerate(service.background)
     ]
+    while not server.started and not tasks[0].done():
+        await asyncio.sleep(0.01)  # "started" means answering HTTP, not merely scheduled
     log.info("%s started; http on port %d", infra.name, service.http_port)
     service.started.set()
 
