@@ -1,13 +1,19 @@
-"""The whole path, all six services on the real broker and database: request to revenue."""
+"""The whole path, all six services on the real broker and database: request to revenue.
+
+It runs once per engine setting: every AI step offline, on OpenAI or on Anthropic, the
+providers played by one local fake that answers each step from the facts it is sent.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 
 from services.analytics.app import build as build_analytics
 from services.analytics.settings import AnalyticsSettings
@@ -32,9 +38,13 @@ from shared.events.topics import (
     PAYMENT_FAILED,
     REVENUE_RECORDED,
 )
+from shared.runtime import Service
 from shared.settings import DEV_ONLY_PAYMENT_API_KEY
 from tests.support.factories import campaign_id, campaign_request, customer
+from tests.support.fake_llm import FakeLlm, fake_llm_server
+from tests.support.infrastructure import TestInfrastructure
 from tests.support.kafka import EventLog, Publisher, cloud_event, for_campaign
+from tests.support.llm_responders import MODEL_MARK, answer_from_facts, requested_output
 from tests.support.services import running_all, settings_for
 
 # (method, token, amount, expected fee, expected net) per the fee table.
@@ -44,16 +54,48 @@ PURCHASES = [
     ("bitcoin", "sandbox_ok", "1000.00", "10.00", "990.00"),
 ]
 DECLINED = ("debit_card", "pm_card_chargeDeclined", "59.00")
+ENGINES = ("offline", "openai", "anthropic")
+MODELS = {"openai": "gpt-4.1", "anthropic": "claude-sonnet-4-6"}
+AI_TOPICS = (CAMPAIGN_PLANNED, CAMPAIGN_SEGMENTED, CAMPAIGN_CONTENT_GENERATED)
+# Names no prompt, schema or product fact contains, so finding one in a request means a leak.
+FIRST_NAMES = ("Ottilie", "Radomir", "Solveig", "Teodoro")
 
 
-async def import_customers(publisher: Publisher, count: int) -> None:
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeLlm]:
+    with fake_llm_server() as server:
+        yield server
+
+
+def engine_settings(engine: str, fake: FakeLlm) -> dict[str, Any]:
+    """What the planner, segmenter and content services need to run ``engine``."""
+    if engine == "offline":
+        return {}
+    base_url = fake.openai_base_url if engine == "openai" else fake.anthropic_base_url
+    return {
+        f"{engine}_api_key": "test-key",
+        f"{engine}_base_url": base_url,
+        f"{engine}_model": MODELS[engine],
+    }
+
+
+async def import_customers(publisher: Publisher, count: int) -> list[dict[str, Any]]:
+    records = []
     for i in range(count):
-        record = customer(f"e2e-{uuid.uuid4().hex[:8]}", orders_count=i % 5)
+        tag = uuid.uuid4().hex[:8]
+        record = customer(
+            f"e2e-{tag}",
+            orders_count=i % 5,
+            email=f"shopper-{tag}@example.net",
+            first_name=FIRST_NAMES[i % len(FIRST_NAMES)],
+        )
         await publisher.send(
             CUSTOMER_UPSERTED,
             cloud_event(CUSTOMER_UPSERTED, record, subject=record["customer_id"]),
             key=record["customer_id"],
         )
+        records.append(record)
+    return records
 
 
 async def wait_for_customers(url: str, at_least: int) -> None:
@@ -82,19 +124,33 @@ async def pay(
     )
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 async def test_campaign_request_flows_to_attributed_revenue_with_exact_amounts(
-    infra, publisher: Publisher, events: EventLog
-):
-    settings = {
-        "planner": settings_for(PlannerSettings, infra),
-        "segmenter": settings_for(SegmenterSettings, infra),
-        "content": settings_for(ContentSettings, infra),
-        "launcher": settings_for(LauncherSettings, infra),
-        "payment": settings_for(PaymentSettings, infra),
-        "analytics": settings_for(AnalyticsSettings, infra),
+    infra: TestInfrastructure, publisher: Publisher, events: EventLog, fake: FakeLlm, engine: str
+) -> None:
+    fake.script()
+    fake.respond_with(answer_from_facts)
+    ai = engine_settings(engine, fake)
+    # Each run's own databases, so the segmenter holds exactly this run's customers.
+    common = {"mongodb_db_prefix": f"{infra.db_prefix}e2e{uuid.uuid4().hex[:6]}_"}
+    settings: dict[str, Any] = {
+        "planner": settings_for(PlannerSettings, infra, planner_engine=engine, **common, **ai),
+        "segmenter": settings_for(
+            SegmenterSettings, infra, segmenter_engine=engine, **common, **ai
+        ),
+        "content": settings_for(ContentSettings, infra, content_engine=engine, **common, **ai),
+        "launcher": settings_for(LauncherSettings, infra, **common),
+        "payment": settings_for(PaymentSettings, infra, **common),
+        "analytics": settings_for(AnalyticsSettings, infra, **common),
     }
-    builds = [build_planner, build_segmenter, build_content, build_launcher]
-    builds += [build_payment, build_analytics]
+    builds: list[Callable[[Any], Service]] = [
+        build_planner,
+        build_segmenter,
+        build_content,
+        build_launcher,
+        build_payment,
+        build_analytics,
+    ]
     cid = campaign_id("e2e")
     segmenter_url = f"http://127.0.0.1:{settings['segmenter'].segmenter_health_port}"
     payment_url = f"http://127.0.0.1:{settings['payment'].payment_api_port}"
@@ -102,7 +158,7 @@ async def test_campaign_request_flows_to_attributed_revenue_with_exact_amounts(
     campaign = for_campaign(cid)
 
     async with running_all(list(zip(builds, settings.values(), strict=True))):
-        await import_customers(publisher, 12)
+        customers = await import_customers(publisher, 12)
         await wait_for_customers(segmenter_url, 12)
         request = cloud_event(CAMPAIGN_REQUESTED, campaign_request(cid), subject=cid)
         await publisher.send(CAMPAIGN_REQUESTED, request, key=cid)
@@ -141,6 +197,12 @@ async def test_campaign_request_flows_to_attributed_revenue_with_exact_amounts(
     assert Decimal(totals["net"]["amount"]) == Decimal("1212.06")
     assert totals["success_rate"] == 0.75
     assert_causal_chain(events, cid)
+    assert_engines(events, cid, engine)
+    if engine == "offline":
+        assert fake.requests == []
+    else:
+        assert fake.responder_errors == []
+        assert_no_customer_data_sent(fake, customers)
 
 
 async def settled_report(url: str, cid: str, *, completed: int, failed: int) -> dict[str, Any]:
@@ -178,3 +240,37 @@ def assert_causal_chain(events: EventLog, cid: str) -> None:
     assert launched["causationid"] in {planned["id"], segmented["id"], content["id"]}
     for topic in (PAYMENT_COMPLETED, REVENUE_RECORDED):
         assert all(e["correlationid"] == cid for e in events.matching(topic, campaign))
+
+
+def assert_engines(events: EventLog, cid: str, engine: str) -> None:
+    """Each AI step is labelled with the engine that answered and what its calls cost."""
+    campaign = for_campaign(cid)
+    expected = "offline" if engine == "offline" else f"{engine}:{MODELS[engine]}"
+    for topic in AI_TOPICS:
+        [event] = events.matching(topic, campaign)
+        data = event["data"]
+        assert data["engine"] == expected, topic
+        if engine == "offline":
+            assert Decimal(data["ai_cost"]) == 0, topic
+        else:
+            assert Decimal(data["ai_cost"]) > 0, topic
+    if engine != "offline":
+        [segmented] = events.matching(CAMPAIGN_SEGMENTED, campaign)
+        assert all(s["name"].endswith(MODEL_MARK) for s in segmented["data"]["segments"])
+
+
+def assert_no_customer_data_sent(fake: FakeLlm, customers: list[dict[str, Any]]) -> None:
+    # Not vacuous: every AI step's request is in what was searched.
+    assert {requested_output(r) for r in fake.requests} == {
+        "PlanProposal",
+        "SegmentNaming",
+        "CopyDraft",
+    }
+    sent = fake.sent_text()
+    leaked = [
+        value
+        for record in customers
+        for value in (record["customer_id"], record["email"], record["first_name"])
+        if value in sent
+    ]
+    assert leaked == []

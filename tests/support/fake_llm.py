@@ -1,8 +1,11 @@
 """A local HTTP server that plays OpenAI's and Anthropic's APIs, for the real SDKs to call.
 
 Each test scripts the replies, in order: a structured answer (valid or not), an HTTP error
-or a reply slower than the client's budget. Every request body is recorded, so tests can
-check what the SDKs sent: the model, the schema, and that no personal data left.
+or a reply slower than the client's budget. A test whose calls come concurrently, in no
+order it controls (several services at once), gives a responder instead: a function that
+answers each request from what it asks, used whenever no scripted reply is queued. Every
+request body is recorded, so tests can check what the SDKs sent: the model, the schema, and
+that no personal data left.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,11 +52,18 @@ def slow(seconds: float, value: Any = None) -> Reply:
     return Reply(answer=value, delay_seconds=seconds)
 
 
+# Given a request body, the structured answer (or a whole Reply) to give it.
+type Responder = Callable[[dict[str, Any]], Any]
+
+
 class FakeLlm:
     def __init__(self) -> None:
         self.port = free_port()
         self.requests: list[dict[str, Any]] = []
         self._script: deque[Reply] = deque()
+        self._responder: Responder | None = None
+        # What the responder raised, so a test can say why a call fell back offline.
+        self.responder_errors: list[str] = []
 
     @property
     def openai_base_url(self) -> str:
@@ -64,21 +74,38 @@ class FakeLlm:
         return f"http://127.0.0.1:{self.port}"
 
     def script(self, *replies: Reply) -> None:
+        """Start afresh: these replies, in order; no responder, no recorded requests."""
         self._script.clear()
         self._script.extend(replies)
+        self._responder = None
         self.requests.clear()
+        self.responder_errors.clear()
+
+    def respond_with(self, responder: Responder) -> None:
+        """Answer every request no scripted reply is left for with ``responder(body)``."""
+        self._responder = responder
 
     def sent_text(self) -> str:
         """Everything the clients sent, as one string to search."""
-        return json.dumps(self.requests)
+        return json.dumps(list(self.requests))  # a snapshot: the server thread may append
 
     async def _next(self, request: Request) -> tuple[dict[str, Any], Reply | None]:
         body: dict[str, Any] = await request.json()
         self.requests.append(body)
-        reply = self._script.popleft() if self._script else None
+        reply = self._script.popleft() if self._script else self._respond(body)
         if reply is not None and reply.delay_seconds:
             await asyncio.sleep(reply.delay_seconds)
         return body, reply
+
+    def _respond(self, body: dict[str, Any]) -> Reply | None:
+        if self._responder is None:
+            return None
+        try:
+            found = self._responder(body)
+        except Exception as error:  # answered as a client error, which the SDKs do not retry
+            self.responder_errors.append(f"{type(error).__name__}: {error}")
+            return Reply(status=400)
+        return found if isinstance(found, Reply) else Reply(answer=found)
 
     async def chat_completions(self, request: Request) -> JSONResponse:
         body, reply = await self._next(request)
