@@ -111,7 +111,11 @@ async def test_the_planner_service_plans_with_the_model_and_logs_the_decision_an
 ):
     cid = campaign_id()
     request = campaign_request(cid)
-    fake.script(answer(PROPOSAL, input_tokens=1000, output_tokens=200))
+    # Every request gets this answer: a service started mid-session also reads earlier
+    # tests' campaigns from the topic, and must not use up a single scripted reply.
+    reply = answer(PROPOSAL, input_tokens=1000, output_tokens=200)
+    fake.script()
+    fake.respond_with(lambda _body: reply)
     settings = settings_for(
         PlannerSettings,
         infra,

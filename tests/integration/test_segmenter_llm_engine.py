@@ -250,7 +250,11 @@ async def test_the_segmenter_names_segments_with_the_model_and_logs_the_decision
         anthropic_api_key="test-key",
         anthropic_base_url=fake.anthropic_base_url,
     )
-    fake.script(answer(naming("high_value", "at_risk", "new_prospects"), input_tokens=900))
+    # Every request gets this answer: a service started mid-session also reads earlier
+    # tests' campaigns from the topic, and must not use up a single scripted reply.
+    reply = answer(naming("high_value", "at_risk", "new_prospects"), input_tokens=900)
+    fake.script()
+    fake.respond_with(lambda _body: reply)
     cid = campaign_id()
     async with running(build, settings) as service:
         for record in base:
