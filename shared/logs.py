@@ -45,5 +45,5 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Client libraries are chatty at INFO about connections; their warnings still show.
-    for noisy in ("aiokafka", "pymongo", "uvicorn.access", "httpx"):
+    for noisy in ("aiokafka", "pymongo", "uvicorn.access", "httpx", "stripe"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
