@@ -200,8 +200,9 @@ async def serve(service: Service, stop: asyncio.Event | None = None) -> None:
         asyncio.create_task(job(), name=f"background-{i}")
         for i, job in enumerate(service.background)
     ]
-    while not server.started and not tasks[0].done():
-        await asyncio.sleep(0.01)  # "started" means answering HTTP, not merely scheduled
+    # "started" means answering HTTP, not merely scheduled; uvicorn only offers a flag.
+    while not server.started and not tasks[0].done():  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
     log.info("%s started; http on port %d", infra.name, service.http_port)
     service.started.set()
 

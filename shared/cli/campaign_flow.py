@@ -37,6 +37,8 @@ QUIET_TOPICS = (
     topics.PAYMENT_INITIATED,
     topics.PAYMENT_COMPLETED,
     topics.PAYMENT_FAILED,
+    topics.PAYMENT_REVIEW_REQUIRED,
+    topics.PAYMENT_REFUNDED,
     topics.CAMPAIGN_PERFORMANCE,
 )
 SEGMENTER_STALL_SECONDS = 20.0
@@ -146,7 +148,9 @@ class CampaignFlow:
         purchases = plan_purchases(customers, content, price)
 
         def paid(record: dict[str, Any]) -> None:
-            self.console.print(event_line(f"payment.{record.get('status')}", record_event(record)))
+            status = record.get("status")
+            topic = topics.PAYMENT_REVIEW_REQUIRED if status == "review" else f"payment.{status}"
+            self.console.print(event_line(topic, record_event(record)))
 
         with self.console.status(f"{len(purchases)} shoppers paying through the payment API"):
             return await shop(

@@ -2,11 +2,14 @@
 
 Each purchase follows a real content piece's tracking link (its segment, channel and
 variant become the payment's attribution) and uses one of the five payment methods; one
-card is the processor's always-declined test card, to show a failure end to end.
+card is the processor's always-declined test card, to show a failure end to end. A payment
+the risk rules hold for review is shown, then approved by the demo's reviewer, as a
+back office would; one the processor has not decided yet is read back until it is.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import Callable, Sequence
@@ -23,28 +26,33 @@ from shared.money import Money
 
 DECLINED_CARD = "pm_card_chargeDeclined"
 
-# (method, token) in the order the shoppers pay; sandbox processors accept any other token.
+WALLET = "wallet"  # each shopper's own PayPal or crypto wallet token; sandboxes approve it
+# (method, token) in the order the shoppers pay.
 CHECKOUTS: tuple[tuple[PaymentMethod, str], ...] = (
     (PaymentMethod.CREDIT_CARD, "pm_card_visa"),
-    (PaymentMethod.PAYPAL, "sandbox_ok"),
+    (PaymentMethod.PAYPAL, WALLET),
     (PaymentMethod.DEBIT_CARD, "pm_card_visa_debit"),
-    (PaymentMethod.BITCOIN, "sandbox_ok"),
+    (PaymentMethod.BITCOIN, WALLET),
     (PaymentMethod.CREDIT_CARD, "pm_card_mastercard"),
-    (PaymentMethod.ETHEREUM, "sandbox_ok"),
+    (PaymentMethod.ETHEREUM, WALLET),
     (PaymentMethod.CREDIT_CARD, DECLINED_CARD),
-    (PaymentMethod.PAYPAL, "sandbox_ok"),
+    (PaymentMethod.PAYPAL, WALLET),
     (PaymentMethod.CREDIT_CARD, "pm_card_visa"),
     (PaymentMethod.DEBIT_CARD, "pm_card_visa_debit"),
-    (PaymentMethod.ETHEREUM, "sandbox_ok"),
+    (PaymentMethod.ETHEREUM, WALLET),
     (PaymentMethod.CREDIT_CARD, "pm_card_mastercard"),
-    (PaymentMethod.PAYPAL, "sandbox_ok"),
-    (PaymentMethod.BITCOIN, "sandbox_ok"),
+    (PaymentMethod.PAYPAL, WALLET),
+    (PaymentMethod.BITCOIN, WALLET),
     (PaymentMethod.CREDIT_CARD, "pm_card_visa"),
 )
 
 
+REVIEWER = "demo-reviewer"
+SETTLE_SECONDS = 30
+
+
 class PaymentApiError(RuntimeError):
-    """The payment API answered neither "completed" (201) nor "declined" (402)."""
+    """The payment API answered something a storefront cannot act on."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,11 @@ class Purchase:
     method: PaymentMethod
     token: str
     piece: ContentPiece
+
+    @property
+    def client_ip(self) -> str:
+        """The shopper's own address (TEST-NET-3), as the storefront's proxy forwards it."""
+        return f"203.0.113.{int(uuid.uuid5(uuid.NAMESPACE_OID, self.customer_id)) % 250 + 1}"
 
     def body(self, campaign_id: str) -> dict[str, Any]:
         amount = self.price.times(Decimal(self.quantity))
@@ -91,27 +104,50 @@ def plan_purchases(
             price=price,
             quantity=rng.choice((1, 1, 1, 2)),
             method=method,
-            token=token,
+            token=f"{method.value}-{buyer.customer_id}" if token == WALLET else token,
             piece=rng.choice(content),
         )
         for buyer, (method, token) in zip(buyers, CHECKOUTS, strict=True)
     ]
 
 
+def _record(response: httpx.Response, request: str) -> dict[str, Any]:
+    if response.status_code not in (200, 201, 202, 402):
+        raise PaymentApiError(f"{request} answered {response.status_code}: {response.text[:300]}")
+    record: dict[str, Any] = response.json()
+    return record
+
+
 async def buy(
-    client: httpx.AsyncClient, campaign_id: str, purchase: Purchase, api_key: str
+    client: httpx.AsyncClient,
+    campaign_id: str,
+    purchase: Purchase,
+    api_key: str,
+    on_record: Callable[[dict[str, Any]], None] = lambda record: None,
 ) -> dict[str, Any]:
-    """The payment record; a decline is a normal outcome, anything else is an error."""
+    """The payment's settled record (completed or failed), every intermediate one shown."""
+    auth = {"Authorization": f"Bearer {api_key}"}
     response = await client.post(
         "/v1/payments",
         json=purchase.body(campaign_id),
-        headers={"Authorization": f"Bearer {api_key}", "Idempotency-Key": str(uuid.uuid4())},
+        headers=auth
+        | {"Idempotency-Key": str(uuid.uuid4()), "X-Forwarded-For": purchase.client_ip},
     )
-    if response.status_code not in (201, 402):
-        raise PaymentApiError(
-            f"POST /v1/payments answered {response.status_code}: {response.text[:300]}"
+    record = _record(response, "POST /v1/payments")
+    if record["status"] == "review":
+        on_record(record)
+        decision = {"decision": "approve", "reviewer": REVIEWER, "reason": "demo: known shopper"}
+        response = await client.post(
+            f"/v1/payments/{record['id']}/review",
+            json=decision,
+            headers=auth | {"Idempotency-Key": str(uuid.uuid4())},
         )
-    record: dict[str, Any] = response.json()
+        record = _record(response, "POST /v1/payments/{id}/review")
+    async with asyncio.timeout(SETTLE_SECONDS):
+        while record["status"] == "processing":
+            await asyncio.sleep(0.5)
+            response = await client.get(f"/v1/payments/{record['id']}", headers=auth)
+            record = _record(response, "GET /v1/payments/{id}")
     return record
 
 
@@ -125,7 +161,7 @@ async def shop(
     records = []
     async with httpx.AsyncClient(base_url=payment_url, timeout=15) as client:
         for purchase in purchases:
-            record = await buy(client, campaign_id, purchase, api_key)
+            record = await buy(client, campaign_id, purchase, api_key, on_paid)
             on_paid(record)
             records.append(record)
     return records

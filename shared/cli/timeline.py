@@ -51,8 +51,22 @@ def payment(data: Event) -> str:
     reason = f" ({data['failure_reason']})" if data.get("failure_reason") else ""
     return (
         f"{data.get('id')} {data.get('amount')} {data.get('currency')} "
-        f"{data.get('payment_method')} via {data.get('processor')}{reason}"
+        f"{data.get('payment_method')} via {data.get('processor')}{reason}{_held(data)}"
     )
+
+
+def _held(data: Event) -> str:
+    """Why risk held the payment, and who released it."""
+    metadata = data.get("metadata") or {}
+    if data.get("status") == "review":
+        signals = ", ".join(r.get("signal", "?") for r in metadata.get("risk_reasons") or [])
+        return f", held for review: risk {metadata.get('risk_score')} ({signals})"
+    reviewers = [
+        str(change.get("actor")).removeprefix("reviewer:")
+        for change in data.get("status_history") or []
+        if str(change.get("actor", "")).startswith("reviewer:")
+    ]
+    return f", approved by {reviewers[0]}" if reviewers else ""
 
 
 def revenue(data: Event) -> str:
@@ -80,10 +94,16 @@ SUMMARIES: dict[str, Callable[[Event], str]] = {
     topics.PAYMENT_INITIATED: payment,
     topics.PAYMENT_COMPLETED: payment,
     topics.PAYMENT_FAILED: payment,
+    topics.PAYMENT_REVIEW_REQUIRED: payment,
+    topics.PAYMENT_REFUNDED: payment,
     topics.REVENUE_RECORDED: revenue,
     topics.CAMPAIGN_PERFORMANCE: performance,
 }
-STYLES = {topics.CAMPAIGN_REJECTED: "red", topics.PAYMENT_FAILED: "yellow"}
+STYLES = {
+    topics.CAMPAIGN_REJECTED: "red",
+    topics.PAYMENT_FAILED: "yellow",
+    topics.PAYMENT_REVIEW_REQUIRED: "yellow",
+}
 
 
 def summary(topic: str, event: Event) -> str:

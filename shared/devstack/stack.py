@@ -70,6 +70,9 @@ class LocalStack:
         env.setdefault("KAFKA_BOOTSTRAP_SERVERS", self.addresses.kafka)
         env.setdefault("MONGODB_URL", self.addresses.mongodb)
         env.setdefault("LOG_FORMAT", "text")
+        # Local storefronts (the demo's shoppers) reach the payment API from this machine
+        # and forward each shopper's address, as a reverse proxy would.
+        env.setdefault("PAYMENT_TRUSTED_PROXIES", "127.0.0.1,::1")
         return env
 
     def start_services(self, names: tuple[str, ...] = SERVICES) -> None:

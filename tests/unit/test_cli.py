@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,7 +14,11 @@ from shared.cli.app import app
 from shared.cli.customer_base import generate_customer_base, group_sizes
 from shared.cli.customer_import import customer_lines, read_customers
 from shared.cli.report_view import render_report
+from shared.cli.shopper import plan_purchases
+from shared.events.campaigns import ContentPiece
+from shared.events.common import Channel
 from shared.events.customers import CustomerUpserted
+from shared.money import Money
 from tests.support.factories import campaign_request
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -172,3 +177,27 @@ def test_report_of_a_campaign_not_yet_planned_renders_with_gaps_marked():
     text = rendered({"campaign_id": "c-1", "name": None, "budget": None, "payments": []})
     assert "Campaign c-1" in text
     assert "—" in text
+
+
+def test_demo_shoppers_pay_with_their_own_wallets_from_their_own_addresses():
+    customers = generate_customer_base(60, seed=3, now=NOW)
+    piece = ContentPiece(
+        segment_id="high_value",
+        channel=Channel.EMAIL,
+        variant_id="high_value-email-a",
+        body="Hi {first_name}",
+        cta_url="https://shop.example.com/p/sku",
+    )
+    purchases = plan_purchases(customers, [piece], piece_price())
+
+    wallets = [p.token for p in purchases if p.method.value in ("paypal", "bitcoin", "ethereum")]
+    assert len(set(wallets)) == len(wallets), "a shared wallet token reads as velocity"
+    assert all(p.customer_id in p.token for p in purchases if p.token in wallets)
+    addresses = {p.client_ip for p in purchases}
+    assert len(addresses) > len(purchases) // 2
+    assert all(ipaddress.ip_address(a) in ipaddress.ip_network("203.0.113.0/24") for a in addresses)
+    assert purchases[0].client_ip == plan_purchases(customers, [piece], piece_price())[0].client_ip
+
+
+def piece_price() -> Money:
+    return Money.of("149.99", "USD")
