@@ -13,6 +13,12 @@ from hypothesis import strategies as st
 from services.planner.allocation import ShareLimits, allocate_budget
 from services.planner.app import planning_policy
 from services.planner.domain import ChannelObservation, channel_observations, learned_curves
+from services.planner.engines.llm import (
+    ChannelSpend,
+    PlanProposal,
+    planning_facts,
+    proposal_violations,
+)
 from services.planner.engines.offline import OfflinePlanner
 from services.planner.forecast import forecast_revenue
 from services.planner.response_curves import Observation, ResponseCurve
@@ -176,3 +182,25 @@ def test_performance_after_the_end_without_channel_revenue_is_split_as_predicted
 def test_infeasible_share_limits_are_refused_at_start_up(minimum: str, maximum: str) -> None:
     with pytest.raises(ValueError, match="PLANNER_M"):
         PlannerSettings(planner_min_share=Decimal(minimum), planner_max_share=Decimal(maximum))
+
+
+def test_a_rationale_quoting_an_amount_the_plan_does_not_hold_is_a_violation() -> None:
+    request = CampaignRequested.model_validate(campaign_request("figures"))
+    policy = planning_policy(PlannerSettings())
+    baseline = OfflinePlanner(policy).plan(request, datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    facts = planning_facts(request, baseline, policy)
+    split = [
+        ChannelSpend(channel=Channel.EMAIL, amount=Decimal("20000.00")),
+        ChannelSpend(channel=Channel.SOCIAL, amount=Decimal("17500.00")),
+        ChannelSpend(channel=Channel.WEB, amount=Decimal("12500.00")),
+    ]
+
+    def violations(rationale: str) -> list[str]:
+        return proposal_violations(facts, PlanProposal(allocation=split, rationale=rationale))
+
+    assert proposal_violations(facts, facts.reference) == []  # the offline plan's own words
+    assert violations("Email gets 20,000.00 of the 50000.00; social 17500 and web 12,500.") == []
+    assert violations("Email, social and web: 40% to email, a 3x return, 2 weeks.") == []
+    assert violations("Email gets 30,000.00; social and web share the rest.") == [
+        "the rationale quotes 30,000.00, which is not an amount of the plan"
+    ]

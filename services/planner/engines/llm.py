@@ -10,6 +10,7 @@ plan stands, labelled ``offline`` or ``offline-fallback``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -28,7 +29,7 @@ from shared.guardrails import check_allocation
 from shared.money import Money
 
 STEP = "plan"
-TEMPLATE_VERSION = "plan-proposal-v1"
+TEMPLATE_VERSION = "plan-proposal-v2"
 OFFLINE_ENGINES = ("offline", "offline-fallback")
 
 SYSTEM_PROMPT = """\
@@ -43,7 +44,8 @@ Rules your answer must keep:
 - each channel's share within the given minimum and maximum share (when more than one
   channel is requested);
 - a rationale of at most a few sentences, in plain language, naming every channel and
-  consistent with the amounts you give; promise no results.
+  consistent with the amounts you give: quote no amount other than the budget, your
+  allocations, the product price or the reference's revenues; promise no results.
 
 Answer only through the structured output (a PlanProposal)."""
 
@@ -73,6 +75,10 @@ class PlanningFacts(BaseModel):
     max_share: Decimal
     reference: PlanProposal
     reference_revenue_by_channel: dict[Channel, Decimal] | None
+    reference_revenue: Decimal = Field(description="What the curves predict for the reference.")
+    reference_revenue_interval: tuple[Decimal, Decimal] | None = Field(
+        default=None, description="80% interval of reference_revenue."
+    )
 
 
 def planning_facts(
@@ -92,6 +98,12 @@ def planning_facts(
             rationale=baseline.rationale,
         ),
         reference_revenue_by_channel=baseline.predicted_revenue_by_channel,
+        reference_revenue=baseline.predicted_revenue.amount,
+        reference_revenue_interval=(
+            (interval.low.amount, interval.high.amount)
+            if (interval := baseline.predicted_revenue_interval)
+            else None
+        ),
     )
 
 
@@ -119,7 +131,35 @@ def proposal_violations(facts: PlanningFacts, proposal: PlanProposal) -> list[st
         for c in facts.channels
         if c.value not in rationale
     ]
+    found += [
+        f"the rationale quotes {figure}, which is not an amount of the plan"
+        for figure in unsupported_figures(facts, proposal)
+    ]
     return found
+
+
+# A figure of 100 or more in the rationale (an amount, not a share or a multiple) must be
+# one the plan or the facts hold: the budget, an allocation, the price, a reference revenue
+# or its interval.
+_FIGURE = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?!\s*%|[\w.,]\d|x\b)")
+MIN_CHECKED_FIGURE = Decimal(100)
+
+
+def _figures(text: str) -> set[Decimal]:
+    return {Decimal(whole.replace(",", "") + fraction) for whole, fraction in _FIGURE.findall(text)}
+
+
+def unsupported_figures(facts: PlanningFacts, proposal: PlanProposal) -> list[str]:
+    known = {facts.budget.amount, facts.product_price.amount, *proposal.by_channel().values()}
+    known |= set((facts.reference_revenue_by_channel or {}).values())
+    known |= {facts.reference_revenue, *(facts.reference_revenue_interval or ())}
+    known |= _figures(f"{facts.campaign_name} {facts.product_name}")
+    quoted = _figures(proposal.rationale)
+    return sorted(
+        f"{figure:,}"
+        for figure in quoted
+        if figure >= MIN_CHECKED_FIGURE and all(figure != amount for amount in known)
+    )
 
 
 def proposal_step(facts: PlanningFacts) -> AiStep[PlanningFacts, PlanProposal]:
