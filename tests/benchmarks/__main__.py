@@ -1,5 +1,7 @@
 """``make bench``: the payment pipeline next to the broker's raw ceiling, on one infrastructure,
-then the segmentation figures (compute at a million customers, read from MongoDB, quality).
+the payment API under load, then the segmentation figures (compute at a million customers,
+read from MongoDB, quality). Name parts to run only those: ``python -m tests.benchmarks
+payment-api``.
 
 Infrastructure is found as the tests find it: KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL, else
 testcontainers, else the local stand-ins. The payment and analytics services run as their
@@ -18,22 +20,51 @@ from pathlib import Path
 from shared.devstack.stack import LocalStack, StackAddresses
 from tests.benchmarks.broker_ceiling import produce_consume
 from tests.benchmarks.figures import latency_line, peak_rss_mib
+from tests.benchmarks.payment_api import payment_api
+from tests.benchmarks.payment_load import SERVICE_ENV
 from tests.benchmarks.payment_pipeline import push_payments
 from tests.benchmarks.segmentation import compute_step, quality, read_step
-from tests.support.infrastructure import free_port, test_infrastructure
+from tests.support.infrastructure import TestInfrastructure, free_port, test_infrastructure
+
+PARTS = ("pipeline", "payment-api", "segmentation")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("parts", nargs="*", choices=PARTS, help="default: all")
     parser.add_argument("--payments", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--ceiling-messages", type=int, default=20_000)
+    parser.add_argument("--payment-seconds", type=float, default=10.0)
+    parser.add_argument("--payment-rate", type=float, default=100.0)
+    parser.add_argument("--payment-rate-seconds", type=float, default=5.0)
     parser.add_argument("--segmentation-customers", type=int, default=1_000_000)
     parser.add_argument("--segmentation-read", type=int, default=5_000)
     args = parser.parse_args()
+    parts = set(args.parts or PARTS)
     log_dir = Path(tempfile.mkdtemp(prefix="bench-"))
     with test_infrastructure(log_dir) as infra:
-        env = dict(os.environ) | {
+        print(f"infrastructure: {infra.description}")
+        print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}")
+        if "pipeline" in parts:
+            pipeline(infra, log_dir, args)
+        if "payment-api" in parts:
+            payment_api(infra, log_dir, args)
+        if "segmentation" in parts:
+            asyncio.run(
+                read_step(infra.mongodb, infra.db_prefix, args.segmentation_read, infra.description)
+            )
+    if "segmentation" in parts:
+        quality(customers=30_000)
+        compute_step(args.segmentation_customers)
+
+
+def pipeline(infra: TestInfrastructure, log_dir: Path, args: argparse.Namespace) -> None:
+    env = (
+        dict(os.environ)
+        | {
             "KAFKA_BOOTSTRAP_SERVERS": infra.kafka,
             "MONGODB_URL": infra.mongodb,
             "MONGODB_DB_PREFIX": infra.db_prefix,
@@ -41,22 +72,17 @@ def main() -> None:
             "ANALYTICS_API_PORT": str(free_port()),
             "LOG_LEVEL": "WARNING",
         }
-        stack = LocalStack(StackAddresses.from_env(env), log_dir)
-        stack.start_infrastructure()
-        services = ("payment", "analytics")
-        stack.start_services(services)
-        try:
-            stack.wait_ready(services)
-            print(f"infrastructure: {infra.description}")
-            print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}")
-            asyncio.run(report(stack, args))
-            asyncio.run(
-                read_step(infra.mongodb, infra.db_prefix, args.segmentation_read, infra.description)
-            )
-        finally:
-            stack.stop()
-    quality(customers=30_000)
-    compute_step(args.segmentation_customers)
+        | SERVICE_ENV
+    )
+    stack = LocalStack(StackAddresses.from_env(env), log_dir)
+    stack.start_infrastructure()
+    services = ("payment", "analytics")
+    stack.start_services(services)
+    try:
+        stack.wait_ready(services)
+        asyncio.run(report(stack, args))
+    finally:
+        stack.stop()
 
 
 async def report(stack: LocalStack, args: argparse.Namespace) -> None:
@@ -75,7 +101,9 @@ async def report(stack: LocalStack, args: argparse.Namespace) -> None:
     if run.missing:
         print(f"revenue.recorded missing after 120 s for {len(run.missing)}: {run.missing[:5]}")
     print(f"\npayments: {args.payments} with {args.concurrency} concurrent clients")
-    print(f"throughput: {completed / run.elapsed:.1f} payments/s ({run.failures} failed)")
+    print(
+        f"throughput: {completed / run.elapsed:.1f} payments/s ({run.failures} declined or failed)"
+    )
     print(latency_line("POST /v1/payments", run.post_latency))
     print(latency_line("payment -> revenue.recorded", run.revenue_latency))
     for name in ("payment", "analytics"):

@@ -6,22 +6,12 @@ import asyncio
 import contextlib
 import json
 import time
-import uuid
 from dataclasses import dataclass, field
 
-import httpx
 from aiokafka import AIOKafkaConsumer
 
 from shared.events.topics import REVENUE_RECORDED
-from shared.settings import DEV_ONLY_PAYMENT_API_KEY
-
-METHODS = [
-    ("credit_card", "pm_card_visa"),
-    ("debit_card", "pm_card_visa_debit"),
-    ("paypal", "sandbox_ok"),
-    ("bitcoin", "sandbox_ok"),
-    ("ethereum", "sandbox_ok"),
-]
+from tests.benchmarks.payment_load import PaymentRequests, payment_client
 
 
 @dataclass
@@ -78,24 +68,16 @@ async def push_payments(
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(payments):
         queue.put_nowait(i)
-    headers = {"Authorization": f"Bearer {DEV_ONLY_PAYMENT_API_KEY}"}
+    requests = PaymentRequests(seed=payments)
 
     async def client() -> None:
-        async with httpx.AsyncClient(base_url=payment_url, headers=headers, timeout=30) as http:
+        async with payment_client(payment_url) as http:
             while not queue.empty():
-                i = queue.get_nowait()
-                method, token = METHODS[i % len(METHODS)]
-                body = {
-                    "customer_id": f"bench_customer_{i % 500}",
-                    "campaign_id": campaign_id,
-                    "amount": "149.99",
-                    "currency": "USD",
-                    "payment_method": method,
-                    "payment_token": token,
-                }
+                queue.get_nowait()
+                body, headers = requests.next()
                 started = time.perf_counter()
                 response = await http.post(
-                    "/v1/payments", json=body, headers={"Idempotency-Key": str(uuid.uuid4())}
+                    "/v1/payments", json=body | {"campaign_id": campaign_id}, headers=headers
                 )
                 run.post_latency.append(time.perf_counter() - started)
                 if response.status_code != 201:
