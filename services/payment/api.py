@@ -4,8 +4,9 @@ Every error answers ``{"error": {"type", "message", "errors": [{"field", "messag
 naming the offending field or header so the client knows what to fix.
 """
 
+import contextlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from ipaddress import IPv4Network, IPv6Network
@@ -203,6 +204,34 @@ class CardDataError(Exception):
         self.fields = fields
 
 
+class Admission:
+    """At most ``limit`` payment operations in flight; the rest are told to come back.
+
+    A payment service that queues without bound answers everyone late; one that sheds the
+    excess answers most clients on time and tells the others, with 503 and Retry-After,
+    when to retry (with the same Idempotency-Key, so nothing is charged twice).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._in_flight = 0
+
+    @contextlib.contextmanager
+    def admit(self) -> Iterator[None]:
+        if self._in_flight >= self._limit:
+            raise HTTPException(
+                503,
+                f"{self._limit} payment operations are in progress; retry shortly with the "
+                "same Idempotency-Key",
+                headers={"Retry-After": "1"},
+            )
+        self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+
+
 def _reply(answer: Answer) -> JSONResponse:
     headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
     return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)
@@ -213,6 +242,7 @@ def build_api(
     api_key: SecretStr,
     clients: ClientPolicy,
     extra_routes: list[BaseRoute],
+    admission: Admission,
     webhooks: APIRouter | None = None,
 ) -> FastAPI:
     app = FastAPI(
@@ -254,8 +284,9 @@ def build_api(
         if problem is not None:
             errors = [FieldError(field="amount", message=problem)]
             return error_response(422, "invalid_request", f"invalid amount: {problem}", errors)
-        answer = await handlers.take_payment(payment, idempotency_key, clients.context(request))
-        return _reply(answer)
+        with admission.admit():
+            context = clients.context(request)
+            return _reply(await handlers.take_payment(payment, idempotency_key, context))
 
     @router.get("", response_model=PaymentPage, responses=_errors(401, 422))
     async def list_payments(
@@ -288,7 +319,8 @@ def build_api(
         payment_id: str, decision: ReviewDecision, idempotency_key: IdempotencyKey
     ) -> JSONResponse:
         """Approve (the payment is charged now) or decline a payment held in review."""
-        return _reply(await handlers.review(payment_id, decision, idempotency_key))
+        with admission.admit():
+            return _reply(await handlers.review(payment_id, decision, idempotency_key))
 
     @router.post(
         "/{payment_id}/refunds",
@@ -300,7 +332,8 @@ def build_api(
         payment_id: str, refund: RefundRequest, idempotency_key: IdempotencyKey
     ) -> JSONResponse:
         """Refund up to what is left, through the processor that took the payment."""
-        return _reply(await handlers.refund(payment_id, refund, idempotency_key))
+        with admission.admit():
+            return _reply(await handlers.refund(payment_id, refund, idempotency_key))
 
     app.include_router(router)
     if webhooks is not None:

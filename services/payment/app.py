@@ -4,7 +4,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from services.payment.api import ClientPolicy, build_api
+from services.payment.api import Admission, ClientPolicy, build_api
 from services.payment.charging import Charging
 from services.payment.client_ip import parse_trusted_proxies
 from services.payment.domain import AmountLimits, FeeSchedule, PaymentPolicy
@@ -162,7 +162,12 @@ def assemble(settings: PaymentSettings) -> PaymentService:
     service = Service(
         infra=infra,
         http_app=build_api(
-            handlers, settings.payment_api_key, clients, health_routes(infra), webhooks
+            handlers,
+            settings.payment_api_key,
+            clients,
+            health_routes(infra),
+            Admission(settings.payment_max_in_flight),
+            webhooks,
         ),
         http_port=settings.payment_api_port,
         on_startup=[

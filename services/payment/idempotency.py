@@ -97,12 +97,12 @@ class IdempotentRequests:
         Raises ``IdempotencyKeyReusedError`` for another request, and
         ``IdempotencyKeyInUseError`` when the first request is still running after the wait.
         """
+        stored = await self._keys.get(key)
+        if stored is None and not known:
+            return None  # a new key: nothing to wait for, however slow the lookup was
         try:
             async with asyncio.timeout(self._wait_seconds):
                 while True:
-                    stored = await self._keys.get(key)
-                    if stored is None and not known:
-                        return None
                     if stored is not None:
                         if stored.request_hash != request_hash(self._endpoint, request):
                             raise IdempotencyKeyReusedError(
@@ -112,6 +112,7 @@ class IdempotentRequests:
                         if stored.status_code is not None and stored.response is not None:
                             return Answer(stored.status_code, stored.response, replayed=True)
                     await asyncio.sleep(POLL_SECONDS)
+                    stored = await self._keys.get(key)
         except TimeoutError:
             raise IdempotencyKeyInUseError(
                 f"the first request with Idempotency-Key {key!r} is still being processed; "

@@ -82,6 +82,9 @@ class PaymentSettings(RequiresSecrets):
         default=0.0, ge=0, le=30, description="Simulated round trip of the sandbox processors."
     )
     payment_processor_timeout_seconds: float = Field(default=20, gt=0, le=120)
+    payment_max_in_flight: int = Field(
+        default=64, ge=1, le=10_000, description="Payment operations at once; more get 503."
+    )
     stripe_api_key: SecretStr | None = None
     stripe_api_base_url: str | None = None
     stripe_webhook_secret: SecretStr | None = None
