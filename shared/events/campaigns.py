@@ -151,10 +151,9 @@ class Segment(Contract):
     )
 
 
-class CampaignSegmented(Contract):
-    campaign_id: CampaignId
-    total_customers: NonNegativeInt
-    segments: list[Segment]
+class DecidedByAnEngine(Contract):
+    """The output of an AI step: which engine produced it and what its model calls cost."""
+
     engine: str | None = Field(
         default=None,
         description="What produced it: openai:<model>, anthropic:<model>, offline or "
@@ -166,6 +165,12 @@ class CampaignSegmented(Contract):
         description="US dollars spent on model calls for this step, unrounded; 0 offline.",
         examples=["0.0124"],
     )
+
+
+class CampaignSegmented(DecidedByAnEngine):
+    campaign_id: CampaignId
+    total_customers: NonNegativeInt
+    segments: list[Segment]
 
 
 class ContentPiece(Contract):
@@ -189,20 +194,9 @@ class ContentPiece(Contract):
     cta_url: str = Field(description="Tracking link carrying campaign, segment, channel, variant.")
 
 
-class CampaignContentGenerated(Contract):
+class CampaignContentGenerated(DecidedByAnEngine):
     campaign_id: CampaignId
     content: list[ContentPiece]
-    engine: str | None = Field(
-        default=None,
-        description="What produced it: openai:<model>, anthropic:<model>, offline or "
-        "offline-fallback.",
-        examples=["offline"],
-    )
-    ai_cost: DecimalString | None = Field(
-        default=None,
-        description="US dollars spent on model calls for this step, unrounded; 0 offline.",
-        examples=["0.0124"],
-    )
 
 
 class CampaignLaunched(Contract):
