@@ -4,7 +4,8 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from services.payment.api import Admission, ClientPolicy, build_api
+from services.payment.api import build_api
+from services.payment.api_guards import Admission, ClientPolicy
 from services.payment.charging import Charging
 from services.payment.client_ip import parse_trusted_proxies
 from services.payment.domain import AmountLimits, FeeSchedule, PaymentPolicy

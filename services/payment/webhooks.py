@@ -24,7 +24,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from services.payment.api import ErrorBody, error_response
+from services.payment.api_errors import ErrorBody, error_response
 from services.payment.notifications import (
     InvalidEventError,
     WebhookInbox,
