@@ -8,7 +8,7 @@ from services.planner.allocation import ShareLimits
 from services.planner.domain import PlanningPolicy
 from services.planner.engines.llm import LlmPlanner
 from services.planner.handlers import register
-from services.planner.repository import Observations, Rejections, campaign_plans
+from services.planner.repository import Audiences, Observations, Rejections, campaign_plans
 from services.planner.response_curves import default_curve
 from services.planner.settings import PlannerSettings
 from shared.ai.decisions import DecisionLog, decision_routes
@@ -46,7 +46,10 @@ def build(settings: PlannerSettings) -> Service:
         settings.price_table(),
         budget_seconds=settings.ai_timeout_seconds,
     )
-    register(infra, campaign_plans(infra.db), rejections, observations, decisions, engine)
+    audiences = Audiences(infra.db)
+    register(
+        infra, campaign_plans(infra.db), rejections, observations, audiences, decisions, engine
+    )
     infra.finish()
     return Service(
         infra=infra,

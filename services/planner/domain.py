@@ -7,7 +7,7 @@ the response curves, the allocation and the forecast live in their own modules.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -17,6 +17,7 @@ from shared.events.campaigns import (
     CampaignPerformance,
     CampaignPlanned,
     CampaignRequested,
+    CampaignSegmented,
     Schedule,
     SendWindow,
 )
@@ -48,6 +49,24 @@ class PlanningPolicy:
 
 
 @dataclass(frozen=True)
+class EmailAudience:
+    """Who an email can reach, from the latest segmentation of the customer base: the
+    members who opted in, and the purchases their segments' predicted conversion expects."""
+
+    reachable: int
+    expected_purchases: float
+
+
+def email_audience(segmented: CampaignSegmented) -> EmailAudience:
+    return EmailAudience(
+        reachable=sum(s.email_reachable for s in segmented.segments),
+        expected_purchases=sum(
+            s.email_reachable * s.predicted_conversion_rate for s in segmented.segments
+        ),
+    )
+
+
+@dataclass(frozen=True)
 class ChannelObservation:
     channel: Channel
     observation: Observation
@@ -57,9 +76,12 @@ def learned_curves(
     policy: PlanningPolicy,
     channels: Sequence[Channel],
     history: Sequence[ChannelObservation],
+    audience: EmailAudience | None = None,
 ) -> dict[Channel, ResponseCurve]:
-    """Each requested channel's curve: refitted to its history when there is enough."""
-    return {
+    """Each requested channel's curve: refitted to its history when there is enough, and,
+    for email, never promising more purchases than its known audience is expected to make
+    (social and web reach people beyond the customer base, so no audience bounds them)."""
+    curves = {
         channel: fitted_curve(
             policy.curves[channel],
             [h.observation for h in history if h.channel is channel],
@@ -67,6 +89,11 @@ def learned_curves(
         )
         for channel in channels
     }
+    email = curves.get(Channel.EMAIL)
+    if email is not None and audience is not None and audience.reachable > 0:
+        ceiling = min(email.purchases_ceiling, audience.expected_purchases)
+        curves[Channel.EMAIL] = replace(email, purchases_ceiling=ceiling)
+    return curves
 
 
 def channel_observations(

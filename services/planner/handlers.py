@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 
 from services.planner import domain
 from services.planner.engines.llm import STEP, LlmPlanner
-from services.planner.repository import Observations, Rejections
+from services.planner.repository import Audiences, Observations, Rejections
 from shared.ai.decisions import DecisionLog
 from shared.events.campaigns import (
     CampaignPerformance,
     CampaignPlanned,
     CampaignRejected,
     CampaignRequested,
+    CampaignSegmented,
 )
 from shared.events.common import FieldError
 from shared.events.envelope import CloudEvent
@@ -23,6 +24,7 @@ from shared.events.topics import (
     CAMPAIGN_PLANNED,
     CAMPAIGN_REJECTED,
     CAMPAIGN_REQUESTED,
+    CAMPAIGN_SEGMENTED,
 )
 from shared.runtime import Infrastructure
 from shared.storage.once_per_campaign import OncePerCampaign
@@ -34,6 +36,7 @@ def register(
     plans: OncePerCampaign[CampaignPlanned],
     rejections: Rejections,
     observations: Observations,
+    audiences: Audiences,
     decisions: DecisionLog,
     engine: LlmPlanner,
 ) -> None:
@@ -50,8 +53,8 @@ def register(
         if await plans.exists(request.campaign_id):
             return  # a campaign id is accepted once; a repeat request is a no-op
         # Planned outside the transaction: a model call must never hold one open.
-        history = await observations.history()
-        plan, decision = await engine.plan(request, datetime.now(UTC), history)
+        history, audience = await observations.history(), await audiences.latest()
+        plan, decision = await engine.plan(request, datetime.now(UTC), history, audience)
 
         async def work(tx: Transaction) -> None:
             if await plans.exists(request.campaign_id, tx.session):
@@ -59,6 +62,15 @@ def register(
             await plans.add(plan.campaign_id, plan, tx.session)
             await decisions.record(plan.campaign_id, STEP, decision, tx.session)
             await tx.emit(CAMPAIGN_PLANNED, plan, key=plan.campaign_id, cause=event)
+
+        await infra.uow.consume(event.id, work)
+
+    @infra.subscriber(CAMPAIGN_SEGMENTED, description="Learn who an email can reach.")
+    async def learn_audience(event: CloudEvent[CampaignSegmented]) -> None:
+        audience = domain.email_audience(event.data)
+
+        async def work(tx: Transaction) -> None:
+            await audiences.record(audience, event.time, tx.session)
 
         await infra.uow.consume(event.id, work)
 

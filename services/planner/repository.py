@@ -6,7 +6,7 @@ from datetime import datetime
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.planner.domain import ChannelObservation
+from services.planner.domain import ChannelObservation, EmailAudience
 from services.planner.response_curves import Observation
 from shared.events.campaigns import CampaignPlanned, CampaignRejected
 from shared.events.common import Channel
@@ -84,3 +84,33 @@ class Observations:
             )
             async for document in self._observations.find({}).sort("as_of", -1).limit(HISTORY_LIMIT)
         ]
+
+
+class Audiences:
+    """The email audience from the latest segmentation of the customer base."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._audiences = db["audiences"]
+
+    async def record(
+        self, audience: EmailAudience, as_of: datetime, session: AsyncClientSession
+    ) -> None:
+        """Keeps ``audience`` unless a later segmentation was recorded already."""
+        recorded = await self._audiences.find_one({"_id": LATEST}, session=session)
+        if recorded is not None and recorded["as_of"] > as_of:
+            return  # segmentations can arrive out of order; the latest base wins
+        document = {
+            "as_of": as_of,
+            "reachable": audience.reachable,
+            "expected_purchases": audience.expected_purchases,
+        }
+        await self._audiences.replace_one({"_id": LATEST}, document, upsert=True, session=session)
+
+    async def latest(self) -> EmailAudience | None:
+        document = await self._audiences.find_one({"_id": LATEST})
+        if document is None:
+            return None
+        return EmailAudience(document["reachable"], document["expected_purchases"])
+
+
+LATEST = "latest"

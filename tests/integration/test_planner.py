@@ -13,11 +13,13 @@ from shared.events.topics import (
     CAMPAIGN_PLANNED,
     CAMPAIGN_REJECTED,
     CAMPAIGN_REQUESTED,
+    CAMPAIGN_SEGMENTED,
     dead_letter_topic,
 )
 from shared.runtime import Service
-from tests.support.factories import campaign_id, campaign_request
+from tests.support.factories import campaign_id, campaign_request, campaign_segmented
 from tests.support.kafka import cloud_event, for_campaign
+from tests.support.planning import given_audience
 from tests.support.services import running, settings_for
 
 
@@ -83,6 +85,7 @@ async def test_reported_performance_teaches_the_curves_used_for_the_next_plan(
     )
     first, second = campaign_id(), campaign_id()
     async with running(build, settings) as service:
+        await given_audience(service, reachable=10**6, expected_purchases=10**9)  # no bound
         await publisher.send(
             CAMPAIGN_REQUESTED,
             cloud_event(CAMPAIGN_REQUESTED, campaign_request(first), subject=first),
@@ -110,6 +113,46 @@ async def test_reported_performance_teaches_the_curves_used_for_the_next_plan(
     learned = Decimal(replanned["data"]["predicted_revenue"]["amount"])
     assert abs(learned - 2 * predicted) <= Decimal("0.05")
     assert "learned from 1 past campaigns" in replanned["data"]["rationale"]
+
+
+async def test_a_segmentation_bounds_what_the_next_plan_expects_of_email(infra, publisher, events):
+    settings = settings_for(
+        PlannerSettings, infra, mongodb_db_prefix=f"audience{uuid.uuid4().hex[:8]}_"
+    )
+    earlier, cid = campaign_id(), campaign_id()
+    segments = [
+        {
+            "segment_id": "loyal",
+            "name": "Loyal",
+            "size": 500,
+            "email_reachable": 321,
+            "predicted_conversion_rate": 0.05,
+        }
+    ]
+    segmented = campaign_segmented(earlier, segments=segments)
+    async with running(build, settings) as service:
+        await publisher.send(
+            CAMPAIGN_SEGMENTED,
+            cloud_event(CAMPAIGN_SEGMENTED, segmented, subject=earlier),
+            key=earlier,
+        )
+        audiences = service.infra.db["audiences"]
+        async with asyncio.timeout(30):
+            while (await audiences.find_one({"_id": "latest", "reachable": 321})) is None:
+                await asyncio.sleep(0.1)
+        await publisher.send(
+            CAMPAIGN_REQUESTED,
+            cloud_event(CAMPAIGN_REQUESTED, campaign_request(cid), subject=cid),
+            key=cid,
+        )
+        [planned] = await events.wait_for(CAMPAIGN_PLANNED, for_campaign(cid))
+
+    data = planned["data"]
+    assert "audience of 321 opted-in customers" in data["rationale"]
+    # 321 x 5% = 16.05 purchases at most, at the request's 149.99.
+    assert Decimal(data["predicted_revenue_by_channel"]["email"]) <= Decimal("16.05") * Decimal(
+        "149.99"
+    )
 
 
 async def observations_recorded(service: Service, cid: str) -> None:

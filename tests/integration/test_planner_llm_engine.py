@@ -22,6 +22,7 @@ from shared.runtime import Service
 from tests.support.factories import campaign_id, campaign_request
 from tests.support.fake_llm import FakeLlm, answer, fake_llm_server
 from tests.support.kafka import cloud_event, for_campaign
+from tests.support.planning import given_audience
 from tests.support.services import running, settings_for
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -151,6 +152,8 @@ async def test_the_same_request_planned_offline_again_reproduces_the_same_decisi
         async with running(
             build, settings_for(PlannerSettings, infra, mongodb_db_prefix=prefix)
         ) as service:
+            # The same known audience both times: it is one of the plan's inputs.
+            await given_audience(service, reachable=2000, expected_purchases=150.0)
             await publisher.send(
                 CAMPAIGN_REQUESTED, cloud_event(CAMPAIGN_REQUESTED, request, subject=cid), key=cid
             )

@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 
 from services.planner.allocation import ShareLimits, allocate_budget
 from services.planner.app import planning_policy
-from services.planner.domain import ChannelObservation, channel_observations, learned_curves
+from services.planner.domain import (
+    ChannelObservation,
+    channel_observations,
+    email_audience,
+    learned_curves,
+)
 from services.planner.engines.llm import (
     ChannelSpend,
     PlanProposal,
@@ -23,10 +28,10 @@ from services.planner.engines.offline import OfflinePlanner
 from services.planner.forecast import forecast_revenue
 from services.planner.response_curves import Observation, ResponseCurve
 from services.planner.settings import PlannerSettings
-from shared.events.campaigns import CampaignPerformance, CampaignRequested
+from shared.events.campaigns import CampaignPerformance, CampaignRequested, CampaignSegmented
 from shared.events.common import Channel
 from shared.money import Money
-from tests.support.factories import campaign_request
+from tests.support.factories import campaign_request, campaign_segmented
 
 PRICE = Money.of("100.00", "USD")
 NO_LIMITS = ShareLimits(minimum=Decimal(0), maximum=Decimal(1))
@@ -204,3 +209,41 @@ def test_a_rationale_quoting_an_amount_the_plan_does_not_hold_is_a_violation() -
     assert violations("Email gets 30,000.00; social and web share the rest.") == [
         "the rationale quotes 30,000.00, which is not an amount of the plan"
     ]
+
+
+def test_a_small_email_audience_caps_what_email_is_predicted_and_given() -> None:
+    request = CampaignRequested.model_validate(campaign_request("audience"))
+    planner = OfflinePlanner(planning_policy(PlannerSettings()))
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    segmented = CampaignSegmented.model_validate(
+        campaign_segmented(
+            "earlier",
+            segments=[
+                {
+                    "segment_id": "loyal",
+                    "name": "Loyal",
+                    "size": 400,
+                    "email_reachable": 300,
+                    "predicted_conversion_rate": 0.1,
+                },
+                {
+                    "segment_id": "cold",
+                    "name": "Cold",
+                    "size": 900,
+                    "email_reachable": 100,
+                    "predicted_conversion_rate": 0.02,
+                },
+            ],
+        )
+    )
+    audience = email_audience(segmented)
+
+    unbounded = planner.plan(request, now)
+    bounded = planner.plan(request, now, audience=audience)
+
+    assert (audience.reachable, audience.expected_purchases) == (400, pytest.approx(32.0))
+    email_revenue = bounded.predicted_revenue_by_channel[Channel.EMAIL]
+    assert email_revenue <= Decimal(32) * request.product.price.amount  # 32 purchases at most
+    assert bounded.allocation[Channel.EMAIL] < unbounded.allocation[Channel.EMAIL]
+    assert sum(bounded.allocation.values()) == request.budget.amount
+    assert "audience of 400 opted-in customers" in bounded.rationale

@@ -17,7 +17,12 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
-from services.planner.domain import ChannelObservation, PlanningPolicy, learned_curves
+from services.planner.domain import (
+    ChannelObservation,
+    EmailAudience,
+    PlanningPolicy,
+    learned_curves,
+)
 from services.planner.engines.offline import OfflinePlanner
 from services.planner.forecast import forecast_revenue
 from shared.ai.costs import PriceTable
@@ -79,10 +84,16 @@ class PlanningFacts(BaseModel):
     reference_revenue_interval: tuple[Decimal, Decimal] | None = Field(
         default=None, description="80% interval of reference_revenue."
     )
+    email_audience: int | None = Field(
+        default=None, description="Customers an email can reach, from the last segmentation."
+    )
 
 
 def planning_facts(
-    request: CampaignRequested, baseline: CampaignPlanned, policy: PlanningPolicy
+    request: CampaignRequested,
+    baseline: CampaignPlanned,
+    policy: PlanningPolicy,
+    audience: EmailAudience | None = None,
 ) -> PlanningFacts:
     single = len(request.channels) == 1
     return PlanningFacts(
@@ -104,6 +115,7 @@ def planning_facts(
             if (interval := baseline.predicted_revenue_interval)
             else None
         ),
+        email_audience=audience.reachable if audience else None,
     )
 
 
@@ -153,6 +165,8 @@ def unsupported_figures(facts: PlanningFacts, proposal: PlanProposal) -> list[st
     known = {facts.budget.amount, facts.product_price.amount, *proposal.by_channel().values()}
     known |= set((facts.reference_revenue_by_channel or {}).values())
     known |= {facts.reference_revenue, *(facts.reference_revenue_interval or ())}
+    if facts.email_audience is not None:
+        known.add(Decimal(facts.email_audience))
     known |= _figures(f"{facts.campaign_name} {facts.product_name}")
     quoted = _figures(proposal.rationale)
     return sorted(
@@ -194,9 +208,10 @@ class LlmPlanner:
         request: CampaignRequested,
         now: datetime,
         history: Sequence[ChannelObservation] = (),
+        audience: EmailAudience | None = None,
     ) -> tuple[CampaignPlanned, Decision[PlanProposal]]:
-        baseline = self._offline.plan(request, now, history)
-        facts = planning_facts(request, baseline, self._policy)
+        baseline = self._offline.plan(request, now, history, audience)
+        facts = planning_facts(request, baseline, self._policy, audience)
         decision = await run_step(
             proposal_step(facts),
             facts,
@@ -207,7 +222,7 @@ class LlmPlanner:
         if decision.engine in OFFLINE_ENGINES:
             plan = baseline.model_copy(update={"engine": decision.engine})
         else:
-            plan = self._proposed_plan(request, baseline, decision, history)
+            plan = self._proposed_plan(request, baseline, decision, history, audience)
         return plan.model_copy(update={"ai_cost": decision.cost}), decision
 
     def _proposed_plan(
@@ -216,12 +231,13 @@ class LlmPlanner:
         baseline: CampaignPlanned,
         decision: Decision[PlanProposal],
         history: Sequence[ChannelObservation],
+        audience: EmailAudience | None,
     ) -> CampaignPlanned:
         currency = request.budget.currency
         allocation = {
             c: Money(amount=a, currency=currency) for c, a in decision.output.by_channel().items()
         }
-        curves = learned_curves(self._policy, request.channels, history)
+        curves = learned_curves(self._policy, request.channels, history, audience)
         forecast = forecast_revenue(allocation, curves, request.product.price, request.campaign_id)
         return baseline.model_copy(
             update={

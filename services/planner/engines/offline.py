@@ -12,6 +12,7 @@ from datetime import datetime
 from services.planner.allocation import allocate_budget
 from services.planner.domain import (
     ChannelObservation,
+    EmailAudience,
     PlanningPolicy,
     learned_curves,
     plan_schedule,
@@ -39,8 +40,9 @@ class OfflinePlanner:
         request: CampaignRequested,
         now: datetime,
         history: Sequence[ChannelObservation] = (),
+        audience: EmailAudience | None = None,
     ) -> CampaignPlanned:
-        curves = learned_curves(self._policy, request.channels, history)
+        curves = learned_curves(self._policy, request.channels, history, audience)
         price = request.product.price
         allocation = allocate_budget(request.budget, curves, price, self._policy.limits)
         forecast = forecast_revenue(allocation, curves, price, request.campaign_id)
@@ -54,7 +56,7 @@ class OfflinePlanner:
             predicted_roi=round(float(forecast.roi), 4),
             schedule=plan_schedule(request, now, self._policy),
             engine=ENGINE,
-            rationale=rationale(allocation, curves, price, forecast),
+            rationale=rationale(allocation, curves, price, forecast, audience),
             predicted_revenue_interval=RevenueInterval(
                 low=forecast.revenue_low, high=forecast.revenue_high
             ),
@@ -72,6 +74,7 @@ def rationale(
     curves: Mapping[Channel, ResponseCurve],
     price: Money,
     forecast: Forecast,
+    audience: EmailAudience | None = None,
 ) -> str:
     """A plain-language account of the plan, every figure taken from the plan itself."""
     parts = []
@@ -83,6 +86,8 @@ def rationale(
             if curve.observations
             else "default curve"
         )
+        if channel is Channel.EMAIL and audience is not None and audience.reachable > 0:
+            source += f", within an audience of {audience.reachable} opted-in customers"
         parts.append(
             f"{channel.value} {spend} -> {forecast.revenue_by_channel[channel]} predicted, "
             f"next unit of spend returns {next_unit:.2f} ({source})"
