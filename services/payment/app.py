@@ -12,6 +12,7 @@ from services.payment.domain import AmountLimits, FeeSchedule, PaymentPolicy
 from services.payment.field_encryption import Keyring
 from services.payment.handlers import PaymentHandlers, declare_events
 from services.payment.idempotency import IdempotentRequests
+from services.payment.idempotency_keys import IdempotencyKeys
 from services.payment.notifications import WebhookInbox
 from services.payment.processors import PaymentProcessor
 from services.payment.processors.crypto import CryptoProcessor
@@ -19,11 +20,12 @@ from services.payment.processors.paypal import PayPalProcessor
 from services.payment.processors.sandbox import SandboxProcessor, sandbox_processors
 from services.payment.processors.stripe import StripeProcessor
 from services.payment.reconciliation import Reconciler, ReconciliationPolicy
-from services.payment.repository import IdempotencyKeys, Payments, WebhookEvents
+from services.payment.repository import Payments
 from services.payment.risk_policy import RiskPolicy
 from services.payment.risk_signals import PaymentRiskScorer, RiskSignals
 from services.payment.routing import BreakerPolicy, Router
 from services.payment.settings import PaymentSettings
+from services.payment.webhook_events import WebhookEvents
 from services.payment.webhooks import WEBHOOK_EVENTS_KEPT, WebhookSecrets, webhook_router
 from shared.runtime import Infrastructure, Service, health_routes
 

@@ -1,26 +1,23 @@
-"""The payment service's storage: payment records, idempotency keys and the webhook
-deliveries already handled."""
+"""The payment records: stored with their request data sealed, saved against their
+revision, listed newest first a page at a time.
+
+Idempotency keys are stored by ``idempotency_keys``, handled webhook deliveries by
+``webhook_events``.
+"""
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 from services.payment.field_encryption import Keyring, seal, unseal
 from shared.events.payments import PaymentRecord, PaymentStatus
 from shared.storage.mongo import Document
-
-IDEMPOTENCY_KEYS = "idempotency_keys"
-WEBHOOK_EVENTS = "webhook_events"
-IN_PROGRESS, DONE = "in_progress", "done"
 
 
 class InvalidCursorError(ValueError):
@@ -181,94 +178,3 @@ class Payments:
                     self._keyring, metadata[name], context=f"{document['_id']}:{name}"
                 )
         return PaymentRecord.model_validate(document | {"metadata": metadata})
-
-
-@dataclass(frozen=True)
-class StoredKey:
-    request_hash: str
-    payment_id: str
-    status_code: int | None = None  # None while the first request is in progress
-    response: dict[str, Any] | None = None
-
-
-class IdempotencyKeys:
-    """Claimed keys with the request they were used for and, once done, the response sent."""
-
-    def __init__(self, db: AsyncDatabase[Document], keep_for: timedelta) -> None:
-        self._keys = db[IDEMPOTENCY_KEYS]
-        self._keep_for = keep_for
-
-    async def ensure_indexes(self) -> None:
-        await self._keys.create_index(
-            "created_at", expireAfterSeconds=int(self._keep_for.total_seconds())
-        )
-
-    async def claim(
-        self,
-        key: str,
-        request_hash: str,
-        payment_id: str,
-        now: datetime,
-        session: AsyncClientSession,
-    ) -> None:
-        """Raises ``DuplicateKeyError`` when the key was claimed before."""
-        await self._keys.insert_one(
-            {
-                "_id": key,
-                "request_hash": request_hash,
-                "payment_id": payment_id,
-                "status": IN_PROGRESS,
-                "created_at": now,
-            },
-            session=session,
-        )
-
-    async def complete(
-        self, key: str, status_code: int, response: dict[str, Any], session: AsyncClientSession
-    ) -> None:
-        await self._keys.update_one(
-            {"_id": key},
-            {"$set": {"status": DONE, "status_code": status_code, "response": response}},
-            session=session,
-        )
-
-    async def get(self, key: str) -> StoredKey | None:
-        document = await self._keys.find_one({"_id": key})
-        if document is None:
-            return None
-        return StoredKey(
-            request_hash=document["request_hash"],
-            payment_id=document["payment_id"],
-            status_code=document.get("status_code"),
-            response=document.get("response"),
-        )
-
-
-def is_idempotency_key_clash(error: DuplicateKeyError) -> bool:
-    details = error.details or {}
-    return IDEMPOTENCY_KEYS in str(details.get("ns", "")) + str(details.get("errmsg", "")) + str(
-        error
-    )
-
-
-class WebhookEvents:
-    """Webhook deliveries handled, by ``<processor>:<event id>``, kept ``keep_for``."""
-
-    def __init__(self, db: AsyncDatabase[Document], keep_for: timedelta) -> None:
-        self._events = db[WEBHOOK_EVENTS]
-        self._keep_for = keep_for
-
-    async def ensure_indexes(self) -> None:
-        await self._events.create_index(
-            "received_at", expireAfterSeconds=int(self._keep_for.total_seconds())
-        )
-
-    async def seen(self, key: str) -> bool:
-        return await self._events.find_one({"_id": key}, {"_id": 1}) is not None
-
-    async def record(self, key: str, payment_id: str | None, now: datetime) -> None:
-        """Idempotent: a delivery handled twice at once is recorded once."""
-        with contextlib.suppress(DuplicateKeyError):
-            await self._events.insert_one(
-                {"_id": key, "payment_id": payment_id, "received_at": now}
-            )
