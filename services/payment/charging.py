@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from services.payment import domain, lifecycle
-from services.payment.idempotency import Answer, IdempotentRequests
+from services.payment.answers import ANNOUNCED, answer_for, public
+from services.payment.idempotency import IdempotentRequests
 from services.payment.processors import (
     Charge,
     ChargeOutcome,
@@ -29,47 +30,13 @@ from services.payment.processors import (
 from services.payment.repository import Payments
 from services.payment.routing import Router
 from shared.events.payments import AttemptOutcome, PaymentRecord, PaymentStatus
-from shared.events.topics import (
-    PAYMENT_COMPLETED,
-    PAYMENT_FAILED,
-    PAYMENT_INITIATED,
-    PAYMENT_REFUNDED,
-    PAYMENT_REVIEW_REQUIRED,
-)
 from shared.money import Money
 from shared.storage.mongo import stored_now
 from shared.storage.unit_of_work import Transaction, UnitOfWork
 
 log = logging.getLogger(__name__)
 
-# The event each status announces; ``processing`` is internal and announces nothing.
-ANNOUNCED: Mapping[PaymentStatus, str] = {
-    PaymentStatus.PENDING: PAYMENT_INITIATED,
-    PaymentStatus.REVIEW: PAYMENT_REVIEW_REQUIRED,
-    PaymentStatus.COMPLETED: PAYMENT_COMPLETED,
-    PaymentStatus.FAILED: PAYMENT_FAILED,
-    PaymentStatus.PARTIALLY_REFUNDED: PAYMENT_REFUNDED,
-    PaymentStatus.REFUNDED: PAYMENT_REFUNDED,
-}
-STATUS_CODES: Mapping[PaymentStatus, int] = {
-    PaymentStatus.COMPLETED: 201,
-    PaymentStatus.FAILED: 402,  # declined, blocked as fraud, or no processor could take it
-    PaymentStatus.REVIEW: 202,  # held: a reviewer decides
-    PaymentStatus.PROCESSING: 202,  # the processor has not decided yet
-}
 PROCESSORS_UNAVAILABLE = "processors_unavailable"
-
-
-def public(payment: PaymentRecord) -> PaymentRecord:
-    """The record as events and stored answers carry it: without the request's IP address
-    and user agent, which live only encrypted in the payment's own document."""
-    metadata = payment.metadata.model_copy(update={"ip_address": None, "user_agent": None})
-    return payment.model_copy(update={"metadata": metadata})
-
-
-def answer_for(payment: PaymentRecord, status_code: int | None = None) -> Answer:
-    code = status_code or STATUS_CODES.get(payment.status, 200)
-    return Answer(code, public(payment).model_dump(mode="json"))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.payment import domain, lifecycle
-from services.payment.charging import ANNOUNCED, Charging, answer_for, public
+from services.payment.answers import ANNOUNCED, answer_for, public
+from services.payment.charging import Charging
 from services.payment.idempotency import Answer, IdempotentRequests
 from services.payment.processors import ProcessorError, Refund, RefundOutcome
 from services.payment.repository import Page, PaymentQuery, Payments
