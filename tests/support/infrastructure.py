@@ -20,6 +20,8 @@ from shared.devstack.processes import ProcessGroup
 
 @dataclass(frozen=True)
 class TestInfrastructure:
+    __test__ = False  # a fixture's value, not a test class, whatever its name
+
     kafka: str
     mongodb: str
     db_prefix: str
