@@ -12,65 +12,41 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from bson.decimal128 import Decimal128
-from pymongo import AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
 
-from services.payment.app import build
 from services.payment.domain import CreatePayment
 from services.payment.idempotency import request_hash
 from services.payment.settings import PaymentSettings
 from shared.events.topics import PAYMENT_COMPLETED, PAYMENT_FAILED, PAYMENT_INITIATED
 from shared.settings import DEV_ONLY_PAYMENT_API_KEY
 from tests.support.factories import campaign_id, payment_request
-from tests.support.kafka import Event, EventLog, for_campaign
-from tests.support.services import running, settings_for
+from tests.support.kafka import Event, EventLog, as_published, for_campaign
+from tests.support.payment_service import (
+    RawDatabase,
+    idempotency_key,
+    payment_api,
+    payment_settings,
+    raw_database,
+)
 
 if TYPE_CHECKING:  # imported by name, pytest would try to collect it as a test class
     from tests.support.infrastructure import TestInfrastructure
 
-type RawDatabase = AsyncDatabase[dict[str, Any]]
 
-AUTH = {"Authorization": f"Bearer {DEV_ONLY_PAYMENT_API_KEY}"}
+@pytest.fixture(scope="module")
+def settings(infra: TestInfrastructure) -> PaymentSettings:
+    return payment_settings(infra, "api", payment_idempotency_wait_seconds=0.5)
 
 
 @pytest.fixture(scope="module")
-async def settings(infra: TestInfrastructure) -> AsyncIterator[PaymentSettings]:
-    settings = settings_for(
-        PaymentSettings, infra, health_host="127.0.0.1", payment_idempotency_wait_seconds=0.5
-    )
-    async with running(build, settings):
-        yield settings
-
-
-@pytest.fixture
 async def api(settings: PaymentSettings) -> AsyncIterator[httpx.AsyncClient]:
-    url = f"http://127.0.0.1:{settings.payment_api_port}"
-    async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=30) as client:
+    async with payment_api(settings) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
-async def raw_db(infra: TestInfrastructure) -> AsyncIterator[RawDatabase]:
-    """The payment database without the shared codec: BSON types as stored."""
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongodb)
-    yield client[f"{infra.db_prefix}payment"]
-    await client.close()
-
-
-_keys = iter(range(1, 1_000_000))
-
-
-def idempotency_key() -> dict[str, str]:
-    return {"Idempotency-Key": f"key-{campaign_id()}-{next(_keys)}"}
-
-
-def as_published(value: Any) -> Any:
-    """Events leave out absent (null) fields."""
-    if isinstance(value, dict):
-        return {k: as_published(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [as_published(item) for item in value]
-    return value
+async def raw_db(settings: PaymentSettings) -> AsyncIterator[RawDatabase]:
+    async with raw_database(settings) as db:
+        yield db
 
 
 async def kafka_key(bootstrap: str, event: Event) -> str:
@@ -202,11 +178,10 @@ async def test_invalid_request_is_refused_naming_the_field_and_neither_stored_no
 
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong-key", DEV_ONLY_PAYMENT_API_KEY])
 async def test_request_without_the_api_key_is_refused_with_401(
-    settings: PaymentSettings, authorization: str | None
+    api: httpx.AsyncClient, authorization: str | None
 ) -> None:
-    url = f"http://127.0.0.1:{settings.payment_api_port}"
     headers = {"Authorization": authorization} if authorization else {}
-    async with httpx.AsyncClient(base_url=url, headers=headers) as client:
+    async with httpx.AsyncClient(base_url=api.base_url, headers=headers) as client:
         post = await client.post("/v1/payments", json=payment_request(), headers=idempotency_key())
         get = await client.get("/v1/payments/pay_anything")
 

@@ -14,7 +14,6 @@ from services.payment.app import PaymentService, assemble
 from services.payment.reconciliation import Reconciler
 from services.payment.settings import PaymentSettings
 from shared.events.topics import PAYMENT_COMPLETED, PAYMENT_FAILED
-from shared.settings import DEV_ONLY_PAYMENT_API_KEY
 from tests.support import fake_crypto
 from tests.support.factories import campaign_id, payment_request
 from tests.support.fake_crypto import FakeCrypto, fake_crypto_server
@@ -26,12 +25,17 @@ from tests.support.fake_stripe import (
     server_error,
 )
 from tests.support.kafka import EventLog, for_campaign
-from tests.support.services import running, settings_for
+from tests.support.payment_service import (
+    WITHOUT_RISK_HOLDS,
+    current,
+    idempotency_key,
+    payment_api,
+    payment_settings,
+)
 
 if TYPE_CHECKING:  # imported by name, pytest would try to collect it as a test class
     from tests.support.infrastructure import TestInfrastructure
 
-AUTH = {"Authorization": f"Bearer {DEV_ONLY_PAYMENT_API_KEY}"}
 LIMIT = timedelta(minutes=60)
 
 
@@ -48,18 +52,13 @@ def crypto_api() -> Iterator[FakeCrypto]:
 
 
 @pytest.fixture(scope="module")
-async def payment(
+def settings(
     infra: TestInfrastructure, stripe_api: FakeStripe, crypto_api: FakeCrypto
-) -> AsyncIterator[PaymentService]:
-    settings = settings_for(
-        PaymentSettings,
+) -> PaymentSettings:
+    # A database of its own: each round looks at every payment still processing.
+    return payment_settings(
         infra,
-        health_host="127.0.0.1",
-        # Every payment comes from one address: velocity would hold some for review.
-        payment_risk_review_threshold=1.0,
-        payment_risk_block_threshold=1.0,
-        # A database of its own: each round looks at every payment still processing.
-        mongodb_db_prefix=f"{infra.db_prefix}reconciliation_",
+        "reconciliation",
         stripe_api_key=FAKE_API_KEY,
         stripe_api_base_url=stripe_api.base_url,
         crypto_api_key=fake_crypto.API_KEY,
@@ -68,38 +67,31 @@ async def payment(
         payment_reconciliation_interval_seconds=3600,
         payment_reconciliation_after_seconds=0,
         payment_reconciliation_limit_minutes=LIMIT.total_seconds() / 60,
+        **WITHOUT_RISK_HOLDS,
     )
-    assembled = assemble(settings)
-    async with running(lambda _: assembled.service, settings):
-        yield assembled
 
 
-@pytest.fixture
-def reconciler(payment: PaymentService) -> Reconciler:
-    return payment.reconciler
+@pytest.fixture(scope="module")
+def payment(settings: PaymentSettings) -> PaymentService:
+    return assemble(settings)
 
 
-@pytest.fixture
-async def api(payment: PaymentService) -> AsyncIterator[httpx.AsyncClient]:
-    url = f"http://127.0.0.1:{payment.service.http_port}"
-    async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=30) as client:
+@pytest.fixture(scope="module")
+async def api(
+    settings: PaymentSettings, payment: PaymentService
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with payment_api(settings, payment.service) as client:
         yield client
 
 
-_keys = iter(range(1, 1_000_000))
+@pytest.fixture
+def reconciler(payment: PaymentService, api: httpx.AsyncClient) -> Reconciler:
+    """The running service's reconciler: the tests run its rounds."""
+    return payment.reconciler
 
 
 async def pay(api: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Response:
-    return await api.post(
-        "/v1/payments", json=body, headers={"Idempotency-Key": f"recon-{next(_keys)}"}
-    )
-
-
-async def current(api: httpx.AsyncClient, payment_id: str) -> dict[str, Any]:
-    response = await api.get(f"/v1/payments/{payment_id}")
-    assert response.status_code == 200, response.text
-    found: dict[str, Any] = response.json()
-    return found
+    return await api.post("/v1/payments", json=body, headers=idempotency_key())
 
 
 def intents_for(stripe_api: FakeStripe, attempt_key: str) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ processor made is one it recorded: "refunded once" is counted where the money mo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -18,7 +17,6 @@ import pytest
 
 from services.analytics.app import build as build_analytics
 from services.analytics.settings import AnalyticsSettings
-from services.payment.app import build
 from services.payment.settings import PaymentSettings
 from shared.events.topics import (
     PAYMENT_COMPLETED,
@@ -26,21 +24,25 @@ from shared.events.topics import (
     PAYMENT_REFUNDED,
     PAYMENT_REVIEW_REQUIRED,
 )
-from shared.settings import DEV_ONLY_PAYMENT_API_KEY
 from tests.support.factories import campaign_id, payment_request
 from tests.support.fake_stripe import FAKE_API_KEY, FakeStripe, fake_stripe_server
-from tests.support.kafka import Event, EventLog
+from tests.support.kafka import Event, EventLog, as_published
+from tests.support.payment_service import (
+    WITHOUT_RISK_HOLDS,
+    idempotency_key,
+    payment_api,
+    payment_settings,
+    until_listening,
+)
 from tests.support.services import running, settings_for
 
 if TYPE_CHECKING:  # imported by name, pytest would try to collect it as a test class
     from tests.support.infrastructure import TestInfrastructure
 
-AUTH = {"Authorization": f"Bearer {DEV_ONLY_PAYMENT_API_KEY}"}
 COUNTRY_HEADER = "CF-IPCountry"
-# Every payment of the suite comes from one address, most with one test card: velocity alone
-# would hold them. The refund service turns risk holds off; the review services hold on a
-# threshold that one signal, the IP's country differing from the customer's, crosses alone.
-NO_RISK_HOLDS = {"payment_risk_review_threshold": 1.0, "payment_risk_block_threshold": 1.0}
+# The refund service turns risk holds off, as velocity from the one test address would hold
+# payments; the review services hold on a threshold that one signal, the IP's country
+# differing from the customer's, crosses alone.
 COUNTRY_MISMATCH = 0.3  # RiskPolicy.country_mismatch
 HOLD_FOR_REVIEW = {"payment_risk_review_threshold": 0.25, "payment_risk_block_threshold": 1.0}
 BLOCK = {"payment_risk_review_threshold": 0.1, "payment_risk_block_threshold": 0.25}
@@ -52,51 +54,29 @@ def fake_stripe() -> Iterator[FakeStripe]:
         yield server
 
 
-def payment_settings(
-    infra: TestInfrastructure, fake_stripe: FakeStripe, **overrides: Any
+def stripe_settings(
+    infra: TestInfrastructure, fake_stripe: FakeStripe, **risk: Any
 ) -> PaymentSettings:
     """Cards through the fake Stripe; the client's IP and country believed from localhost,
-    as from a proxy of ours, so each request can come from an address of its own."""
-    return settings_for(
-        PaymentSettings,
+    as from a proxy of ours, so each request can come from an address of its own. Every
+    service of this module shares one database."""
+    return payment_settings(
         infra,
-        health_host="127.0.0.1",
+        "refunds_and_review",
         payment_idempotency_wait_seconds=0.5,
         stripe_api_key=FAKE_API_KEY,
         stripe_api_base_url=fake_stripe.base_url,
         payment_trusted_proxies="127.0.0.1",
         payment_ip_country_header=COUNTRY_HEADER,
-        **overrides,
+        **risk,
     )
-
-
-@contextlib.asynccontextmanager
-async def payment_api(settings: PaymentSettings) -> AsyncIterator[httpx.AsyncClient]:
-    """The service running with ``settings``, and a client holding the bearer key."""
-    url = f"http://127.0.0.1:{settings.payment_api_port}"
-    async with (
-        running(build, settings),
-        httpx.AsyncClient(base_url=url, headers=AUTH, timeout=30) as http,
-    ):
-        await until_answered(http, "/health/live")
-        yield http
-
-
-async def until_answered(http: httpx.AsyncClient, path: str) -> None:
-    # A service reports itself started as its HTTP server begins to bind.
-    async with asyncio.timeout(30):
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                if (await http.get(path)).status_code == 200:
-                    return
-            await asyncio.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
 async def api(
     infra: TestInfrastructure, fake_stripe: FakeStripe
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with payment_api(payment_settings(infra, fake_stripe, **NO_RISK_HOLDS)) as http:
+    async with payment_api(stripe_settings(infra, fake_stripe, **WITHOUT_RISK_HOLDS)) as http:
         yield http
 
 
@@ -104,15 +84,8 @@ async def api(
 async def review_api(
     infra: TestInfrastructure, fake_stripe: FakeStripe
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with payment_api(payment_settings(infra, fake_stripe, **HOLD_FOR_REVIEW)) as http:
+    async with payment_api(stripe_settings(infra, fake_stripe, **HOLD_FOR_REVIEW)) as http:
         yield http
-
-
-_keys = iter(range(1, 1_000_000))
-
-
-def idempotency_key() -> dict[str, str]:
-    return {"Idempotency-Key": f"key-{campaign_id()}-{next(_keys)}"}
 
 
 def from_abroad() -> dict[str, str]:
@@ -146,15 +119,6 @@ async def announced(
         if len(distinct) >= count:
             return distinct
         seen = len(found) + 1
-
-
-def as_published(value: Any) -> Any:
-    """Events leave out absent (null) fields."""
-    if isinstance(value, dict):
-        return {k: as_published(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [as_published(item) for item in value]
-    return value
 
 
 def history(payment: dict[str, Any]) -> list[tuple[str | None, str, str]]:
@@ -411,7 +375,7 @@ async def test_payment_blocked_by_risk_fails_as_fraud_without_asking_the_process
     infra: TestInfrastructure, events: EventLog, fake_stripe: FakeStripe
 ) -> None:
     body = payment_request(campaign_id(), customer_country="US")
-    async with payment_api(payment_settings(infra, fake_stripe, **BLOCK)) as http:
+    async with payment_api(stripe_settings(infra, fake_stripe, **BLOCK)) as http:
         response = await http.post("/v1/payments", json=body, headers=from_abroad())
 
     assert response.status_code == 402, response.text
@@ -440,7 +404,7 @@ async def test_refund_lowers_the_campaign_s_net_revenue_in_analytics(
         running(build_analytics, analytics),
         httpx.AsyncClient(base_url=base_url) as http,
     ):
-        await until_answered(http, "/health/live")
+        await until_listening(http)
         payment = await card_payment(api, cid)
         paid = await report_when(http, report_url, lambda t: t["payments_completed"] == 1)
         refunded = await refund(api, payment["id"], amount="50.00")

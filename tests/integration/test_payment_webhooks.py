@@ -11,13 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from pymongo import AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
 
-from services.payment.app import PaymentService, assemble, build
 from services.payment.settings import PaymentSettings
 from shared.events.topics import PAYMENT_COMPLETED
-from shared.settings import DEV_ONLY_PAYMENT_API_KEY
 from tests.support import fake_crypto, fake_paypal
 from tests.support.factories import campaign_id, payment_request
 from tests.support.fake_crypto import FakeCrypto, fake_crypto_server, signed_webhook
@@ -30,14 +26,20 @@ from tests.support.fake_stripe import (
     sign_webhook,
 )
 from tests.support.kafka import EventLog, for_campaign
-from tests.support.services import running, settings_for
+from tests.support.payment_service import (
+    WITHOUT_RISK_HOLDS,
+    RawDatabase,
+    base_url,
+    current,
+    idempotency_key,
+    payment_api,
+    payment_settings,
+    raw_database,
+)
 
 if TYPE_CHECKING:  # imported by name, pytest would try to collect it as a test class
     from tests.support.infrastructure import TestInfrastructure
 
-type RawDatabase = AsyncDatabase[dict[str, Any]]
-
-AUTH = {"Authorization": f"Bearer {DEV_ONLY_PAYMENT_API_KEY}"}
 CRYPTO_WEBHOOK_SECRET = "crypto-webhook-shared-secret"
 PAYPAL_WEBHOOK_ID = "8PT597110X687430LKGECATA"
 PAYPAL_PENDING = "sandbox_pending"  # fake PayPal holds the capture of this billing agreement
@@ -62,20 +64,15 @@ def paypal_api() -> Iterator[FakePayPal]:
 
 
 @pytest.fixture(scope="module")
-async def payment(
+def settings(
     infra: TestInfrastructure,
     stripe_api: FakeStripe,
     crypto_api: FakeCrypto,
     paypal_api: FakePayPal,
-) -> AsyncIterator[PaymentService]:
-    settings = settings_for(
-        PaymentSettings,
+) -> PaymentSettings:
+    return payment_settings(
         infra,
-        health_host="127.0.0.1",
-        # Every payment comes from one address: velocity would hold some for review.
-        payment_risk_review_threshold=1.0,
-        payment_risk_block_threshold=1.0,
-        mongodb_db_prefix=f"{infra.db_prefix}webhooks_",
+        "webhooks",
         stripe_api_key=FAKE_API_KEY,
         stripe_api_base_url=stripe_api.base_url,
         stripe_webhook_secret=FAKE_WEBHOOK_SECRET,
@@ -88,49 +85,37 @@ async def payment(
         crypto_webhook_secret=CRYPTO_WEBHOOK_SECRET,
         # Only webhooks settle payments here: reconciliation never ticks.
         payment_reconciliation_interval_seconds=3600,
+        **WITHOUT_RISK_HOLDS,
     )
-    assembled = assemble(settings)
-    async with running(lambda _: assembled.service, settings):
-        yield assembled
 
 
-@pytest.fixture
-async def api(payment: PaymentService) -> AsyncIterator[httpx.AsyncClient]:
-    url = f"http://127.0.0.1:{payment.service.http_port}"
-    async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=30) as client:
+@pytest.fixture(scope="module")
+async def api(settings: PaymentSettings) -> AsyncIterator[httpx.AsyncClient]:
+    async with payment_api(settings) as client:
         yield client
 
 
 @pytest.fixture
-async def processor(payment: PaymentService) -> AsyncIterator[httpx.AsyncClient]:
-    """A processor delivering webhooks: it has no API key, only its signature."""
-    url = f"http://127.0.0.1:{payment.service.http_port}"
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+async def processor(
+    settings: PaymentSettings, api: httpx.AsyncClient
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A processor delivering webhooks to the running service: it has no API key, only its
+    signature."""
+    async with httpx.AsyncClient(base_url=base_url(settings), timeout=30) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
-async def raw_db(infra: TestInfrastructure) -> AsyncIterator[RawDatabase]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongodb)
-    yield client[f"{infra.db_prefix}webhooks_payment"]
-    await client.close()
-
-
-_keys = iter(range(1, 1_000_000))
+async def raw_db(settings: PaymentSettings) -> AsyncIterator[RawDatabase]:
+    async with raw_database(settings) as db:
+        yield db
 
 
 async def pay(api: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
-    response = await api.post(
-        "/v1/payments", json=body, headers={"Idempotency-Key": f"webhook-{next(_keys)}"}
-    )
+    response = await api.post("/v1/payments", json=body, headers=idempotency_key())
     assert response.status_code in (201, 202), response.text
     taken: dict[str, Any] = response.json()
     return taken
-
-
-async def current(api: httpx.AsyncClient, payment_id: str) -> dict[str, Any]:
-    found: dict[str, Any] = (await api.get(f"/v1/payments/{payment_id}")).json()
-    return found
 
 
 async def bank_debit(
@@ -442,17 +427,10 @@ async def test_paypal_event_paypal_cannot_verify_now_answers_503_so_it_is_delive
 
 @pytest.fixture(scope="module")
 async def unconfigured(infra: TestInfrastructure) -> AsyncIterator[httpx.AsyncClient]:
-    """A deployment with no webhook secret, and the sandbox for every processor."""
-    settings = settings_for(
-        PaymentSettings,
-        infra,
-        health_host="127.0.0.1",
-        mongodb_db_prefix=f"{infra.db_prefix}webhooks_unconfigured_",
-    )
-    async with (
-        running(build, settings),
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.payment_api_port}") as client,
-    ):
+    """A deployment with no webhook secret, and the sandbox for every processor, called as
+    a processor calls it."""
+    settings = payment_settings(infra, "webhooks_unconfigured")
+    async with payment_api(settings), httpx.AsyncClient(base_url=base_url(settings)) as client:
         yield client
 
 

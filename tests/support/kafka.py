@@ -33,6 +33,15 @@ def cloud_event(topic: str, data: dict[str, Any], *, subject: str, **extra: Any)
     return event | extra
 
 
+def as_published(value: Any) -> Any:
+    """``value`` as an event's data carries it: events leave out absent (null) fields."""
+    if isinstance(value, dict):
+        return {k: as_published(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [as_published(item) for item in value]
+    return value
+
+
 class Publisher:
     def __init__(self, bootstrap: str) -> None:
         self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")

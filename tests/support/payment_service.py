@@ -2,9 +2,10 @@
 
 ``payment_api`` runs the service in the test's event loop (as ``running`` does) and hands
 back a client that already holds the bearer key; ``payment_api_in_thread`` runs it in a
-thread with its own loop, for synchronous clients such as schemathesis's. The readers
-return what a leak would hide in: every raw document of every collection of the payment
-database, every record on every ``payment.*`` topic, and every log record captured.
+thread with its own loop, for synchronous clients such as schemathesis's. ``raw_database``
+is its database as stored. The readers return what a leak would hide in: every raw
+document of every collection of the payment database, every record on every ``payment.*``
+topic, and every log record captured.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from bson import json_util
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 from services.payment.app import build
 from services.payment.settings import PaymentSettings
-from shared.runtime import serve
+from shared.runtime import Service, serve
 from shared.settings import DEV_ONLY_PAYMENT_API_KEY
 from tests.support.infrastructure import TestInfrastructure
 from tests.support.services import running, settings_for
@@ -40,6 +42,8 @@ WITHOUT_RISK_HOLDS: dict[str, Any] = {
 }
 PAYMENT_TOPICS = "payment."
 _keys = itertools.count(1)
+
+type RawDatabase = AsyncDatabase[dict[str, Any]]
 
 
 def idempotency_key() -> dict[str, str]:
@@ -59,8 +63,8 @@ def base_url(settings: PaymentSettings) -> str:
     return f"http://127.0.0.1:{settings.payment_api_port}"
 
 
-async def _until_listening(client: httpx.AsyncClient) -> None:
-    # The service reports itself started as its HTTP server begins to bind.
+async def until_listening(client: httpx.AsyncClient) -> None:
+    # A service reports itself started as its HTTP server begins to bind.
     async with asyncio.timeout(30):
         while True:
             with contextlib.suppress(httpx.TransportError):
@@ -71,15 +75,27 @@ async def _until_listening(client: httpx.AsyncClient) -> None:
 
 @contextlib.asynccontextmanager
 async def payment_api(
-    settings: PaymentSettings,
+    settings: PaymentSettings, service: Service | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The service running with ``settings``, and a client holding the bearer key."""
+    """The service running with ``settings``, and a client holding the bearer key.
+
+    ``service`` is one the test assembled from ``settings`` itself, to reach its parts;
+    otherwise it is built from them."""
+    to_run = service if service is not None else build(settings)
     async with (
-        running(build, settings),
+        running(lambda _: to_run, settings),
         httpx.AsyncClient(base_url=base_url(settings), headers=AUTH, timeout=90) as client,
     ):
-        await _until_listening(client)
+        await until_listening(client)
         yield client
+
+
+async def current(api: httpx.AsyncClient, payment_id: str) -> dict[str, Any]:
+    """The payment as the API returns it now."""
+    response = await api.get(f"/v1/payments/{payment_id}")
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
 
 
 @contextlib.contextmanager
@@ -94,7 +110,7 @@ def payment_api_in_thread(settings: PaymentSettings) -> Iterator[str]:
         stopping.append((asyncio.get_running_loop(), stop))
         async with httpx.AsyncClient(base_url=base_url(settings)) as client:
             serving = asyncio.create_task(serve(build(settings), stop))
-            listening = asyncio.create_task(_until_listening(client))
+            listening = asyncio.create_task(until_listening(client))
             await asyncio.wait([serving, listening], return_when=asyncio.FIRST_COMPLETED)
             if listening.done() and listening.exception() is None:
                 ready.set()
@@ -121,18 +137,24 @@ def payment_api_in_thread(settings: PaymentSettings) -> Iterator[str]:
         thread.join(timeout=30)
 
 
+@contextlib.asynccontextmanager
+async def raw_database(settings: PaymentSettings) -> AsyncIterator[RawDatabase]:
+    """The service's database without the shared codec: BSON types as stored."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url)
+    try:
+        yield client[f"{settings.mongodb_db_prefix}payment"]
+    finally:
+        await client.close()
+
+
 async def stored_documents(settings: PaymentSettings) -> dict[str, list[str]]:
     """Every document of every collection of the service's database, as stored (no codec),
     written out as extended JSON, by collection."""
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url)
-    try:
-        db = client[f"{settings.mongodb_db_prefix}payment"]
+    async with raw_database(settings) as db:
         found: dict[str, list[str]] = {}
         for name in await db.list_collection_names():
             found[name] = [json_util.dumps(d) async for d in db[name].find({})]
         return found
-    finally:
-        await client.close()
 
 
 async def published_records(bootstrap: str) -> list[str]:
