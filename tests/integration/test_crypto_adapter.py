@@ -10,33 +10,18 @@ from datetime import timedelta
 import pytest
 
 from services.payment.processors import (
-    Charge,
     OutcomeUnknownError,
     ProcessorUnavailableError,
     Refund,
 )
 from services.payment.processors.crypto import CryptoProcessor, verify_crypto_webhook
-from shared.events.payments import PaymentMethod
 from shared.money import Money
+from tests.support.factories import WALLET, charge_request
 from tests.support.fake_api import refused_url
 from tests.support.fake_crypto import API_KEY, FakeCrypto, fake_crypto_server, signed_webhook
 
-WALLET = "0x742d35Cc6634C0532925a3b844Bc454e4438f44e"
 LATE_SECONDS = 6.0
 WEBHOOK_SECRET = "whsec-fake-shared-secret"
-
-
-def crypto_charge(token: str = WALLET, amount: str = "149.90") -> Charge:
-    payment_id = f"pay_{uuid.uuid4()}"
-    return Charge(
-        payment_id=payment_id,
-        amount=Money.of(amount, "USD"),
-        payment_method=PaymentMethod.ETHEREUM,
-        payment_token=token,
-        campaign_id="camp-spring-launch",
-        customer_id=f"customer-{uuid.uuid4().hex[:12]}",
-        attempt_key=f"{payment_id}:crypto",
-    )
 
 
 def processor_for(
@@ -64,7 +49,7 @@ async def crypto(crypto_api: FakeCrypto) -> AsyncIterator[CryptoProcessor]:
 async def test_new_charge_is_pending_for_the_exact_price_tagged_with_the_attempt(
     crypto: CryptoProcessor, crypto_api: FakeCrypto
 ) -> None:
-    charge = crypto_charge(amount="149.90")
+    charge = charge_request("crypto", amount=Money.of("149.90", "USD"))
 
     outcome = await crypto.charge(charge)
 
@@ -88,7 +73,7 @@ async def test_new_charge_is_pending_for_the_exact_price_tagged_with_the_attempt
 async def test_charge_confirmed_on_chain_is_approved_on_lookup(
     crypto: CryptoProcessor, crypto_api: FakeCrypto
 ) -> None:
-    charge = crypto_charge()
+    charge = charge_request("crypto")
     code = (await crypto.charge(charge)).processor_transaction_id
     assert code is not None
     crypto_api.confirm(code)
@@ -105,7 +90,7 @@ async def test_charge_confirmed_on_chain_is_approved_on_lookup(
 async def test_payment_seen_on_chain_but_not_final_stays_pending(
     crypto: CryptoProcessor, crypto_api: FakeCrypto
 ) -> None:
-    charge = crypto_charge()
+    charge = charge_request("crypto")
     code = (await crypto.charge(charge)).processor_transaction_id
     assert code is not None
     crypto_api.detect_payment(code)
@@ -130,7 +115,7 @@ async def test_charge_that_fails_on_chain_is_declined_on_lookup(
     happen: Callable[[FakeCrypto, str], None],
     reason: str,
 ) -> None:
-    charge = crypto_charge()
+    charge = charge_request("crypto")
     code = (await crypto.charge(charge)).processor_transaction_id
     assert code is not None
     happen(crypto_api, code)
@@ -144,7 +129,7 @@ async def test_charge_that_fails_on_chain_is_declined_on_lookup(
 
 
 async def test_wallet_refusing_the_request_is_declined(crypto: CryptoProcessor) -> None:
-    outcome = await crypto.charge(crypto_charge(token="sandbox_decline"))
+    outcome = await crypto.charge(charge_request("crypto", payment_token="sandbox_decline"))
 
     assert outcome.failure_reason == "canceled"
 
@@ -156,7 +141,7 @@ async def test_api_failing_to_create_the_charge_is_unavailable(
     crypto_api.fail_next("create_charge", status)
 
     with pytest.raises(ProcessorUnavailableError):
-        await crypto.charge(crypto_charge())
+        await crypto.charge(charge_request("crypto"))
 
     assert crypto_api.charges == {}
 
@@ -165,7 +150,7 @@ async def test_unreachable_api_is_unavailable() -> None:
     processor = CryptoProcessor(API_KEY, base_url=refused_url())
     try:
         with pytest.raises(ProcessorUnavailableError) as raised:
-            await processor.charge(crypto_charge())
+            await processor.charge(charge_request("crypto"))
     finally:
         await processor.close()
 
@@ -177,7 +162,7 @@ async def test_refused_api_key_is_unavailable(crypto_api: FakeCrypto) -> None:
     processor = CryptoProcessor("not-the-key", base_url=crypto_api.base_url)
     try:
         with pytest.raises(ProcessorUnavailableError) as raised:
-            await processor.charge(crypto_charge())
+            await processor.charge(charge_request("crypto"))
     finally:
         await processor.close()
 
@@ -188,7 +173,7 @@ async def test_refused_api_key_is_unavailable(crypto_api: FakeCrypto) -> None:
 async def test_charge_created_too_late_is_unknown_until_lookup_finds_it(
     crypto: CryptoProcessor, crypto_api: FakeCrypto
 ) -> None:
-    charge = crypto_charge()
+    charge = charge_request("crypto")
     crypto_api.slow_next("create_charge", LATE_SECONDS)
 
     with pytest.raises(OutcomeUnknownError) as raised:
@@ -203,16 +188,16 @@ async def test_charge_created_too_late_is_unknown_until_lookup_finds_it(
 
 
 async def test_lookup_of_an_attempt_never_created_is_none(crypto: CryptoProcessor) -> None:
-    assert await crypto.lookup(crypto_charge()) is None
+    assert await crypto.lookup(charge_request("crypto")) is None
 
 
 async def test_charging_again_after_a_restart_finds_the_first_charge_across_pages(
     crypto: CryptoProcessor, crypto_api: FakeCrypto
 ) -> None:
-    charge = crypto_charge()
+    charge = charge_request("crypto")
     first = await crypto.charge(charge)
     for _ in range(4):
-        await crypto.charge(crypto_charge())
+        await crypto.charge(charge_request("crypto"))
     crypto_api.requests.clear()
     restarted = processor_for(crypto_api, page_size=2)
     try:
@@ -228,7 +213,7 @@ async def test_charging_again_after_a_restart_finds_the_first_charge_across_page
 async def test_concurrent_charges_for_one_attempt_create_one_charge(
     crypto: CryptoProcessor, crypto_api: FakeCrypto
 ) -> None:
-    charge = crypto_charge()
+    charge = charge_request("crypto")
 
     first, second = await asyncio.gather(crypto.charge(charge), crypto.charge(charge))
 
@@ -240,13 +225,13 @@ async def test_search_for_an_attempt_stops_at_the_lookback_horizon(
     crypto: CryptoProcessor, crypto_api: FakeCrypto
 ) -> None:
     for _ in range(3):
-        code = (await crypto.charge(crypto_charge())).processor_transaction_id
+        code = (await crypto.charge(charge_request("crypto"))).processor_transaction_id
         assert code is not None
         crypto_api.backdate(code, timedelta(days=2))
     crypto_api.requests.clear()
     searching = processor_for(crypto_api, page_size=1, lookback=timedelta(days=1))
     try:
-        assert await searching.lookup(crypto_charge()) is None
+        assert await searching.lookup(charge_request("crypto")) is None
     finally:
         await searching.close()
 

@@ -15,12 +15,11 @@ from services.payment.processors import (
     Refund,
 )
 from services.payment.processors.paypal import PayPalProcessor, verify_paypal_webhook
-from shared.events.payments import PaymentMethod
 from shared.money import Money
+from tests.support.factories import BILLING_AGREEMENT, charge_request
 from tests.support.fake_api import refused_url
 from tests.support.fake_paypal import CLIENT_ID, CLIENT_SECRET, FakePayPal, fake_paypal_server
 
-BILLING_AGREEMENT = "B-8AB12345CD678901E"
 # Well past the adapter's timeout: how a reply lost on the way looks to the adapter.
 LATE_SECONDS = 6.0
 WEBHOOK_ID = "8PT597110X687430LKGECATA"
@@ -30,21 +29,6 @@ CAPTURE_COMPLETED = (
     b'"resource": {"id": "42311647XV020574X", "amount": {"currency_code": "USD", '
     b'"value": "149.90"}}}'
 )
-
-
-def paypal_charge(
-    token: str = BILLING_AGREEMENT, amount: str = "149.90", currency: str = "USD"
-) -> Charge:
-    payment_id = f"pay_{uuid.uuid4()}"
-    return Charge(
-        payment_id=payment_id,
-        amount=Money.of(amount, currency),
-        payment_method=PaymentMethod.PAYPAL,
-        payment_token=token,
-        campaign_id="camp-spring-launch",
-        customer_id=f"customer-{uuid.uuid4().hex[:12]}",
-        attempt_key=f"{payment_id}:paypal",
-    )
 
 
 def refund_of(charge: Charge, capture_id: str, amount: str) -> Refund:
@@ -77,7 +61,7 @@ async def paypal(paypal_api: FakePayPal) -> AsyncIterator[PayPalProcessor]:
 async def test_approved_charge_captures_an_order_for_the_exact_amount(
     paypal: PayPalProcessor, paypal_api: FakePayPal, amount: str, currency: str
 ) -> None:
-    charge = paypal_charge(amount=amount, currency=currency)
+    charge = charge_request("paypal", amount=Money.of(amount, currency))
 
     outcome = await paypal.charge(charge)
 
@@ -105,14 +89,14 @@ async def test_approved_charge_captures_an_order_for_the_exact_amount(
 async def test_declined_billing_agreement_is_a_declined_outcome_with_paypal_reason(
     paypal: PayPalProcessor, token: str, reason: str
 ) -> None:
-    outcome = await paypal.charge(paypal_charge(token=token))
+    outcome = await paypal.charge(charge_request("paypal", payment_token=token))
 
     assert not outcome.approved
     assert outcome.failure_reason == reason
 
 
 async def test_capture_held_for_review_is_a_pending_outcome(paypal: PayPalProcessor) -> None:
-    outcome = await paypal.charge(paypal_charge(token="sandbox_pending"))
+    outcome = await paypal.charge(charge_request("paypal", payment_token="sandbox_pending"))
 
     assert outcome.pending
     assert outcome.failure_reason is None
@@ -126,7 +110,7 @@ async def test_paypal_failing_to_create_the_order_is_unavailable_and_captures_no
     paypal_api.fail_next("create_order", status)
 
     with pytest.raises(ProcessorUnavailableError):
-        await paypal.charge(paypal_charge())
+        await paypal.charge(charge_request("paypal"))
 
     assert paypal_api.calls("capture") == []
 
@@ -135,7 +119,7 @@ async def test_unreachable_paypal_is_unavailable() -> None:
     processor = PayPalProcessor(CLIENT_ID, CLIENT_SECRET, base_url=refused_url())
     try:
         with pytest.raises(ProcessorUnavailableError) as raised:
-            await processor.charge(paypal_charge())
+            await processor.charge(charge_request("paypal"))
     finally:
         await processor.close()
 
@@ -145,7 +129,7 @@ async def test_unreachable_paypal_is_unavailable() -> None:
 async def test_order_created_too_late_is_unavailable_and_a_retry_reuses_that_order(
     paypal: PayPalProcessor, paypal_api: FakePayPal
 ) -> None:
-    charge = paypal_charge()
+    charge = charge_request("paypal")
     paypal_api.slow_next("create_order", LATE_SECONDS)
 
     with pytest.raises(ProcessorUnavailableError) as raised:
@@ -160,7 +144,7 @@ async def test_order_created_too_late_is_unavailable_and_a_retry_reuses_that_ord
 async def test_capture_answered_too_late_is_unknown_until_lookup_finds_it(
     paypal: PayPalProcessor, paypal_api: FakePayPal
 ) -> None:
-    charge = paypal_charge()
+    charge = charge_request("paypal")
     paypal_api.slow_next("capture", LATE_SECONDS)
 
     with pytest.raises(OutcomeUnknownError) as raised:
@@ -179,7 +163,7 @@ async def test_capture_answered_too_late_is_unknown_until_lookup_finds_it(
 async def test_server_error_on_capture_is_unknown_and_charging_again_captures_once(
     paypal: PayPalProcessor, paypal_api: FakePayPal
 ) -> None:
-    charge = paypal_charge()
+    charge = charge_request("paypal")
     paypal_api.fail_next("capture", 500)
 
     with pytest.raises(OutcomeUnknownError) as raised:
@@ -196,7 +180,7 @@ async def test_server_error_on_capture_is_unknown_and_charging_again_captures_on
 async def test_lookup_of_an_attempt_paypal_never_saw_is_none_and_takes_no_money(
     paypal: PayPalProcessor, paypal_api: FakePayPal
 ) -> None:
-    assert await paypal.lookup(paypal_charge()) is None
+    assert await paypal.lookup(charge_request("paypal")) is None
 
     assert paypal_api.calls("capture") == []
     assert paypal_api.captures() == []
@@ -205,7 +189,7 @@ async def test_lookup_of_an_attempt_paypal_never_saw_is_none_and_takes_no_money(
 async def test_charging_the_same_attempt_twice_makes_one_order_and_one_capture(
     paypal: PayPalProcessor, paypal_api: FakePayPal
 ) -> None:
-    charge = paypal_charge()
+    charge = charge_request("paypal")
 
     first = await paypal.charge(charge)
     second = await paypal.charge(charge)
@@ -220,8 +204,8 @@ async def test_charging_the_same_attempt_twice_makes_one_order_and_one_capture(
 async def test_two_charges_share_one_access_token(
     paypal: PayPalProcessor, paypal_api: FakePayPal
 ) -> None:
-    await paypal.charge(paypal_charge())
-    await paypal.charge(paypal_charge())
+    await paypal.charge(charge_request("paypal"))
+    await paypal.charge(charge_request("paypal"))
 
     [granted] = paypal_api.calls("token")
     assert granted.body == {"grant_type": "client_credentials"}
@@ -233,8 +217,8 @@ async def test_token_about_to_expire_is_never_reused(
 ) -> None:
     paypal_api.token_lifetime_seconds = 30  # inside the adapter's renewal margin
 
-    await paypal.charge(paypal_charge())
-    await paypal.charge(paypal_charge())
+    await paypal.charge(charge_request("paypal"))
+    await paypal.charge(charge_request("paypal"))
 
     authorised = paypal_api.calls("create_order") + paypal_api.calls("capture")
     assert len({call.headers["authorization"] for call in authorised}) == len(authorised) == 4
@@ -244,9 +228,9 @@ async def test_token_about_to_expire_is_never_reused(
 async def test_revoked_token_is_renewed_once_and_the_charge_goes_through(
     paypal: PayPalProcessor, paypal_api: FakePayPal
 ) -> None:
-    await paypal.charge(paypal_charge())
+    await paypal.charge(charge_request("paypal"))
     paypal_api.revoke_tokens()
-    charge = paypal_charge()
+    charge = charge_request("paypal")
 
     outcome = await paypal.charge(charge)
 
@@ -263,7 +247,7 @@ async def test_refused_credentials_make_paypal_unavailable(paypal_api: FakePayPa
     processor = PayPalProcessor(CLIENT_ID, "not-the-secret", base_url=paypal_api.base_url)
     try:
         with pytest.raises(ProcessorUnavailableError) as raised:
-            await processor.charge(paypal_charge())
+            await processor.charge(charge_request("paypal"))
     finally:
         await processor.close()
 
@@ -274,7 +258,7 @@ async def test_refused_credentials_make_paypal_unavailable(paypal_api: FakePayPa
 async def test_partial_refund_sends_the_exact_amount_once_under_the_refund_id(
     paypal: PayPalProcessor, paypal_api: FakePayPal
 ) -> None:
-    charge = paypal_charge(amount="149.90")
+    charge = charge_request("paypal", amount=Money.of("149.90", "USD"))
     capture_id = (await paypal.charge(charge)).processor_transaction_id
     assert capture_id is not None
     refund = refund_of(charge, capture_id, "40.10")
@@ -295,7 +279,7 @@ async def test_partial_refund_sends_the_exact_amount_once_under_the_refund_id(
 async def test_refund_beyond_what_is_left_fails_with_paypal_reason(
     paypal: PayPalProcessor,
 ) -> None:
-    charge = paypal_charge(amount="149.90")
+    charge = charge_request("paypal", amount=Money.of("149.90", "USD"))
     capture_id = (await paypal.charge(charge)).processor_transaction_id
     assert capture_id is not None
     assert (await paypal.refund(refund_of(charge, capture_id, "149.90"))).succeeded

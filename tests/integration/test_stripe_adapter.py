@@ -7,12 +7,10 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
 
 import pytest
 
 from services.payment.processors import (
-    Charge,
     OutcomeUnknownError,
     ProcessorUnavailableError,
     Refund,
@@ -22,9 +20,8 @@ from services.payment.processors.stripe import (
     WebhookVerificationError,
     verify_stripe_webhook,
 )
-from shared.events.payments import PaymentMethod
 from shared.money import Money
-from tests.support.factories import payment_request
+from tests.support.factories import charge_request
 from tests.support.fake_stripe import (
     FAKE_API_KEY,
     FAKE_WEBHOOK_SECRET,
@@ -71,22 +68,6 @@ async def connect(fake: FakeStripe) -> AsyncIterator[Connect]:
         await processor.close()
 
 
-def card_charge(**overrides: Any) -> Charge:
-    """The factory's card payment (149.99 USD, Stripe's test visa) as one attempt on Stripe."""
-    request = payment_request()
-    payment_id = f"pay_{uuid.uuid4()}"
-    fields: dict[str, Any] = {
-        "payment_id": payment_id,
-        "amount": Money.of(request["amount"], request["currency"]),
-        "payment_method": PaymentMethod(request["payment_method"]),
-        "payment_token": request["payment_token"],
-        "campaign_id": request["campaign_id"],
-        "customer_id": request["customer_id"],
-        "attempt_key": f"{payment_id}:stripe",
-    }
-    return Charge(**(fields | overrides))
-
-
 def stripe_event(intent_id: str = "pi_123") -> bytes:
     event = {
         "id": f"evt_{uuid.uuid4().hex[:24]}",
@@ -102,7 +83,7 @@ def stripe_event(intent_id: str = "pi_123") -> bytes:
 async def test_approved_charge_sends_minor_units_metadata_and_idempotency_key(
     fake: FakeStripe, connect: Connect
 ) -> None:
-    charge = card_charge()
+    charge = charge_request()
 
     outcome = await connect().charge(charge)
 
@@ -130,7 +111,7 @@ async def test_approved_charge_sends_minor_units_metadata_and_idempotency_key(
 async def test_amounts_are_sent_in_exact_minor_units_including_zero_decimal_yen(
     fake: FakeStripe, connect: Connect, amount: str, currency: str, sent_amount: str
 ) -> None:
-    await connect().charge(card_charge(amount=Money.of(amount, currency)))
+    await connect().charge(charge_request(amount=Money.of(amount, currency)))
 
     [sent] = fake.requests_to("POST", "/v1/payment_intents")
     assert (sent.form["amount"], sent.form["currency"]) == (sent_amount, currency.lower())
@@ -146,7 +127,7 @@ async def test_amounts_are_sent_in_exact_minor_units_including_zero_decimal_yen(
 async def test_declined_card_is_an_outcome_with_the_decline_code_and_lookup_agrees(
     fake: FakeStripe, connect: Connect, token: str, reason: str
 ) -> None:
-    processor, charge = connect(), card_charge(payment_token=token)
+    processor, charge = connect(), charge_request(payment_token=token)
 
     outcome = await processor.charge(charge)
 
@@ -158,7 +139,7 @@ async def test_declined_card_is_an_outcome_with_the_decline_code_and_lookup_agre
 async def test_unknown_payment_method_is_declined_as_invalid_not_an_outage(
     fake: FakeStripe, connect: Connect
 ) -> None:
-    outcome = await connect().charge(card_charge(payment_token="pm_made_up"))
+    outcome = await connect().charge(charge_request(payment_token="pm_made_up"))
 
     assert outcome.failure_reason == "invalid_payment_method"
     assert fake.payment_intents == {}
@@ -167,7 +148,7 @@ async def test_unknown_payment_method_is_declined_as_invalid_not_an_outage(
 async def test_unsettled_payment_is_pending(fake: FakeStripe, connect: Connect) -> None:
     fake.payment_methods["pm_bank_processing"] = ("processing", None, None)
 
-    outcome = await connect().charge(card_charge(payment_token="pm_bank_processing"))
+    outcome = await connect().charge(charge_request(payment_token="pm_bank_processing"))
 
     assert outcome.pending
     assert not outcome.approved
@@ -177,7 +158,7 @@ async def test_server_errors_are_retried_by_the_sdk_then_reported_as_unknown_out
     fake: FakeStripe, connect: Connect
 ) -> None:
     """Stripe calls a 5xx indeterminate; here the fake had charged nothing, as lookup shows."""
-    processor, charge = connect(retries=2), card_charge()
+    processor, charge = connect(retries=2), charge_request()
     fake.fail_next(server_error(500), server_error(500), server_error(500))
 
     with pytest.raises(OutcomeUnknownError) as raised:
@@ -193,7 +174,7 @@ async def test_server_error_on_lookup_is_unavailable(fake: FakeStripe, connect: 
     fake.fail_next(server_error(502))
 
     with pytest.raises(ProcessorUnavailableError) as raised:
-        await connect().lookup(card_charge())
+        await connect().lookup(charge_request())
 
     assert raised.value.code == "server_error"
 
@@ -201,7 +182,7 @@ async def test_server_error_on_lookup_is_unavailable(fake: FakeStripe, connect: 
 async def test_server_error_then_success_charges_once(fake: FakeStripe, connect: Connect) -> None:
     fake.fail_next(server_error(503))
 
-    outcome = await connect(retries=2).charge(card_charge())
+    outcome = await connect(retries=2).charge(charge_request())
 
     assert outcome.approved
     assert len(fake.requests_to("POST", "/v1/payment_intents")) == 2
@@ -212,7 +193,7 @@ async def test_rate_limit_is_reported_unavailable(fake: FakeStripe, connect: Con
     fake.fail_next(server_error(429))
 
     with pytest.raises(ProcessorUnavailableError) as raised:
-        await connect().charge(card_charge())
+        await connect().charge(charge_request())
 
     assert raised.value.code == "rate_limited"
 
@@ -221,7 +202,7 @@ async def test_unreachable_stripe_is_unavailable(connect: Connect) -> None:
     nothing_listens = f"http://127.0.0.1:{free_port()}"
 
     with pytest.raises(ProcessorUnavailableError) as raised:
-        await connect(retries=1, base_url=nothing_listens).charge(card_charge())
+        await connect(retries=1, base_url=nothing_listens).charge(charge_request())
 
     assert raised.value.code == "connection_failed"
 
@@ -229,7 +210,7 @@ async def test_unreachable_stripe_is_unavailable(connect: Connect) -> None:
 async def test_timeout_after_sending_is_outcome_unknown_and_lookup_finds_the_charge(
     fake: FakeStripe, connect: Connect
 ) -> None:
-    processor, charge = connect(timeout=1.0), card_charge()
+    processor, charge = connect(timeout=1.0), charge_request()
     fake.fail_next(stall(30))
 
     with pytest.raises(OutcomeUnknownError) as raised:
@@ -243,7 +224,7 @@ async def test_timeout_after_sending_is_outcome_unknown_and_lookup_finds_the_cha
 
 
 async def test_reply_lost_mid_answer_is_outcome_unknown(fake: FakeStripe, connect: Connect) -> None:
-    processor, charge = connect(), card_charge()
+    processor, charge = connect(), charge_request()
     fake.fail_next(drop())
 
     with pytest.raises(OutcomeUnknownError) as raised:
@@ -260,7 +241,7 @@ async def test_sdk_retry_after_a_lost_reply_gets_stripes_stored_answer(
 ) -> None:
     fake.fail_next(drop())
 
-    outcome = await connect(retries=1).charge(card_charge())
+    outcome = await connect(retries=1).charge(charge_request())
 
     assert outcome.approved
     assert len(fake.requests_to("POST", "/v1/payment_intents")) == 2
@@ -272,7 +253,7 @@ async def test_throttled_retry_after_a_lost_reply_still_counts_as_maybe_charged(
 ) -> None:
     """The SDK reports only the 429; calling that "unavailable" would send the customer to
     the next processor while Stripe holds the first attempt's charge."""
-    processor, charge = connect(retries=1), card_charge()
+    processor, charge = connect(retries=1), charge_request()
     fake.fail_next(drop(), server_error(429))
 
     with pytest.raises(OutcomeUnknownError) as raised:
@@ -291,7 +272,7 @@ async def test_rejected_api_key_is_unavailable_and_never_logged(
     caplog.set_level(logging.DEBUG)
 
     with pytest.raises(ProcessorUnavailableError) as raised:
-        await connect(api_key=wrong_key).charge(card_charge())
+        await connect(api_key=wrong_key).charge(charge_request())
 
     assert raised.value.code == "authentication_failed"
     assert any(r.levelno == logging.ERROR and "API key" in r.getMessage() for r in caplog.records)
@@ -300,11 +281,11 @@ async def test_rejected_api_key_is_unavailable_and_never_logged(
 
 
 async def test_lookup_of_an_attempt_stripe_never_received_is_none(connect: Connect) -> None:
-    assert await connect().lookup(card_charge()) is None
+    assert await connect().lookup(charge_request()) is None
 
 
 async def test_lookup_finds_only_its_own_attempt(fake: FakeStripe, connect: Connect) -> None:
-    processor, first, second = connect(), card_charge(), card_charge()
+    processor, first, second = connect(), charge_request(), charge_request()
     await processor.charge(first)
 
     made = await processor.charge(second)
@@ -317,7 +298,7 @@ async def test_lookup_finds_only_its_own_attempt(fake: FakeStripe, connect: Conn
 async def test_repeated_charge_with_the_same_key_creates_one_payment_intent(
     fake: FakeStripe, connect: Connect
 ) -> None:
-    processor, charge = connect(), card_charge()
+    processor, charge = connect(), charge_request()
 
     first = await processor.charge(charge)
     again = await processor.charge(charge)
@@ -329,12 +310,12 @@ async def test_repeated_charge_with_the_same_key_creates_one_payment_intent(
 async def test_same_key_for_a_different_amount_is_an_unknown_outcome(
     fake: FakeStripe, connect: Connect
 ) -> None:
-    processor, charge = connect(), card_charge()
+    processor, charge = connect(), charge_request()
     await processor.charge(charge)
 
     with pytest.raises(OutcomeUnknownError) as raised:
         await processor.charge(
-            card_charge(attempt_key=charge.attempt_key, amount=Money.of("10.00", "USD"))
+            charge_request(attempt_key=charge.attempt_key, amount=Money.of("10.00", "USD"))
         )
 
     assert raised.value.code == "idempotency_conflict"
@@ -344,7 +325,7 @@ async def test_same_key_for_a_different_amount_is_an_unknown_outcome(
 async def test_partial_refund_sends_minor_units_keyed_by_the_refund_id(
     fake: FakeStripe, connect: Connect
 ) -> None:
-    processor, charge = connect(), card_charge()
+    processor, charge = connect(), charge_request()
     charged = await processor.charge(charge)
     assert charged.processor_transaction_id is not None
     refund = Refund(
@@ -367,7 +348,7 @@ async def test_partial_refund_sends_minor_units_keyed_by_the_refund_id(
 
 
 async def test_refund_of_more_than_was_taken_is_refused(fake: FakeStripe, connect: Connect) -> None:
-    processor, charge = connect(), card_charge()
+    processor, charge = connect(), charge_request()
     charged = await processor.charge(charge)
     assert charged.processor_transaction_id is not None
 

@@ -6,6 +6,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.payment.processors import Charge
+from shared.events.payments import PaymentMethod
+from shared.money import Money
+
 
 def campaign_id(prefix: str = "c") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
@@ -181,3 +185,32 @@ def payment_request(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
         },
     }
     return request | overrides
+
+
+# How the factory's customer pays through each processor when a test does not say.
+BILLING_AGREEMENT = "B-8AB12345CD678901E"
+WALLET = "0x742d35Cc6634C0532925a3b844Bc454e4438f44e"
+_PAID_WITH = {
+    "stripe": (PaymentMethod.CREDIT_CARD, "pm_card_visa"),
+    "paypal": (PaymentMethod.PAYPAL, BILLING_AGREEMENT),
+    "crypto": (PaymentMethod.ETHEREUM, WALLET),
+}
+
+
+def charge_request(processor: str = "stripe", **overrides: Any) -> Charge:
+    """The factory's payment (149.99 USD) as one attempt on ``processor``, paid as that
+    processor is usually paid: Stripe's test visa, a PayPal billing agreement, an Ethereum
+    wallet. Override any ``Charge`` field by name."""
+    request = payment_request()
+    method, token = _PAID_WITH[processor]
+    payment_id = f"pay_{uuid.uuid4()}"
+    fields: dict[str, Any] = {
+        "payment_id": payment_id,
+        "amount": Money.of(request["amount"], request["currency"]),
+        "payment_method": method,
+        "payment_token": token,
+        "campaign_id": request["campaign_id"],
+        "customer_id": request["customer_id"],
+        "attempt_key": f"{payment_id}:{processor}",
+    }
+    return Charge(**(fields | overrides))
