@@ -32,6 +32,7 @@ def planning_policy(settings: PlannerSettings) -> PlanningPolicy:
         limits=ShareLimits(minimum=settings.planner_min_share, maximum=settings.planner_max_share),
         min_observations=settings.planner_min_observations,
         default_duration=timedelta(days=settings.planner_default_duration_days),
+        min_engagements=settings.planner_min_engagements,
     )
 
 

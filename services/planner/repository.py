@@ -103,6 +103,7 @@ class Audiences:
             "as_of": as_of,
             "reachable": audience.reachable,
             "expected_purchases": audience.expected_purchases,
+            "engagement_by_hour": list(audience.engagement_by_hour),
         }
         await self._audiences.replace_one({"_id": LATEST}, document, upsert=True, session=session)
 
@@ -110,7 +111,11 @@ class Audiences:
         document = await self._audiences.find_one({"_id": LATEST})
         if document is None:
             return None
-        return EmailAudience(document["reachable"], document["expected_purchases"])
+        return EmailAudience(
+            document["reachable"],
+            document["expected_purchases"],
+            tuple(document.get("engagement_by_hour", ())),
+        )
 
 
 LATEST = "latest"

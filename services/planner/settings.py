@@ -42,6 +42,11 @@ class PlannerSettings(AiSettings):
     planner_min_observations: int = Field(
         default=3, ge=1, description="Past campaigns a channel needs before its curve is refitted."
     )
+    planner_min_engagements: int = Field(
+        default=100,
+        ge=1,
+        description="Customers with a known engagement hour before email send windows follow them.",
+    )
 
     @model_validator(mode="after")
     def _every_channel_modelled(self) -> Self:

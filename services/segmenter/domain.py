@@ -34,7 +34,12 @@ from services.segmenter.traits import (
     high_spend_cents,
     name_segments,
 )
-from shared.events.campaigns import CampaignSegmented, ConversionInterval, Segment
+from shared.events.campaigns import (
+    HOURS_IN_A_WEEK,
+    CampaignSegmented,
+    ConversionInterval,
+    Segment,
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class SegmentMembers:
 class Segmentation:
     total_customers: int
     segments: list[SegmentMembers]
+    engagement_by_hour: list[int] = field(default_factory=list)
 
     def event(
         self, campaign_id: str, engine: str | None = None, ai_cost: Decimal | None = None
@@ -67,6 +73,7 @@ class Segmentation:
             segments=[members.segment for members in self.segments],
             engine=engine,
             ai_cost=ai_cost,
+            engagement_by_hour=self.engagement_by_hour or None,
         )
 
 
@@ -137,7 +144,20 @@ def segment_customers(
             description=SegmentTraits.of(members).description(),
         )
         segments.append(SegmentMembers(segment, members.customer_ids.tolist()))
-    return Segmentation(total_customers=len(customers), segments=segments)
+    return Segmentation(
+        total_customers=len(customers),
+        segments=segments,
+        engagement_by_hour=engagement_by_hour(customers),
+    )
+
+
+def engagement_by_hour(customers: CustomerColumns) -> list[int]:
+    """How many customers last engaged in each hour of the week (UTC); empty without any."""
+    hours = customers.engaged_hour_of_week
+    engaged = hours[hours >= 0]
+    if not len(engaged):
+        return []
+    return [int(count) for count in np.bincount(engaged, minlength=HOURS_IN_A_WEEK)]
 
 
 def supersedes(incoming: datetime, stored: datetime | None) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import numpy as np
@@ -41,6 +41,7 @@ class CustomerColumns:
     days_since_purchase: Floats
     days_since_engaged: Floats
     tenure_days: Floats
+    engaged_hour_of_week: Ints  # weekday * 24 + hour of the last engagement, UTC; -1 never
 
     def __len__(self) -> int:
         return len(self.customer_ids)
@@ -55,6 +56,13 @@ class CustomerColumns:
     @classmethod
     def empty(cls) -> CustomerColumns:
         return ColumnsBuilder(0, datetime.now().astimezone()).columns()
+
+
+def _hour_of_week(moment: datetime | None) -> int:
+    if moment is None:
+        return -1
+    utc = moment.astimezone(UTC)
+    return utc.weekday() * 24 + utc.hour
 
 
 def cents(amount: Decimal) -> int:
@@ -78,6 +86,7 @@ class ColumnsBuilder:
             "days_since_purchase": np.full(capacity, np.nan),
             "days_since_engaged": np.full(capacity, np.nan),
             "tenure_days": np.full(capacity, np.nan),
+            "engaged_hour_of_week": np.full(capacity, -1, dtype=np.int64),
         }
 
     def add(
@@ -103,6 +112,7 @@ class ColumnsBuilder:
             "days_since_purchase": self._days_since(purchased_at),
             "days_since_engaged": self._days_since(engaged_at),
             "tenure_days": self._days_since(created_at),
+            "engaged_hour_of_week": [_hour_of_week(m) for m in engaged_at],
         }
         for name, values in batch.items():
             self._arrays[name][self._size : self._size + count] = values

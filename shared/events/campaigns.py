@@ -73,6 +73,11 @@ class SendWindow(Contract):
     weekday: Weekday
     start_hour: int = Field(ge=0, le=23, examples=[9])
     end_hour: int = Field(ge=1, le=24, examples=[11], description="Exclusive; after start_hour.")
+    timezone: str = Field(
+        default="local",
+        description="'local': the recipient's own time; otherwise an IANA zone, e.g. UTC.",
+        examples=["local", "UTC"],
+    )
 
 
 class Schedule(Contract):
@@ -167,10 +172,20 @@ class DecidedByAnEngine(Contract):
     )
 
 
+HOURS_IN_A_WEEK = 168
+
+
 class CampaignSegmented(DecidedByAnEngine):
     campaign_id: CampaignId
     total_customers: NonNegativeInt
     segments: list[Segment]
+    engagement_by_hour: list[NonNegativeInt] | None = Field(
+        default=None,
+        min_length=HOURS_IN_A_WEEK,
+        max_length=HOURS_IN_A_WEEK,
+        description="Customers whose last open, click or visit fell in each hour of the week, "
+        "in UTC: index weekday x 24 + hour, Monday 00:00 first. Counts only, no one named.",
+    )
 
 
 class ContentPiece(Contract):

@@ -82,5 +82,9 @@ def planted_base(size: int, seed: int = 1) -> PlantedBase:
         days_since_purchase=purchase,
         days_since_engaged=engaged,
         tenure_days=tenure,
+        # Engaged customers last engaged at a random hour of the week; the rest never did.
+        engaged_hour_of_week=np.where(np.isnan(engaged), -1, rng.integers(0, 168, size)).astype(
+            np.int64
+        ),
     )
     return PlantedBase(columns=columns, groups=groups)

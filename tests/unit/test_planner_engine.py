@@ -14,6 +14,7 @@ from services.planner.allocation import ShareLimits, allocate_budget
 from services.planner.app import planning_policy
 from services.planner.domain import (
     ChannelObservation,
+    EmailAudience,
     channel_observations,
     email_audience,
     learned_curves,
@@ -247,3 +248,38 @@ def test_a_small_email_audience_caps_what_email_is_predicted_and_given() -> None
     assert bounded.allocation[Channel.EMAIL] < unbounded.allocation[Channel.EMAIL]
     assert sum(bounded.allocation.values()) == request.budget.amount
     assert "audience of 400 opted-in customers" in bounded.rationale
+
+
+def test_email_is_sent_when_the_base_last_engaged_and_elsewhere_as_by_default() -> None:
+    request = CampaignRequested.model_validate(campaign_request("windows"))
+    planner = OfflinePlanner(planning_policy(PlannerSettings()))
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    engagement = [1] * 168
+    for hour_of_week, count in (
+        (1 * 24 + 14, 90),
+        (1 * 24 + 15, 70),
+        (3 * 24 + 20, 60),
+        (3 * 24 + 21, 40),
+    ):
+        engagement[hour_of_week] = count  # Tuesday 14-16 and Thursday 20-22, UTC
+    active = EmailAudience(
+        reachable=500, expected_purchases=10**6, engagement_by_hour=tuple(engagement)
+    )
+    sparse = EmailAudience(
+        reachable=500, expected_purchases=10**6, engagement_by_hour=(0,) * 167 + (5,)
+    )
+
+    windows = planner.plan(request, now, audience=active).schedule.send_windows
+    defaults = planner.plan(request, now, audience=sparse).schedule.send_windows
+
+    assert windows is not None
+    assert defaults is not None
+    assert [(w.weekday, w.start_hour, w.end_hour, w.timezone) for w in windows[Channel.EMAIL]] == [
+        ("tue", 14, 16, "UTC"),
+        ("thu", 20, 22, "UTC"),
+    ]
+    assert windows[Channel.SOCIAL] == defaults[Channel.SOCIAL]
+    assert [(w.weekday, w.start_hour, w.timezone) for w in defaults[Channel.EMAIL]] == [
+        ("tue", 9, "local"),
+        ("thu", 9, "local"),
+    ]

@@ -132,3 +132,32 @@ def test_an_older_update_never_replaces_a_newer_one() -> None:
     assert supersedes(NOW, NOW)
     assert not supersedes(NOW, later)
     assert supersedes(NOW, None)
+
+
+def test_segmentation_counts_when_customers_last_engaged_by_hour_of_the_week_in_utc() -> None:
+    builder = ColumnsBuilder(4, NOW)
+    tuesday_14 = datetime(2026, 2, 24, 14, 30, tzinfo=UTC)
+    same_moment_elsewhere = datetime.fromisoformat("2026-02-24T16:30:00+02:00")
+    builder.add(
+        customer_ids=["a", "b", "c", "d"],
+        currencies=["USD"] * 4,
+        email_opt_in=[True] * 4,
+        orders_count=[0] * 4,
+        spent_cents=[0] * 4,
+        purchased_at=[None] * 4,
+        engaged_at=[
+            tuesday_14,
+            same_moment_elsewhere,
+            datetime(2026, 3, 1, 0, 5, tzinfo=UTC),
+            None,
+        ],
+        created_at=[None] * 4,
+    )
+
+    counts = segment_customers(builder.columns(), POLICY).engagement_by_hour
+
+    assert len(counts) == 168
+    assert counts[1 * 24 + 14] == 2  # Tuesday 14:00 UTC, once written in another zone
+    assert counts[6 * 24 + 0] == 1  # Sunday 00:00
+    assert sum(counts) == 3  # never engaged counts nowhere
+    assert segment_customers(small_base([("e", None, 0, 0, True)]), POLICY).engagement_by_hour == []

@@ -54,7 +54,7 @@ class OfflinePlanner:
             product=request.product,
             predicted_revenue=forecast.revenue,
             predicted_roi=round(float(forecast.roi), 4),
-            schedule=plan_schedule(request, now, self._policy),
+            schedule=plan_schedule(request, now, self._policy, audience),
             engine=ENGINE,
             rationale=rationale(allocation, curves, price, forecast, audience),
             predicted_revenue_interval=RevenueInterval(
