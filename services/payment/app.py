@@ -40,7 +40,7 @@ def payment_policy(settings: PaymentSettings) -> PaymentPolicy:
             for processor, fee in settings.payment_processor_fees.items()
         },
         limits=AmountLimits(
-            minimum=settings.payment_minimum_amounts, maximum=settings.payment_maximum_amount
+            minimum=settings.payment_minimum_amounts, maximum=settings.payment_maximum_amounts
         ),
     )
 

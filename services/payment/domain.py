@@ -49,7 +49,17 @@ DEFAULT_MINIMUM_AMOUNTS: Mapping[str, Decimal] = {
     "SEK": Decimal("3.00"),
     "JPY": Decimal("50"),
 }
-DEFAULT_MAXIMUM_AMOUNT = Decimal("999999.99")
+# Stripe's largest single charge in each currency; a payment above it is a mistake here.
+DEFAULT_MAXIMUM_AMOUNTS: Mapping[str, Decimal] = {
+    "USD": Decimal("999999.99"),
+    "EUR": Decimal("999999.99"),
+    "GBP": Decimal("999999.99"),
+    "CAD": Decimal("999999.99"),
+    "AUD": Decimal("999999.99"),
+    "CHF": Decimal("999999.99"),
+    "SEK": Decimal("9999999.99"),
+    "JPY": Decimal("99999999"),
+}
 
 
 def _decimal_string(amount: Any) -> Any:
@@ -133,15 +143,16 @@ class FeeSchedule:
 @dataclass(frozen=True)
 class AmountLimits:
     minimum: Mapping[str, Decimal]
-    maximum: Decimal
+    maximum: Mapping[str, Decimal]
 
     def problem(self, amount: Money) -> str | None:
         """Why ``amount`` may not be charged, or None."""
         least = self.minimum.get(amount.currency, Decimal(0))
         if amount.amount < least:
             return f"must be at least {Money.of(least, amount.currency)}"
-        if amount.amount > self.maximum:
-            return f"must be at most {self.maximum} {amount.currency}"
+        most = self.maximum.get(amount.currency)
+        if most is not None and amount.amount > most:
+            return f"must be at most {Money.of(most, amount.currency)}"
         return None
 
 

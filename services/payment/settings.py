@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
-from services.payment.domain import DEFAULT_MAXIMUM_AMOUNT, DEFAULT_MINIMUM_AMOUNTS
+from services.payment.domain import DEFAULT_MAXIMUM_AMOUNTS, DEFAULT_MINIMUM_AMOUNTS
 from services.payment.routing import DEFAULT_ROUTES
 from shared.events.payments import PaymentMethod
 from shared.settings import DEV_ONLY_PAYMENT_API_KEY, RequiresSecrets
@@ -57,7 +57,9 @@ class PaymentSettings(RequiresSecrets):
     payment_minimum_amounts: dict[str, Decimal] = Field(
         default=dict(DEFAULT_MINIMUM_AMOUNTS), description="Smallest charge per currency."
     )
-    payment_maximum_amount: Decimal = Field(default=DEFAULT_MAXIMUM_AMOUNT, gt=0)
+    payment_maximum_amounts: dict[str, Decimal] = Field(
+        default=dict(DEFAULT_MAXIMUM_AMOUNTS), description="Largest charge per currency."
+    )
     payment_breaker_window: int = Field(default=20, ge=1, le=1000)
     payment_breaker_min_calls: int = Field(default=5, ge=1, le=1000)
     payment_breaker_min_success_rate: float = Field(default=0.5, ge=0, le=1)

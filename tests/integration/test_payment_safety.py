@@ -60,7 +60,7 @@ def settings(infra: TestInfrastructure, fake_stripe: FakeStripe) -> PaymentSetti
         payment_idempotency_wait_seconds=60,
         payment_trusted_proxies="127.0.0.1",
         payment_ip_country_header="CF-IPCountry",
-        payment_maximum_amount=MAXIMUM,
+        payment_maximum_amounts={"USD": MAXIMUM, "JPY": Decimal(5000)},
         **WITHOUT_RISK_HOLDS,
     )
 
@@ -287,6 +287,7 @@ def _amount(amount: Any, currency: str = "USD") -> dict[str, Any]:
         pytest.param(_amount("10.001"), "amount", id="three-decimals-in-USD"),
         pytest.param(_amount("100.5", "JPY"), "amount", id="decimals-in-JPY"),
         pytest.param(_amount("49", "JPY"), "amount", id="under-the-JPY-minimum"),
+        pytest.param(_amount("5001", "JPY"), "amount", id="over-the-JPY-maximum"),
         pytest.param(_amount("5001", "JPY"), "amount", id="over-the-maximum-in-JPY"),
         pytest.param(_amount(149.99), "amount", id="JSON-number"),
         pytest.param(_amount("abc"), "amount", id="not-a-number"),
