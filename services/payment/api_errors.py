@@ -18,9 +18,7 @@ from services.payment.handlers import PaymentNotFoundError
 from services.payment.idempotency import IdempotencyKeyInUseError, IdempotencyKeyReusedError
 from services.payment.lifecycle import IllegalTransitionError, RefundAmountError
 from services.payment.repository import StaleRecordError
-from shared.events.common import FieldError
-
-_REQUEST_PARTS = {"body", "header", "path", "query"}
+from shared.events.common import FieldError, field_errors
 
 
 class ErrorDetail(BaseModel):
@@ -46,23 +44,12 @@ def error_response(
     )
 
 
-def field_errors(error: RequestValidationError) -> list[FieldError]:
-    """Pydantic's errors as dotted fields: ``amount``, ``attribution.channel``, the header."""
-    found = []
-    for item in error.errors():
-        loc = [str(part) for part in item["loc"]]
-        path = loc[1:] if len(loc) > 1 and loc[0] in _REQUEST_PARTS else loc
-        message = str(item["msg"]).removeprefix("Value error, ")
-        found.append(FieldError(field=".".join(path), message=message))
-    return found
-
-
 def handle_errors(app: FastAPI) -> None:
     """Answers request, guard, idempotency, lifecycle and HTTP errors with the envelope."""
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
-        errors = field_errors(error)
+        errors = field_errors(error.errors())
         fields = ", ".join(e.field for e in errors)
         return error_response(422, "invalid_request", f"invalid {fields}", errors)
 

@@ -24,8 +24,8 @@ from shared.cli.report_view import render_report
 from shared.cli.settings import CliSettings
 from shared.cli.timeline import event_line
 from shared.events.campaigns import CampaignRequested
+from shared.events.common import field_errors
 from shared.events.topics import ALL_TOPICS, CUSTOMER_UPSERTED
-from shared.messaging.delivery import field_errors
 from shared.settings import load_settings
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
@@ -112,7 +112,7 @@ def request(
     try:
         valid = CampaignRequested.model_validate(raw)
     except ValidationError as error:
-        for problem in field_errors(error):
+        for problem in field_errors(error.errors(include_url=False, include_input=False)):
             errors.print(f"  {problem.field}: {problem.message}", markup=False, highlight=False)
         raise fail("invalid campaign request; nothing was sent", 2) from None
     run_against_kafka(

@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from shared.cli.events_client import EventPublisher, cloud_event
+from shared.events.common import field_errors
 from shared.events.customers import CustomerUpserted
 from shared.events.topics import CUSTOMER_UPSERTED
-from shared.messaging.delivery import field_errors
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,10 @@ def read_customers(lines: Iterable[str]) -> ParsedCustomers:
         except json.JSONDecodeError as error:
             result.bad_lines.append(BadLine(number, "(line)", f"not valid JSON: {error.msg}"))
         except ValidationError as error:
-            result.bad_lines += [BadLine(number, e.field, e.message) for e in field_errors(error)]
+            result.bad_lines += [
+                BadLine(number, e.field, e.message)
+                for e in field_errors(error.errors(include_input=False))
+            ]
     return result
 
 

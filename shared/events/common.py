@@ -1,7 +1,8 @@
 """Types used by several bounded contexts' events."""
 
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -32,3 +33,23 @@ class FieldError(Contract):
         description="Dotted path of the offending field.", examples=["budget.amount"]
     )
     message: str = Field(examples=["Input should be greater than 0"])
+
+
+# Where pydantic's error locations start outside the model: the HTTP request's parts, the
+# consumed message's body and the CloudEvent envelope's ``data``.
+CONTAINER_PARTS = frozenset({"body", "header", "path", "query", "event", "data"})
+
+
+def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[FieldError]:
+    """Pydantic's errors (``ValidationError.errors()``) as dotted fields of the model the
+    client wrote: ``amount``, ``attribution.channel``, ``budget.amount``, a header's name."""
+    found = []
+    for item in errors:
+        path = [str(part) for part in item["loc"]]
+        while len(path) > 1 and path[0] in CONTAINER_PARTS:
+            path = path[1:]
+        if path and path[0] in CONTAINER_PARTS:
+            path = []  # the whole body or message was wrong, not one of its fields
+        message = str(item["msg"]).removeprefix("Value error, ")
+        found.append(FieldError(field=".".join(path) or "(message)", message=message))
+    return found

@@ -26,7 +26,7 @@ from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 from pydantic import ValidationError
 
-from shared.events.common import FieldError
+from shared.events.common import FieldError, field_errors
 from shared.events.dead_letters import DeadLetter, DeadLetterError
 from shared.events.envelope import utc_now
 from shared.events.topics import dead_letter_topic
@@ -43,18 +43,6 @@ class UnprocessableEventError(Exception):
 
 
 type InvalidEventHook = Callable[[bytes, list[FieldError]], Awaitable[None]]
-
-
-def field_errors(error: ValidationError) -> list[FieldError]:
-    """Pydantic's errors as ``{field, message}``, with the envelope's ``data.`` prefix dropped."""
-    result = []
-    for item in error.errors(include_url=False, include_input=False):
-        path = [str(p) for p in item["loc"] if p not in ("body", "event")]
-        if path[:1] == ["data"]:
-            path = path[1:]
-        message = item["msg"].removeprefix("Value error, ")
-        result.append(FieldError(field=".".join(path) or "(message)", message=message))
-    return result
 
 
 @dataclass
@@ -123,7 +111,7 @@ class DeliveryPolicy:
 
 def _errors_of(error: BaseException) -> list[FieldError]:
     if isinstance(error, ValidationError):
-        return field_errors(error)
+        return field_errors(error.errors(include_url=False, include_input=False))
     if isinstance(error, UnprocessableEventError):
         return error.errors
     if isinstance(error, json.JSONDecodeError | UnicodeDecodeError):
