@@ -25,7 +25,6 @@ from services.payment.processors import (
     OutcomeUnknownError,
     PaymentProcessor,
     ProcessorError,
-    ProcessorUnavailableError,
 )
 from services.payment.repository import Payments
 from services.payment.routing import Router
@@ -61,24 +60,28 @@ class Charging:
             attempt_key = f"{payment.id}:{processor}"
             payment = lifecycle.begin_attempt(payment, processor, attempt_key, stored_now())
             payment = await self.commit(payment, announce=False)  # the attempt is on record
-            try:
-                outcome = await self.processors[processor].charge(
-                    self.charge_of(payment, token, attempt_key)
-                )
-            except ProcessorUnavailableError as error:
-                self.router.record(processor, decided=False)
-                payment = lifecycle.finish_attempt(
-                    payment, AttemptOutcome.UNAVAILABLE, stored_now(), error_code=error.code
-                )
-                continue
-            except OutcomeUnknownError as error:
-                self.router.record(processor, decided=False)
-                return lifecycle.finish_attempt(
-                    payment, AttemptOutcome.UNKNOWN, stored_now(), error_code=error.code
-                )
-            self.router.record(processor, decided=True)
-            return self.decided(payment, outcome, actor="processor")
+            outcome = await self._call(payment, token)
+            if isinstance(outcome, ChargeOutcome):
+                return self.decided(payment, outcome, actor="processor")
+            payment = lifecycle.finish_attempt(
+                payment, _unanswered(outcome), stored_now(), error_code=outcome.code
+            )
+            if isinstance(outcome, OutcomeUnknownError):
+                return payment
         return domain.fail(payment, PROCESSORS_UNAVAILABLE, stored_now())
+
+    async def _call(self, payment: PaymentRecord, token: str) -> ChargeOutcome | ProcessorError:
+        """The latest attempt's processor asked to charge, its breaker told how it went."""
+        attempt = payment.attempts[-1]
+        try:
+            outcome = await self.processors[attempt.processor].charge(
+                self.charge_of(payment, token, attempt.attempt_key)
+            )
+        except ProcessorError as error:
+            self.router.record(attempt.processor, decided=False)
+            return error
+        self.router.record(attempt.processor, decided=True)
+        return outcome
 
     def decided(
         self, payment: PaymentRecord, outcome: ChargeOutcome, *, actor: str
@@ -150,32 +153,20 @@ class Charging:
         To the processor a resend is the same attempt, so its record is restarted rather than
         a new one added; committing that first lets only one replica resend.
         """
-        *earlier, last = payment.attempts
         token = await self.payments.token_of(payment.id)
         if token is None:
             log.warning("payment %s: no stored token to send it again", payment.id)
             return payment
-        restart = {"started_at": stored_now(), "finished_at": None, "outcome": None}
-        again = last.model_copy(update=restart | {"error_code": None, "latency_ms": None})
-        payment = await self.commit(
-            payment.model_copy(update={"attempts": [*earlier, again]}), announce=False
+        restarted = lifecycle.restart_attempt(payment, stored_now())
+        payment = await self.commit(restarted, announce=False)
+        outcome = await self._call(payment, token)
+        if isinstance(outcome, ChargeOutcome):
+            return await self._settle(payment, outcome, actor=actor)
+        # Still nothing decided: the payment waits for the next round or its time limit.
+        finished = lifecycle.finish_attempt(
+            payment, _unanswered(outcome), stored_now(), error_code=outcome.code
         )
-        try:
-            outcome = await self.processors[last.processor].charge(
-                self.charge_of(payment, token, last.attempt_key)
-            )
-        except ProcessorError as error:
-            # Still nothing decided: the payment waits for the next round or its time limit.
-            unanswered = (
-                AttemptOutcome.UNKNOWN
-                if isinstance(error, OutcomeUnknownError)
-                else AttemptOutcome.UNAVAILABLE
-            )
-            finished = lifecycle.finish_attempt(
-                payment, unanswered, stored_now(), error_code=error.code
-            )
-            return await self.commit(finished, announce=False)
-        return await self._settle(payment, outcome, actor=actor)
+        return await self.commit(finished, announce=False)
 
     async def _settle(
         self, payment: PaymentRecord, outcome: ChargeOutcome, *, actor: str
@@ -214,3 +205,12 @@ class Charging:
 
         await self.uow.run(work)
         return saved
+
+
+def _unanswered(error: ProcessorError) -> AttemptOutcome:
+    """Sent and unanswered (reconcile), or refused before anything was charged."""
+    return (
+        AttemptOutcome.UNKNOWN
+        if isinstance(error, OutcomeUnknownError)
+        else AttemptOutcome.UNAVAILABLE
+    )

@@ -89,6 +89,22 @@ def begin_attempt(
     return _changed(payment, processor=processor, attempts=[*payment.attempts, attempt])
 
 
+def restart_attempt(payment: PaymentRecord, at: datetime) -> PaymentRecord:
+    """The latest attempt made again under its own key: to the processor it is the same
+    attempt, so its record starts over rather than a new one being added."""
+    *earlier, last = payment.attempts
+    again = last.model_copy(
+        update={
+            "started_at": at,
+            "finished_at": None,
+            "outcome": None,
+            "error_code": None,
+            "latency_ms": None,
+        }
+    )
+    return _changed(payment, attempts=[*earlier, again])
+
+
 def finish_attempt(
     payment: PaymentRecord,
     outcome: AttemptOutcome,
