@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import pytest
@@ -18,7 +18,7 @@ from services.payment.processors.crypto import CryptoProcessor, verify_crypto_we
 from shared.money import Money
 from tests.support.factories import WALLET, charge_request
 from tests.support.fake_api import refused_url
-from tests.support.fake_crypto import API_KEY, FakeCrypto, fake_crypto_server, signed_webhook
+from tests.support.fake_crypto import API_KEY, FakeCrypto, signed_webhook
 
 LATE_SECONDS = 6.0
 WEBHOOK_SECRET = "whsec-fake-shared-secret"
@@ -30,12 +30,6 @@ def processor_for(
     return CryptoProcessor(
         API_KEY, api.base_url, timeout_seconds=2.0, page_size=page_size, lookback=lookback
     )
-
-
-@pytest.fixture(scope="module")
-def crypto_api() -> Iterator[FakeCrypto]:
-    with fake_crypto_server() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ broker and database, with Stripe and the crypto gateway played by local servers.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -16,12 +16,11 @@ from services.payment.settings import PaymentSettings
 from shared.events.topics import PAYMENT_COMPLETED, PAYMENT_FAILED
 from tests.support import fake_crypto
 from tests.support.factories import campaign_id, payment_request
-from tests.support.fake_crypto import FakeCrypto, fake_crypto_server
+from tests.support.fake_crypto import FakeCrypto
 from tests.support.fake_stripe import (
     FAKE_API_KEY,
     FakeStripe,
     drop,
-    fake_stripe_server,
     server_error,
 )
 from tests.support.kafka import EventLog, for_campaign
@@ -37,18 +36,6 @@ if TYPE_CHECKING:  # imported by name, pytest would try to collect it as a test 
     from tests.support.infrastructure import TestInfrastructure
 
 LIMIT = timedelta(minutes=60)
-
-
-@pytest.fixture(scope="module")
-def stripe_api() -> Iterator[FakeStripe]:
-    with fake_stripe_server() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def crypto_api() -> Iterator[FakeCrypto]:
-    with fake_crypto_server() as fake:
-        yield fake
 
 
 @pytest.fixture(scope="module")

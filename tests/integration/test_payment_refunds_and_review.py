@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -25,7 +25,7 @@ from shared.events.topics import (
     PAYMENT_REVIEW_REQUIRED,
 )
 from tests.support.factories import campaign_id, payment_request
-from tests.support.fake_stripe import FAKE_API_KEY, FakeStripe, fake_stripe_server
+from tests.support.fake_stripe import FAKE_API_KEY, FakeStripe
 from tests.support.kafka import Event, EventLog, as_published
 from tests.support.payment_service import (
     WITHOUT_RISK_HOLDS,
@@ -48,14 +48,8 @@ HOLD_FOR_REVIEW = {"payment_risk_review_threshold": 0.25, "payment_risk_block_th
 BLOCK = {"payment_risk_review_threshold": 0.1, "payment_risk_block_threshold": 0.25}
 
 
-@pytest.fixture(scope="module")
-def fake_stripe() -> Iterator[FakeStripe]:
-    with fake_stripe_server() as server:
-        yield server
-
-
 def stripe_settings(
-    infra: TestInfrastructure, fake_stripe: FakeStripe, **risk: Any
+    infra: TestInfrastructure, stripe_api: FakeStripe, **risk: Any
 ) -> PaymentSettings:
     """Cards through the fake Stripe; the client's IP and country believed from localhost,
     as from a proxy of ours, so each request can come from an address of its own. Every
@@ -65,7 +59,7 @@ def stripe_settings(
         "refunds_and_review",
         payment_idempotency_wait_seconds=0.5,
         stripe_api_key=FAKE_API_KEY,
-        stripe_api_base_url=fake_stripe.base_url,
+        stripe_api_base_url=stripe_api.base_url,
         payment_trusted_proxies="127.0.0.1",
         payment_ip_country_header=COUNTRY_HEADER,
         **risk,
@@ -74,17 +68,17 @@ def stripe_settings(
 
 @pytest.fixture(scope="module")
 async def api(
-    infra: TestInfrastructure, fake_stripe: FakeStripe
+    infra: TestInfrastructure, stripe_api: FakeStripe
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with payment_api(stripe_settings(infra, fake_stripe, **WITHOUT_RISK_HOLDS)) as http:
+    async with payment_api(stripe_settings(infra, stripe_api, **WITHOUT_RISK_HOLDS)) as http:
         yield http
 
 
 @pytest.fixture(scope="module")
 async def review_api(
-    infra: TestInfrastructure, fake_stripe: FakeStripe
+    infra: TestInfrastructure, stripe_api: FakeStripe
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with payment_api(stripe_settings(infra, fake_stripe, **HOLD_FOR_REVIEW)) as http:
+    async with payment_api(stripe_settings(infra, stripe_api, **HOLD_FOR_REVIEW)) as http:
         yield http
 
 
@@ -155,7 +149,7 @@ async def review(
 
 
 async def test_full_refund_refunds_the_amount_at_stripe_and_announces_payment_refunded(
-    api: httpx.AsyncClient, events: EventLog, fake_stripe: FakeStripe
+    api: httpx.AsyncClient, events: EventLog, stripe_api: FakeStripe
 ) -> None:
     payment = await card_payment(api)
 
@@ -169,14 +163,14 @@ async def test_full_refund_refunds_the_amount_at_stripe_and_announces_payment_re
     [made] = refunded["refunds"]
     assert (made["amount"], made["status"]) == ("149.99", "succeeded")
     assert made["processor_refund_id"].startswith("re_")
-    assert refunded_at_stripe(fake_stripe, payment) == [14999]
+    assert refunded_at_stripe(stripe_api, payment) == [14999]
     [event] = await announced(events, PAYMENT_REFUNDED, payment["id"])
     assert event["data"] == as_published(refunded)
     assert (await api.get(f"/v1/payments/{payment['id']}")).json()["status"] == "refunded"
 
 
 async def test_partial_refund_then_the_rest_is_partially_refunded_then_refunded(
-    api: httpx.AsyncClient, events: EventLog, fake_stripe: FakeStripe
+    api: httpx.AsyncClient, events: EventLog, stripe_api: FakeStripe
 ) -> None:
     payment = await card_payment(api)
 
@@ -195,13 +189,13 @@ async def test_partial_refund_then_the_rest_is_partially_refunded_then_refunded(
         ("completed", "partially_refunded", "api"),
         ("partially_refunded", "refunded", "api"),
     ]
-    assert refunded_at_stripe(fake_stripe, payment) == [5000, 9999]
+    assert refunded_at_stripe(stripe_api, payment) == [5000, 9999]
     refunds = await announced(events, PAYMENT_REFUNDED, payment["id"], count=2)
     assert [e["data"]["status"] for e in refunds] == ["partially_refunded", "refunded"]
 
 
 async def test_refund_of_more_than_remains_is_refused_naming_amount_and_changes_nothing(
-    api: httpx.AsyncClient, fake_stripe: FakeStripe
+    api: httpx.AsyncClient, stripe_api: FakeStripe
 ) -> None:
     payment = await card_payment(api)
     await refund(api, payment["id"], amount="100.00")
@@ -214,16 +208,16 @@ async def test_refund_of_more_than_remains_is_refused_naming_amount_and_changes_
     assert [e["field"] for e in error["errors"]] == ["amount"]
     assert "49.99" in error["message"]  # what is left
     assert (await api.get(f"/v1/payments/{payment['id']}")).json() == before
-    assert refunded_at_stripe(fake_stripe, payment) == [10000]
+    assert refunded_at_stripe(stripe_api, payment) == [10000]
 
 
 async def test_refund_of_a_failed_payment_is_an_illegal_transition(
-    api: httpx.AsyncClient, fake_stripe: FakeStripe
+    api: httpx.AsyncClient, stripe_api: FakeStripe
 ) -> None:
     declined = payment_request(payment_token="pm_card_chargeDeclined")
     failed = await api.post("/v1/payments", json=declined, headers=idempotency_key())
     assert failed.status_code == 402, failed.text
-    requests_before = len(fake_stripe.requests_to("POST", "/v1/refunds"))
+    requests_before = len(stripe_api.requests_to("POST", "/v1/refunds"))
 
     response = await refund(api, failed.json()["id"], amount="10.00")
 
@@ -232,11 +226,11 @@ async def test_refund_of_a_failed_payment_is_an_illegal_transition(
     assert "failed" in response.json()["error"]["message"]
     stored = (await api.get(f"/v1/payments/{failed.json()['id']}")).json()
     assert (stored["status"], stored["refunds"]) == ("failed", [])
-    assert len(fake_stripe.requests_to("POST", "/v1/refunds")) == requests_before
+    assert len(stripe_api.requests_to("POST", "/v1/refunds")) == requests_before
 
 
 async def test_refund_retried_with_the_same_key_is_replayed_and_refunded_once(
-    api: httpx.AsyncClient, fake_stripe: FakeStripe
+    api: httpx.AsyncClient, stripe_api: FakeStripe
 ) -> None:
     payment = await card_payment(api)
     key = idempotency_key()
@@ -251,11 +245,11 @@ async def test_refund_retried_with_the_same_key_is_replayed_and_refunded_once(
     stored = (await api.get(f"/v1/payments/{payment['id']}")).json()
     assert [r["amount"] for r in stored["refunds"]] == ["40.00"]
     assert stored["refunded_amount"] == "40.00"
-    assert refunded_at_stripe(fake_stripe, payment) == [4000]
+    assert refunded_at_stripe(stripe_api, payment) == [4000]
 
 
 async def test_same_refund_key_with_another_amount_is_a_409_and_refunds_nothing_more(
-    api: httpx.AsyncClient, fake_stripe: FakeStripe
+    api: httpx.AsyncClient, stripe_api: FakeStripe
 ) -> None:
     payment = await card_payment(api)
     key = idempotency_key()
@@ -268,11 +262,11 @@ async def test_same_refund_key_with_another_amount_is_a_409_and_refunds_nothing_
     assert key["Idempotency-Key"] in conflict.json()["error"]["message"]
     stored = (await api.get(f"/v1/payments/{payment['id']}")).json()
     assert (stored["refunded_amount"], len(stored["refunds"])) == ("40.00", 1)
-    assert refunded_at_stripe(fake_stripe, payment) == [4000]
+    assert refunded_at_stripe(stripe_api, payment) == [4000]
 
 
 async def test_two_concurrent_refunds_of_sixty_percent_never_refund_more_than_was_paid(
-    api: httpx.AsyncClient, fake_stripe: FakeStripe
+    api: httpx.AsyncClient, stripe_api: FakeStripe
 ) -> None:
     payment = await card_payment(api)
 
@@ -291,11 +285,11 @@ async def test_two_concurrent_refunds_of_sixty_percent_never_refund_more_than_wa
     assert stored["status"] == "partially_refunded"
     assert [(r["amount"], r["status"]) for r in stored["refunds"]] == [("89.99", "succeeded")]
     assert stored["refunded_amount"] == "89.99"
-    assert refunded_at_stripe(fake_stripe, payment) == [8999]
+    assert refunded_at_stripe(stripe_api, payment) == [8999]
 
 
 async def test_payment_held_by_risk_answers_202_review_and_announces_it(
-    review_api: httpx.AsyncClient, events: EventLog, fake_stripe: FakeStripe
+    review_api: httpx.AsyncClient, events: EventLog, stripe_api: FakeStripe
 ) -> None:
     body = wallet_payment(campaign_id())
 
@@ -372,10 +366,10 @@ async def test_reviewing_a_payment_not_in_review_is_a_409(
 
 
 async def test_payment_blocked_by_risk_fails_as_fraud_without_asking_the_processor(
-    infra: TestInfrastructure, events: EventLog, fake_stripe: FakeStripe
+    infra: TestInfrastructure, events: EventLog, stripe_api: FakeStripe
 ) -> None:
     body = payment_request(campaign_id(), customer_country="US")
-    async with payment_api(stripe_settings(infra, fake_stripe, **BLOCK)) as http:
+    async with payment_api(stripe_settings(infra, stripe_api, **BLOCK)) as http:
         response = await http.post("/v1/payments", json=body, headers=from_abroad())
 
     assert response.status_code == 402, response.text
@@ -386,7 +380,7 @@ async def test_payment_blocked_by_risk_fails_as_fraud_without_asking_the_process
     assert payment["attempts"] == []
     charged = [
         r.metadata().get("payment_id")
-        for r in fake_stripe.requests_to("POST", "/v1/payment_intents")
+        for r in stripe_api.requests_to("POST", "/v1/payment_intents")
     ]
     assert payment["id"] not in charged
     [failed] = await announced(events, PAYMENT_FAILED, payment["id"])

@@ -6,7 +6,6 @@ cool-down. Each test runs its own service, so each starts with closed breakers."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -14,7 +13,7 @@ import pytest
 
 from services.payment.settings import PaymentSettings
 from tests.support.factories import payment_request
-from tests.support.fake_stripe import FAKE_API_KEY, FakeStripe, fake_stripe_server, server_error
+from tests.support.fake_stripe import FAKE_API_KEY, FakeStripe, server_error
 from tests.support.payment_service import (
     WITHOUT_RISK_HOLDS,
     idempotency_key,
@@ -29,19 +28,13 @@ COOL_DOWN_SECONDS = 5.0
 RATE_LIMITED = 429
 
 
-@pytest.fixture(scope="module")
-def fake_stripe() -> Iterator[FakeStripe]:
-    with fake_stripe_server() as server:
-        yield server
-
-
 @pytest.fixture(autouse=True)
-def _fresh_stripe(fake_stripe: FakeStripe) -> None:
-    fake_stripe.reset()
+def _fresh_stripe(stripe_api: FakeStripe) -> None:
+    stripe_api.reset()
 
 
 def card_then_paypal(
-    infra: TestInfrastructure, fake_stripe: FakeStripe, **overrides: Any
+    infra: TestInfrastructure, stripe_api: FakeStripe, **overrides: Any
 ) -> PaymentSettings:
     """Cards to the fake Stripe first, then to the PayPal sandbox; a breaker that opens on
     two failures out of two calls and rests ``COOL_DOWN_SECONDS``."""
@@ -56,7 +49,7 @@ def card_then_paypal(
         infra,
         "routing",
         stripe_api_key=FAKE_API_KEY,
-        stripe_api_base_url=fake_stripe.base_url,
+        stripe_api_base_url=stripe_api.base_url,
         payment_routes=routes,
         payment_breaker_window=4,
         payment_breaker_min_calls=2,
@@ -66,10 +59,10 @@ def card_then_paypal(
     )
 
 
-def stripe_calls_for(fake_stripe: FakeStripe, payment_id: str) -> int:
+def stripe_calls_for(stripe_api: FakeStripe, payment_id: str) -> int:
     return sum(
         1
-        for r in fake_stripe.requests_to("POST", "/v1/payment_intents")
+        for r in stripe_api.requests_to("POST", "/v1/payment_intents")
         if r.metadata().get("payment_id") == payment_id
     )
 
@@ -88,11 +81,11 @@ async def pay(api: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
 
 
 async def test_card_payment_fails_over_to_paypal_when_stripe_is_rate_limited(
-    infra: TestInfrastructure, fake_stripe: FakeStripe
+    infra: TestInfrastructure, stripe_api: FakeStripe
 ) -> None:
-    fake_stripe.fail_next(server_error(RATE_LIMITED))
+    stripe_api.fail_next(server_error(RATE_LIMITED))
 
-    async with payment_api(card_then_paypal(infra, fake_stripe)) as api:
+    async with payment_api(card_then_paypal(infra, stripe_api)) as api:
         payment = await pay(api)
 
     assert (payment["status"], payment["processor"]) == ("completed", "paypal")
@@ -107,27 +100,27 @@ async def test_card_payment_fails_over_to_paypal_when_stripe_is_rate_limited(
         ("pending", "processing"),
         ("processing", "completed"),
     ]
-    assert stripe_calls_for(fake_stripe, payment["id"]) == 1
+    assert stripe_calls_for(stripe_api, payment["id"]) == 1
 
 
 async def test_declined_card_is_never_retried_on_the_next_processor(
-    infra: TestInfrastructure, fake_stripe: FakeStripe
+    infra: TestInfrastructure, stripe_api: FakeStripe
 ) -> None:
-    async with payment_api(card_then_paypal(infra, fake_stripe)) as api:
+    async with payment_api(card_then_paypal(infra, stripe_api)) as api:
         payment = await pay(api, payment_token="pm_card_chargeDeclined")
 
     assert (payment["status"], payment["failure_reason"]) == ("failed", "card_declined")
     assert payment["processor"] == "stripe"
     assert attempts(payment) == [("stripe", "declined", "card_declined")]
-    assert stripe_calls_for(fake_stripe, payment["id"]) == 1
+    assert stripe_calls_for(stripe_api, payment["id"]) == 1
 
 
 async def test_breaker_rests_failing_stripe_then_lets_a_trial_call_through_after_cool_down(
-    infra: TestInfrastructure, fake_stripe: FakeStripe
+    infra: TestInfrastructure, stripe_api: FakeStripe
 ) -> None:
-    fake_stripe.fail_next(server_error(RATE_LIMITED), server_error(RATE_LIMITED))
+    stripe_api.fail_next(server_error(RATE_LIMITED), server_error(RATE_LIMITED))
 
-    async with payment_api(card_then_paypal(infra, fake_stripe)) as api:
+    async with payment_api(card_then_paypal(infra, stripe_api)) as api:
         failing = [await pay(api), await pay(api)]
         resting = await pay(api)
         await asyncio.sleep(COOL_DOWN_SECONDS + 0.5)
@@ -139,19 +132,19 @@ async def test_breaker_rests_failing_stripe_then_lets_a_trial_call_through_after
             ("stripe", "unavailable", "rate_limited"),
             ("paypal", "approved", None),
         ]
-        assert stripe_calls_for(fake_stripe, payment["id"]) == 1
+        assert stripe_calls_for(stripe_api, payment["id"]) == 1
     assert attempts(resting) == [("paypal", "approved", None)]
-    assert stripe_calls_for(fake_stripe, resting["id"]) == 0
+    assert stripe_calls_for(stripe_api, resting["id"]) == 0
     for payment in (trial, closed):
         assert (payment["status"], payment["processor"]) == ("completed", "stripe")
         assert attempts(payment) == [("stripe", "approved", None)]
-        assert stripe_calls_for(fake_stripe, payment["id"]) == 1
+        assert stripe_calls_for(stripe_api, payment["id"]) == 1
 
 
 async def test_declines_do_not_open_the_breaker(
-    infra: TestInfrastructure, fake_stripe: FakeStripe
+    infra: TestInfrastructure, stripe_api: FakeStripe
 ) -> None:
-    async with payment_api(card_then_paypal(infra, fake_stripe)) as api:
+    async with payment_api(card_then_paypal(infra, stripe_api)) as api:
         declined = [await pay(api, payment_token="pm_card_chargeDeclined") for _ in range(3)]
         approved = await pay(api)
 

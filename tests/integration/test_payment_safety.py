@@ -8,7 +8,7 @@ import asyncio
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ import pytest
 from services.payment.settings import PaymentSettings
 from shared.events.topics import PAYMENT_COMPLETED
 from tests.support.factories import campaign_id, payment_request
-from tests.support.fake_stripe import FAKE_API_KEY, FakeStripe, fake_stripe_server
+from tests.support.fake_stripe import FAKE_API_KEY, FakeStripe
 from tests.support.kafka import EventLog, for_campaign
 from tests.support.payment_service import (
     WITHOUT_RISK_HOLDS,
@@ -43,20 +43,14 @@ PAN_ANYWHERE = digits_pattern(PAN)
 
 
 @pytest.fixture(scope="module")
-def fake_stripe() -> Iterator[FakeStripe]:
-    with fake_stripe_server() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def settings(infra: TestInfrastructure, fake_stripe: FakeStripe) -> PaymentSettings:
+def settings(infra: TestInfrastructure, stripe_api: FakeStripe) -> PaymentSettings:
     """Cards go to the fake Stripe, whose requests are counted; the test client is the
     trusted proxy; repeats wait long enough for any first answer."""
     return payment_settings(
         infra,
         "safety",
         stripe_api_key=FAKE_API_KEY,
-        stripe_api_base_url=fake_stripe.base_url,
+        stripe_api_base_url=stripe_api.base_url,
         payment_idempotency_wait_seconds=60,
         payment_trusted_proxies="127.0.0.1",
         payment_ip_country_header="CF-IPCountry",
@@ -77,7 +71,7 @@ async def payments_of(settings: PaymentSettings, cid: str) -> list[str]:
 
 
 async def test_fifty_concurrent_posts_with_one_key_make_one_payment_and_one_processor_call(
-    api: httpx.AsyncClient, settings: PaymentSettings, fake_stripe: FakeStripe
+    api: httpx.AsyncClient, settings: PaymentSettings, stripe_api: FakeStripe
 ) -> None:
     cid = campaign_id()
     key = idempotency_key()
@@ -94,14 +88,14 @@ async def test_fifty_concurrent_posts_with_one_key_make_one_payment_and_one_proc
     assert len(await payments_of(settings, cid)) == 1
     calls = [
         r
-        for r in fake_stripe.requests_to("POST", "/v1/payment_intents")
+        for r in stripe_api.requests_to("POST", "/v1/payment_intents")
         if r.metadata().get("campaign_id") == cid
     ]
     # The SDK may resend a request it lost, always with the same key; Stripe creates once.
     assert calls
     assert {c.idempotency_key for c in calls} == {f"{first['id']}:stripe"}
     intents = [
-        i for i in fake_stripe.payment_intents.values() if i["metadata"]["campaign_id"] == cid
+        i for i in stripe_api.payment_intents.values() if i["metadata"]["campaign_id"] == cid
     ]
     assert [i["id"] for i in intents] == [first["processor_transaction_id"]]
 

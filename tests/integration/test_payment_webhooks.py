@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -16,13 +16,12 @@ from services.payment.settings import PaymentSettings
 from shared.events.topics import PAYMENT_COMPLETED
 from tests.support import fake_crypto, fake_paypal
 from tests.support.factories import campaign_id, payment_request
-from tests.support.fake_crypto import FakeCrypto, fake_crypto_server, signed_webhook
-from tests.support.fake_paypal import FakePayPal, fake_paypal_server
+from tests.support.fake_crypto import FakeCrypto, signed_webhook
+from tests.support.fake_paypal import FakePayPal
 from tests.support.fake_stripe import (
     FAKE_API_KEY,
     FAKE_WEBHOOK_SECRET,
     FakeStripe,
-    fake_stripe_server,
     sign_webhook,
 )
 from tests.support.kafka import EventLog, for_campaign
@@ -43,24 +42,6 @@ if TYPE_CHECKING:  # imported by name, pytest would try to collect it as a test 
 CRYPTO_WEBHOOK_SECRET = "crypto-webhook-shared-secret"
 PAYPAL_WEBHOOK_ID = "8PT597110X687430LKGECATA"
 PAYPAL_PENDING = "sandbox_pending"  # fake PayPal holds the capture of this billing agreement
-
-
-@pytest.fixture(scope="module")
-def stripe_api() -> Iterator[FakeStripe]:
-    with fake_stripe_server() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def crypto_api() -> Iterator[FakeCrypto]:
-    with fake_crypto_server() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def paypal_api() -> Iterator[FakePayPal]:
-    with fake_paypal_server() as fake:
-        yield fake
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -18,7 +18,7 @@ from services.payment.processors.paypal import PayPalProcessor, verify_paypal_we
 from shared.money import Money
 from tests.support.factories import BILLING_AGREEMENT, charge_request
 from tests.support.fake_api import refused_url
-from tests.support.fake_paypal import CLIENT_ID, CLIENT_SECRET, FakePayPal, fake_paypal_server
+from tests.support.fake_paypal import CLIENT_ID, CLIENT_SECRET, FakePayPal
 
 # Well past the adapter's timeout: how a reply lost on the way looks to the adapter.
 LATE_SECONDS = 6.0
@@ -39,12 +39,6 @@ def refund_of(charge: Charge, capture_id: str, amount: str) -> Refund:
         amount=Money.of(amount, charge.amount.currency),
         reason="item returned",
     )
-
-
-@pytest.fixture(scope="module")
-def paypal_api() -> Iterator[FakePayPal]:
-    with fake_paypal_server() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -27,7 +27,6 @@ from tests.support.fake_stripe import (
     FAKE_WEBHOOK_SECRET,
     FakeStripe,
     drop,
-    fake_stripe_server,
     server_error,
     sign_webhook,
     stall,
@@ -37,19 +36,13 @@ from tests.support.infrastructure import free_port
 Connect = Callable[..., StripeProcessor]
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeStripe]:
-    with fake_stripe_server() as server:
-        yield server
-
-
 @pytest.fixture(autouse=True)
-def _fresh_stripe(fake: FakeStripe) -> None:
-    fake.reset()
+def _fresh_stripe(stripe_api: FakeStripe) -> None:
+    stripe_api.reset()
 
 
 @pytest.fixture
-async def connect(fake: FakeStripe) -> AsyncIterator[Connect]:
+async def connect(stripe_api: FakeStripe) -> AsyncIterator[Connect]:
     """Builds adapters; without SDK retries unless a test is about them."""
     built: list[StripeProcessor] = []
 
@@ -59,7 +52,7 @@ async def connect(fake: FakeStripe) -> AsyncIterator[Connect]:
         base_url: str | None = None,
         api_key: str = FAKE_API_KEY,
     ) -> StripeProcessor:
-        processor = StripeProcessor(api_key, base_url or fake.base_url, timeout, retries)
+        processor = StripeProcessor(api_key, base_url or stripe_api.base_url, timeout, retries)
         built.append(processor)
         return processor
 
@@ -81,15 +74,15 @@ def stripe_event(intent_id: str = "pi_123") -> bytes:
 
 
 async def test_approved_charge_sends_minor_units_metadata_and_idempotency_key(
-    fake: FakeStripe, connect: Connect
+    stripe_api: FakeStripe, connect: Connect
 ) -> None:
     charge = charge_request()
 
     outcome = await connect().charge(charge)
 
     assert outcome.approved
-    assert outcome.processor_transaction_id in fake.payment_intents
-    [sent] = fake.requests_to("POST", "/v1/payment_intents")
+    assert outcome.processor_transaction_id in stripe_api.payment_intents
+    [sent] = stripe_api.requests_to("POST", "/v1/payment_intents")
     assert sent.form["amount"] == "14999"
     assert sent.form["currency"] == "usd"
     assert sent.form["confirm"] == "true"
@@ -109,11 +102,11 @@ async def test_approved_charge_sends_minor_units_metadata_and_idempotency_key(
     [("0.07", "USD", "7"), ("1234.50", "EUR", "123450"), ("15000", "JPY", "15000")],
 )
 async def test_amounts_are_sent_in_exact_minor_units_including_zero_decimal_yen(
-    fake: FakeStripe, connect: Connect, amount: str, currency: str, sent_amount: str
+    stripe_api: FakeStripe, connect: Connect, amount: str, currency: str, sent_amount: str
 ) -> None:
     await connect().charge(charge_request(amount=Money.of(amount, currency)))
 
-    [sent] = fake.requests_to("POST", "/v1/payment_intents")
+    [sent] = stripe_api.requests_to("POST", "/v1/payment_intents")
     assert (sent.form["amount"], sent.form["currency"]) == (sent_amount, currency.lower())
 
 
@@ -125,28 +118,28 @@ async def test_amounts_are_sent_in_exact_minor_units_including_zero_decimal_yen(
     ],
 )
 async def test_declined_card_is_an_outcome_with_the_decline_code_and_lookup_agrees(
-    fake: FakeStripe, connect: Connect, token: str, reason: str
+    stripe_api: FakeStripe, connect: Connect, token: str, reason: str
 ) -> None:
     processor, charge = connect(), charge_request(payment_token=token)
 
     outcome = await processor.charge(charge)
 
     assert (outcome.approved, outcome.failure_reason) == (False, reason)
-    assert outcome.processor_transaction_id in fake.payment_intents
+    assert outcome.processor_transaction_id in stripe_api.payment_intents
     assert await processor.lookup(charge) == outcome
 
 
 async def test_unknown_payment_method_is_declined_as_invalid_not_an_outage(
-    fake: FakeStripe, connect: Connect
+    stripe_api: FakeStripe, connect: Connect
 ) -> None:
     outcome = await connect().charge(charge_request(payment_token="pm_made_up"))
 
     assert outcome.failure_reason == "invalid_payment_method"
-    assert fake.payment_intents == {}
+    assert stripe_api.payment_intents == {}
 
 
-async def test_unsettled_payment_is_pending(fake: FakeStripe, connect: Connect) -> None:
-    fake.payment_methods["pm_bank_processing"] = ("processing", None, None)
+async def test_unsettled_payment_is_pending(stripe_api: FakeStripe, connect: Connect) -> None:
+    stripe_api.payment_methods["pm_bank_processing"] = ("processing", None, None)
 
     outcome = await connect().charge(charge_request(payment_token="pm_bank_processing"))
 
@@ -155,23 +148,25 @@ async def test_unsettled_payment_is_pending(fake: FakeStripe, connect: Connect) 
 
 
 async def test_server_errors_are_retried_by_the_sdk_then_reported_as_unknown_outcome(
-    fake: FakeStripe, connect: Connect
+    stripe_api: FakeStripe, connect: Connect
 ) -> None:
     """Stripe calls a 5xx indeterminate; here the fake had charged nothing, as lookup shows."""
     processor, charge = connect(retries=2), charge_request()
-    fake.fail_next(server_error(500), server_error(500), server_error(500))
+    stripe_api.fail_next(server_error(500), server_error(500), server_error(500))
 
     with pytest.raises(OutcomeUnknownError) as raised:
         await processor.charge(charge)
 
     assert raised.value.code == "server_error"
-    sent = fake.requests_to("POST", "/v1/payment_intents")
+    sent = stripe_api.requests_to("POST", "/v1/payment_intents")
     assert [r.idempotency_key for r in sent] == [charge.idempotency_key] * 3
     assert await processor.lookup(charge) is None
 
 
-async def test_server_error_on_lookup_is_unavailable(fake: FakeStripe, connect: Connect) -> None:
-    fake.fail_next(server_error(502))
+async def test_server_error_on_lookup_is_unavailable(
+    stripe_api: FakeStripe, connect: Connect
+) -> None:
+    stripe_api.fail_next(server_error(502))
 
     with pytest.raises(ProcessorUnavailableError) as raised:
         await connect().lookup(charge_request())
@@ -179,18 +174,20 @@ async def test_server_error_on_lookup_is_unavailable(fake: FakeStripe, connect: 
     assert raised.value.code == "server_error"
 
 
-async def test_server_error_then_success_charges_once(fake: FakeStripe, connect: Connect) -> None:
-    fake.fail_next(server_error(503))
+async def test_server_error_then_success_charges_once(
+    stripe_api: FakeStripe, connect: Connect
+) -> None:
+    stripe_api.fail_next(server_error(503))
 
     outcome = await connect(retries=2).charge(charge_request())
 
     assert outcome.approved
-    assert len(fake.requests_to("POST", "/v1/payment_intents")) == 2
-    assert list(fake.payment_intents) == [outcome.processor_transaction_id]
+    assert len(stripe_api.requests_to("POST", "/v1/payment_intents")) == 2
+    assert list(stripe_api.payment_intents) == [outcome.processor_transaction_id]
 
 
-async def test_rate_limit_is_reported_unavailable(fake: FakeStripe, connect: Connect) -> None:
-    fake.fail_next(server_error(429))
+async def test_rate_limit_is_reported_unavailable(stripe_api: FakeStripe, connect: Connect) -> None:
+    stripe_api.fail_next(server_error(429))
 
     with pytest.raises(ProcessorUnavailableError) as raised:
         await connect().charge(charge_request())
@@ -208,10 +205,10 @@ async def test_unreachable_stripe_is_unavailable(connect: Connect) -> None:
 
 
 async def test_timeout_after_sending_is_outcome_unknown_and_lookup_finds_the_charge(
-    fake: FakeStripe, connect: Connect
+    stripe_api: FakeStripe, connect: Connect
 ) -> None:
     processor, charge = connect(timeout=1.0), charge_request()
-    fake.fail_next(stall(30))
+    stripe_api.fail_next(stall(30))
 
     with pytest.raises(OutcomeUnknownError) as raised:
         await processor.charge(charge)
@@ -220,12 +217,14 @@ async def test_timeout_after_sending_is_outcome_unknown_and_lookup_finds_the_cha
     found = await processor.lookup(charge)
     assert found is not None
     assert found.approved
-    assert found.processor_transaction_id in fake.payment_intents
+    assert found.processor_transaction_id in stripe_api.payment_intents
 
 
-async def test_reply_lost_mid_answer_is_outcome_unknown(fake: FakeStripe, connect: Connect) -> None:
+async def test_reply_lost_mid_answer_is_outcome_unknown(
+    stripe_api: FakeStripe, connect: Connect
+) -> None:
     processor, charge = connect(), charge_request()
-    fake.fail_next(drop())
+    stripe_api.fail_next(drop())
 
     with pytest.raises(OutcomeUnknownError) as raised:
         await processor.charge(charge)
@@ -237,24 +236,24 @@ async def test_reply_lost_mid_answer_is_outcome_unknown(fake: FakeStripe, connec
 
 
 async def test_sdk_retry_after_a_lost_reply_gets_stripes_stored_answer(
-    fake: FakeStripe, connect: Connect
+    stripe_api: FakeStripe, connect: Connect
 ) -> None:
-    fake.fail_next(drop())
+    stripe_api.fail_next(drop())
 
     outcome = await connect(retries=1).charge(charge_request())
 
     assert outcome.approved
-    assert len(fake.requests_to("POST", "/v1/payment_intents")) == 2
-    assert list(fake.payment_intents) == [outcome.processor_transaction_id]
+    assert len(stripe_api.requests_to("POST", "/v1/payment_intents")) == 2
+    assert list(stripe_api.payment_intents) == [outcome.processor_transaction_id]
 
 
 async def test_throttled_retry_after_a_lost_reply_still_counts_as_maybe_charged(
-    fake: FakeStripe, connect: Connect
+    stripe_api: FakeStripe, connect: Connect
 ) -> None:
     """The SDK reports only the 429; calling that "unavailable" would send the customer to
     the next processor while Stripe holds the first attempt's charge."""
     processor, charge = connect(retries=1), charge_request()
-    fake.fail_next(drop(), server_error(429))
+    stripe_api.fail_next(drop(), server_error(429))
 
     with pytest.raises(OutcomeUnknownError) as raised:
         await processor.charge(charge)
@@ -266,7 +265,7 @@ async def test_throttled_retry_after_a_lost_reply_still_counts_as_maybe_charged(
 
 
 async def test_rejected_api_key_is_unavailable_and_never_logged(
-    fake: FakeStripe, connect: Connect, caplog: pytest.LogCaptureFixture
+    stripe_api: FakeStripe, connect: Connect, caplog: pytest.LogCaptureFixture
 ) -> None:
     wrong_key = "sk_test_not_the_right_key_4242"
     caplog.set_level(logging.DEBUG)
@@ -284,19 +283,19 @@ async def test_lookup_of_an_attempt_stripe_never_received_is_none(connect: Conne
     assert await connect().lookup(charge_request()) is None
 
 
-async def test_lookup_finds_only_its_own_attempt(fake: FakeStripe, connect: Connect) -> None:
+async def test_lookup_finds_only_its_own_attempt(stripe_api: FakeStripe, connect: Connect) -> None:
     processor, first, second = connect(), charge_request(), charge_request()
     await processor.charge(first)
 
     made = await processor.charge(second)
 
     assert await processor.lookup(second) == made
-    [search] = fake.requests_to("GET", "/v1/payment_intents/search")
+    [search] = stripe_api.requests_to("GET", "/v1/payment_intents/search")
     assert second.idempotency_key in search.form["query"]
 
 
 async def test_repeated_charge_with_the_same_key_creates_one_payment_intent(
-    fake: FakeStripe, connect: Connect
+    stripe_api: FakeStripe, connect: Connect
 ) -> None:
     processor, charge = connect(), charge_request()
 
@@ -304,11 +303,11 @@ async def test_repeated_charge_with_the_same_key_creates_one_payment_intent(
     again = await processor.charge(charge)
 
     assert again == first
-    assert list(fake.payment_intents) == [first.processor_transaction_id]
+    assert list(stripe_api.payment_intents) == [first.processor_transaction_id]
 
 
 async def test_same_key_for_a_different_amount_is_an_unknown_outcome(
-    fake: FakeStripe, connect: Connect
+    stripe_api: FakeStripe, connect: Connect
 ) -> None:
     processor, charge = connect(), charge_request()
     await processor.charge(charge)
@@ -319,11 +318,11 @@ async def test_same_key_for_a_different_amount_is_an_unknown_outcome(
         )
 
     assert raised.value.code == "idempotency_conflict"
-    assert len(fake.payment_intents) == 1
+    assert len(stripe_api.payment_intents) == 1
 
 
 async def test_partial_refund_sends_minor_units_keyed_by_the_refund_id(
-    fake: FakeStripe, connect: Connect
+    stripe_api: FakeStripe, connect: Connect
 ) -> None:
     processor, charge = connect(), charge_request()
     charged = await processor.charge(charge)
@@ -339,15 +338,17 @@ async def test_partial_refund_sends_minor_units_keyed_by_the_refund_id(
     outcome = await processor.refund(refund)
 
     assert outcome.succeeded
-    assert outcome.processor_refund_id in fake.refunds
-    [sent] = fake.requests_to("POST", "/v1/refunds")
+    assert outcome.processor_refund_id in stripe_api.refunds
+    [sent] = stripe_api.requests_to("POST", "/v1/refunds")
     assert sent.form["amount"] == "5000"
     assert sent.form["payment_intent"] == charged.processor_transaction_id
     assert sent.idempotency_key == refund.refund_id
     assert sent.metadata()["refund_id"] == refund.refund_id
 
 
-async def test_refund_of_more_than_was_taken_is_refused(fake: FakeStripe, connect: Connect) -> None:
+async def test_refund_of_more_than_was_taken_is_refused(
+    stripe_api: FakeStripe, connect: Connect
+) -> None:
     processor, charge = connect(), charge_request()
     charged = await processor.charge(charge)
     assert charged.processor_transaction_id is not None
@@ -362,7 +363,7 @@ async def test_refund_of_more_than_was_taken_is_refused(fake: FakeStripe, connec
     )
 
     assert (outcome.succeeded, outcome.failure_reason) == (False, "amount_too_large")
-    assert fake.refunds == {}
+    assert stripe_api.refunds == {}
 
 
 def test_webhook_signed_with_our_secret_is_accepted() -> None:
