@@ -5,10 +5,13 @@ so a body that carries one is refused whole and the finding names JSON paths, ne
 
 What counts as a card number (PAN):
 
-- 13 to 19 ASCII digits passing the Luhn check, written as consecutive digit groups joined by
-  a single space or dash ("4242 4242 4242 4242", "4242-4242-4242-4242", "4242424242424242").
-  Any run of consecutive groups is a candidate, so a number followed by more digits
-  ("4242 4242 4242 4242 12 26") is still found.
+- 13 to 19 ASCII digits passing the Luhn check, written unbroken ("4242424242424242") or
+  grouped as cards are printed, with single spaces or dashes: fours with a shorter last group
+  ("4242 4242 4242 4242", "4242-4242-4242-4", "6205 5000 0000 0000 004"), or American
+  Express's and Diners Club's 4-6-5 and 4-6-4. Any run of consecutive groups in such a
+  layout is a candidate, so a number followed by more digits ("4242 4242 4242 4242 12 26")
+  is still found. Other groupings are dates, times and references, not cards: an id such as
+  "order-20261126-021622" (8 and 6 digits) passes the Luhn check one time in ten.
 - The digits must stand apart from letters and digits: a group touching an ASCII letter or
   digit belongs to another token. That keeps digit runs inside ids such as
   ``pay_15eac602-c380-4bce-ad05-12ac162a06b4`` out, while "card 4242424242424242 thanks",
@@ -199,16 +202,26 @@ def _groups_hold_card_number(groups: list[str]) -> bool:
         )
         for p in (0, 1)
     ]
-    bounds = list(accumulate(map(len, groups), initial=0))
+    lengths = [len(group) for group in groups]
+    bounds = list(accumulate(lengths, initial=0))
     for first, start in enumerate(bounds):
         # Every group holds a digit, so no candidate spans more than MAX_PAN_DIGITS groups.
-        for end in bounds[first + 1 : first + 1 + MAX_PAN_DIGITS]:
+        for last, end in enumerate(bounds[first + 1 : first + 1 + MAX_PAN_DIGITS], first + 1):
             if end - start > MAX_PAN_DIGITS:
                 break
             parity = (end - 1) % 2
             if (
                 end - start >= MIN_PAN_DIGITS
+                and _card_layout(lengths[first:last])
                 and (sums[parity][end] - sums[parity][start]) % 10 == 0
             ):
                 return True
     return False
+
+
+def _card_layout(lengths: list[int]) -> bool:
+    """Whether digit groups of these lengths are laid out as a card number is printed."""
+    if len(lengths) == 1 or lengths in ([4, 6, 5], [4, 6, 4]):
+        return True
+    *fours, last = lengths
+    return all(length == 4 for length in fours) and 1 <= last <= 4

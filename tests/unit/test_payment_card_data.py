@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import string
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from itertools import accumulate
 from typing import Any
 
 import pytest
@@ -179,10 +181,13 @@ def luhn_numbers(draw: st.DrawFn) -> str:
 
 @st.composite
 def written_with_separators(draw: st.DrawFn, digits: str) -> str:
-    written = digits[0]
-    for digit in digits[1:]:
-        written += draw(st.sampled_from(["", "", " ", "-"])) + digit
-    return written
+    """Unbroken, or in groups as cards are printed: fours, or 4-6-5 and 4-6-4."""
+    separator = draw(st.sampled_from(["", " ", "-"]))
+    layouts = {15: (4, 6, 5), 14: (4, 6, 4)}
+    if len(digits) in layouts and draw(st.booleans()):
+        cuts = list(accumulate(layouts[len(digits)], initial=0))
+        return separator.join(digits[a:b] for a, b in itertools.pairwise(cuts))
+    return separator.join(digits[i : i + 4] for i in range(0, len(digits), 4))
 
 
 keys = st.text(string.ascii_letters + "_", min_size=1, max_size=8)
@@ -249,6 +254,18 @@ def test_a_bare_digit_run_is_a_card_number_exactly_when_luhn_says_so(digits: str
 )
 def test_ids_timestamps_and_amounts_are_never_card_numbers(value: str) -> None:
     assert find_card_data({"value": value}) == []
+
+
+@given(moment=st.datetimes(), suffix=st.text(string.ascii_lowercase + string.digits, max_size=6))
+def test_ids_built_from_dates_and_times_are_never_card_numbers(
+    moment: datetime, suffix: str
+) -> None:
+    ids = [
+        f"demo-{moment:%Y%m%d-%H%M%S}-{suffix}",
+        f"order-{moment:%Y-%m-%d-%H%M%S}",
+        f"{moment:%Y%m%d %H%M%S%f}",
+    ]
+    assert find_card_data({"campaign_id": ids}) == []
 
 
 def test_uuid_generated_ids_are_never_card_numbers() -> None:
