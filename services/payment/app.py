@@ -4,29 +4,29 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from services.payment.api import build_api
-from services.payment.api_guards import Admission, ClientPolicy
+from services.payment.api.client_ip import parse_trusted_proxies
+from services.payment.api.guards import Admission, ClientPolicy
+from services.payment.api.notifications import WebhookInbox
+from services.payment.api.routes import build_api
+from services.payment.api.webhooks import WEBHOOK_EVENTS_KEPT, WebhookSecrets, webhook_router
 from services.payment.charging import Charging
-from services.payment.client_ip import parse_trusted_proxies
-from services.payment.domain import AmountLimits, FeeSchedule, PaymentPolicy
-from services.payment.field_encryption import Keyring
+from services.payment.domain.payment import AmountLimits, FeeSchedule, PaymentPolicy
+from services.payment.domain.risk_policy import RiskPolicy
+from services.payment.domain.routing import BreakerPolicy, Router
 from services.payment.handlers import PaymentHandlers, declare_events
 from services.payment.idempotency import IdempotentRequests
-from services.payment.idempotency_keys import IdempotencyKeys
-from services.payment.notifications import WebhookInbox
 from services.payment.processors import PaymentProcessor
 from services.payment.processors.crypto import CryptoProcessor
 from services.payment.processors.paypal import PayPalProcessor
 from services.payment.processors.sandbox import SandboxProcessor, sandbox_processors
 from services.payment.processors.stripe import StripeProcessor
 from services.payment.reconciliation import Reconciler, ReconciliationPolicy
-from services.payment.repository import Payments
-from services.payment.risk_policy import RiskPolicy
-from services.payment.risk_signals import PaymentRiskScorer, RiskSignals
-from services.payment.routing import BreakerPolicy, Router
 from services.payment.settings import PaymentSettings
-from services.payment.webhook_events import WebhookEvents
-from services.payment.webhooks import WEBHOOK_EVENTS_KEPT, WebhookSecrets, webhook_router
+from services.payment.storage.field_encryption import Keyring
+from services.payment.storage.idempotency_keys import IdempotencyKeys
+from services.payment.storage.payments import Payments
+from services.payment.storage.risk_signals import PaymentRiskScorer, RiskSignals
+from services.payment.storage.webhook_events import WebhookEvents
 from shared.runtime import Infrastructure, Service, health_routes
 
 NAME = "payment"

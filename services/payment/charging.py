@@ -16,8 +16,10 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from services.payment import domain, lifecycle
 from services.payment.answers import ANNOUNCED, answer_for, public
+from services.payment.domain import lifecycle
+from services.payment.domain import payment as domain
+from services.payment.domain.routing import Router
 from services.payment.idempotency import IdempotentRequests
 from services.payment.processors import (
     Charge,
@@ -26,8 +28,7 @@ from services.payment.processors import (
     PaymentProcessor,
     ProcessorError,
 )
-from services.payment.repository import Payments
-from services.payment.routing import Router
+from services.payment.storage.payments import Payments
 from shared.events.payments import AttemptOutcome, PaymentRecord, PaymentStatus
 from shared.money import Money
 from shared.storage.mongo import stored_now

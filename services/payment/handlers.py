@@ -14,13 +14,14 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.payment import domain, lifecycle
 from services.payment.answers import ANNOUNCED, answer_for, public
 from services.payment.charging import Charging
+from services.payment.domain import lifecycle
+from services.payment.domain import payment as domain
+from services.payment.domain.risk import RiskAssessment
 from services.payment.idempotency import Answer, IdempotentRequests
 from services.payment.processors import ProcessorError, Refund, RefundOutcome
-from services.payment.repository import Page, PaymentQuery, Payments
-from services.payment.risk import RiskAssessment
+from services.payment.storage.payments import Page, PaymentQuery, Payments
 from shared.events.envelope import CloudEvent
 from shared.events.payments import PaymentRecord, PaymentStatus, RiskLevel
 from shared.logs import correlation_id

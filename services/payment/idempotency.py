@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
-from services.payment.idempotency_keys import IdempotencyKeys, is_idempotency_key_clash
+from services.payment.storage.idempotency_keys import IdempotencyKeys, is_idempotency_key_clash
 
 POLL_SECONDS = 0.05
 

@@ -20,9 +20,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.payment import domain
 from services.payment.charging import Charging
-from services.payment.repository import StaleRecordError
+from services.payment.domain import payment as domain
+from services.payment.storage.payments import StaleRecordError
 from shared.events.payments import AttemptOutcome, PaymentRecord, PaymentStatus
 from shared.storage.mongo import stored_now
 

@@ -10,8 +10,8 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
-from services.payment.domain import DEFAULT_MAXIMUM_AMOUNTS, DEFAULT_MINIMUM_AMOUNTS
-from services.payment.routing import DEFAULT_ROUTES
+from services.payment.domain.payment import DEFAULT_MAXIMUM_AMOUNTS, DEFAULT_MINIMUM_AMOUNTS
+from services.payment.domain.routing import DEFAULT_ROUTES
 from shared.events.payments import PaymentMethod
 from shared.settings import DEV_ONLY_PAYMENT_API_KEY, RequiresSecrets
 

@@ -13,7 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from bson.decimal128 import Decimal128
 
-from services.payment.domain import CreatePayment
+from services.payment.domain.payment import CreatePayment
 from services.payment.idempotency import request_hash
 from services.payment.settings import PaymentSettings
 from shared.events.topics import PAYMENT_COMPLETED, PAYMENT_FAILED, PAYMENT_INITIATED

@@ -15,10 +15,15 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.payment.risk import AmountHistory, RiskInputs, WindowCounts, assess
-from services.payment.risk import fingerprint as keyed_fingerprint
-from services.payment.risk_policy import Lookback, RiskPolicy
-from services.payment.risk_signals import PAYMENTS, PaymentFacts, RiskSignals, risk_subdocument
+from services.payment.domain.risk import AmountHistory, RiskInputs, WindowCounts, assess
+from services.payment.domain.risk import fingerprint as keyed_fingerprint
+from services.payment.domain.risk_policy import Lookback, RiskPolicy
+from services.payment.storage.risk_signals import (
+    PAYMENTS,
+    PaymentFacts,
+    RiskSignals,
+    risk_subdocument,
+)
 from shared.events.payments import PaymentRecord, RiskLevel
 from shared.money import Money
 from shared.storage.mongo import Document, connect, service_database

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.payment.card_data import body_contains_card_data, find_card_data, luhn_valid
+from services.payment.api.card_data import body_contains_card_data, find_card_data, luhn_valid
 from tests.support.factories import payment_request
 
 TEST_PANS = {

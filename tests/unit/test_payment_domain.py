@@ -11,14 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr, ValidationError
 
-from services.payment import domain, lifecycle
 from services.payment.app import payment_policy, router
-from services.payment.domain import FeeSchedule
-from services.payment.field_encryption import generate_key
+from services.payment.domain import lifecycle
+from services.payment.domain import payment as domain
+from services.payment.domain.payment import FeeSchedule
+from services.payment.domain.risk import RiskAssessment
 from services.payment.processors import Charge
 from services.payment.processors.sandbox import sandbox_processors
-from services.payment.risk import RiskAssessment
 from services.payment.settings import PaymentSettings
+from services.payment.storage.field_encryption import generate_key
 from shared.events.payments import PaymentMethod, PaymentRecord, PaymentStatus, RiskLevel
 from shared.money import MINOR_UNITS, Money
 from tests.support.factories import payment_request

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.payment.field_encryption import (
+from services.payment.storage.field_encryption import (
     DecryptionError,
     Keyring,
     KeyringError,

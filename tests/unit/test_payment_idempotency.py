@@ -13,7 +13,7 @@ from services.payment.idempotency import (
     IdempotentRequests,
     request_hash,
 )
-from services.payment.idempotency_keys import IdempotencyKeys, StoredKey
+from services.payment.storage.idempotency_keys import IdempotencyKeys, StoredKey
 
 
 class Body(BaseModel):

@@ -21,11 +21,12 @@ from hypothesis.stateful import (
 )
 from pydantic import ValidationError
 
-from services.payment import domain, lifecycle
 from services.payment.app import payment_policy
-from services.payment.domain import CreatePayment, FeeSchedule, RequestContext
+from services.payment.domain import lifecycle
+from services.payment.domain import payment as domain
+from services.payment.domain.payment import CreatePayment, FeeSchedule, RequestContext
+from services.payment.domain.risk import RiskAssessment
 from services.payment.processors import RefundOutcome
-from services.payment.risk import RiskAssessment
 from services.payment.settings import PaymentSettings
 from shared.events.payments import (
     AttemptOutcome,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.payment.risk import (
+from services.payment.domain.risk import (
     AmountHistory,
     RiskAssessment,
     RiskInputs,
@@ -19,7 +19,7 @@ from services.payment.risk import (
     assess,
     fingerprint,
 )
-from services.payment.risk_policy import RiskPolicy
+from services.payment.domain.risk_policy import RiskPolicy
 from shared.events.payments import RiskLevel
 from shared.money import Money
 

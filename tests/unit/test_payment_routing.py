@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.payment.routing import BreakerPolicy, CircuitBreaker, Router
+from services.payment.domain.routing import BreakerPolicy, CircuitBreaker, Router
 from shared.events.payments import PaymentMethod
 
 POLICY = BreakerPolicy(window=4, min_calls=2, min_success_rate=0.5, cool_down_seconds=30)

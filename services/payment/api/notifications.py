@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from services.payment.charging import Charging
-from services.payment.webhook_events import WebhookEvents
+from services.payment.storage.webhook_events import WebhookEvents
 from shared.events.payments import PaymentRecord, PaymentStatus
 from shared.logs import correlation_id
 from shared.storage.mongo import stored_now

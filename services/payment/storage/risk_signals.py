@@ -17,9 +17,8 @@ from pymongo import DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.payment.domain import CreatePayment, RequestContext
-from services.payment.processors.sandbox import SHARED_TEST_TOKENS
-from services.payment.risk import (
+from services.payment.domain.payment import CreatePayment, RequestContext
+from services.payment.domain.risk import (
     AmountHistory,
     RiskAssessment,
     RiskInputs,
@@ -27,7 +26,8 @@ from services.payment.risk import (
     assess,
     fingerprint,
 )
-from services.payment.risk_policy import Lookback, RiskPolicy
+from services.payment.domain.risk_policy import Lookback, RiskPolicy
+from services.payment.processors.sandbox import SHARED_TEST_TOKENS
 from shared.events.payments import PaymentStatus
 from shared.money import Money
 from shared.storage.mongo import Document

@@ -24,8 +24,8 @@ from pydantic import (
     field_validator,
 )
 
-from services.payment import lifecycle
-from services.payment.risk import RiskAssessment
+from services.payment.domain import lifecycle
+from services.payment.domain.risk import RiskAssessment
 from shared.events.common import CampaignId
 from shared.events.payments import (
     Attribution,

@@ -15,7 +15,7 @@ from datetime import datetime
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.payment.field_encryption import Keyring, seal, unseal
+from services.payment.storage.field_encryption import Keyring, seal, unseal
 from shared.events.payments import PaymentRecord, PaymentStatus
 from shared.storage.mongo import Document
 

@@ -14,12 +14,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, SecretStr
 from starlette.routing import BaseRoute
 
-from services.payment.api_errors import ErrorBody, error_response, handle_errors
-from services.payment.api_guards import Admission, ClientPolicy, IdempotencyKey, refuse_card_data
-from services.payment.domain import CreatePayment
+from services.payment.api.errors import ErrorBody, error_response, handle_errors
+from services.payment.api.guards import Admission, ClientPolicy, IdempotencyKey, refuse_card_data
+from services.payment.domain.payment import CreatePayment
 from services.payment.handlers import PaymentHandlers, RefundRequest, ReviewDecision
 from services.payment.idempotency import Answer
-from services.payment.repository import InvalidCursorError, PaymentQuery
+from services.payment.storage.payments import InvalidCursorError, PaymentQuery
 from shared.events.common import FieldError
 from shared.events.payments import PaymentRecord, PaymentStatus
 

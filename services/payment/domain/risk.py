@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import Field, computed_field
 
-from services.payment.risk_policy import CountRule, RatioRule, RiskPolicy, VelocityRule
+from services.payment.domain.risk_policy import CountRule, RatioRule, RiskPolicy, VelocityRule
 from shared.events.common import Contract
 from shared.events.payments import RiskLevel, RiskReason
 from shared.money import Money

@@ -24,8 +24,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from services.payment.api_errors import ErrorBody, error_response
-from services.payment.notifications import (
+from services.payment.api.errors import ErrorBody, error_response
+from services.payment.api.notifications import (
     InvalidEventError,
     WebhookInbox,
     WebhookReceipt,

@@ -13,11 +13,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.payment.api_guards import CardDataError
+from services.payment.api.guards import CardDataError
+from services.payment.domain.lifecycle import IllegalTransitionError, RefundAmountError
 from services.payment.handlers import PaymentNotFoundError
 from services.payment.idempotency import IdempotencyKeyInUseError, IdempotencyKeyReusedError
-from services.payment.lifecycle import IllegalTransitionError, RefundAmountError
-from services.payment.repository import StaleRecordError
+from services.payment.storage.payments import StaleRecordError
 from shared.events.common import FieldError, field_errors
 
 

@@ -1,0 +1,1 @@
+"""The payment HTTP API: routes, the error envelope, request guards and processor webhooks."""

@@ -1,0 +1,1 @@
+"""Payment rules: the payment, its fees, risk and routing; no framework, no database."""
