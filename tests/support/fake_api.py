@@ -4,6 +4,9 @@ every request, and faults a test scripts per route.
 A fault answers the next request to its route either with an HTTP error before anything
 happens (``fail_next``) or late, after the work is done (``slow_next``): the second is how
 a client timeout looks from the processor's side, where the charge exists all the same.
+``hold_next`` keeps the next request waiting, before any work, until the test releases it:
+a call in flight for as long as the test needs, with no clock involved. ``garble_next``
+answers 200 with a body no processor would send, doing nothing: a bug's way of failing.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -39,9 +42,31 @@ class RecordedRequest:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """A request kept at the fake, unprocessed, until ``release``."""
+
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        self.released.set()
+
+    async def until_arrived(self, timeout: float = 30) -> None:
+        if not await asyncio.to_thread(self.arrived.wait, timeout):
+            raise AssertionError(f"the held request did not arrive within {timeout}s")
+
+    async def keep(self) -> None:
+        """The server's side: note the arrival, then wait for the release."""
+        self.arrived.set()
+        await asyncio.to_thread(self.released.wait, 120)
+
+
+@dataclass(frozen=True)
 class Fault:
     status: int | None = None
     delay_seconds: float = 0.0
+    hold: Hold | None = None
+    garble: bool = False
 
 
 class FakeApi:
@@ -59,6 +84,14 @@ class FakeApi:
 
     def slow_next(self, route: str, seconds: float) -> None:
         self._faults[route].append(Fault(delay_seconds=seconds))
+
+    def hold_next(self, route: str) -> Hold:
+        hold = Hold()
+        self._faults[route].append(Fault(hold=hold))
+        return hold
+
+    def garble_next(self, route: str) -> None:
+        self._faults[route].append(Fault(garble=True))
 
     def calls(self, route: str) -> list[RecordedRequest]:
         return [request for request in self.requests if request.route == route]
@@ -87,6 +120,10 @@ class FakeApi:
                 return JSONResponse(self.error_body(fault.status), fault.status)
             if (refused := self.refuse(route, request)) is not None:
                 return refused
+            if fault is not None and fault.garble:
+                return JSONResponse({"unexpected": "a body no processor sends"}, 200)
+            if fault is not None and fault.hold is not None:
+                await fault.hold.keep()
             status, payload = action(request, body)
             if fault is not None:
                 await asyncio.sleep(fault.delay_seconds)

@@ -8,7 +8,9 @@ answer again; same key, other parameters: ``idempotency_error``).
 Tests script faults for the next requests, in order: an HTTP error answered before any
 processing, a reply held beyond the client's timeout, or a connection dropped mid-answer
 (both of the latter after the request was processed, as when a network fails on the way
-back). Every request is recorded with its headers and parsed form.
+back), a request held unprocessed until the test releases it (a call in flight), or a 200
+whose body is no Stripe object (a bug's way of failing). Every request is recorded with
+its headers and parsed form.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from tests.support.fake_api import Hold
 from tests.support.infrastructure import free_port
 
 FAKE_API_KEY = "sk_test_fake_stripe_key"
@@ -56,11 +59,13 @@ _SEARCH_BY_METADATA = re.compile(r"^metadata\['([^']+)'\]:'((?:[^'\\]|\\.)*)'$")
 
 @dataclass(frozen=True)
 class Fault:
-    """``error``: answered at once; ``stall`` and ``drop``: after processing the request."""
+    """``error`` and ``garble``: answered at once; ``stall`` and ``drop``: after processing
+    the request; ``hold``: kept unprocessed until released."""
 
     kind: str
     status: int = 500
     seconds: float = 0.0
+    hold: Hold | None = None
 
 
 def server_error(status: int = 500) -> Fault:
@@ -73,6 +78,15 @@ def stall(seconds: float) -> Fault:
 
 def drop() -> Fault:
     return Fault("drop")
+
+
+def garble() -> Fault:
+    return Fault("garble")
+
+
+def held() -> tuple[Fault, Hold]:
+    hold = Hold()
+    return Fault("hold", hold=hold), hold
 
 
 @dataclass(frozen=True)
@@ -135,6 +149,10 @@ class FakeStripe:
         fault = self._faults.popleft() if self._faults else None
         if fault is not None and fault.kind == "error":
             return _error(fault.status, "api_error", None, "scripted failure")
+        if fault is not None and fault.kind == "garble":
+            return JSONResponse({"unexpected": "a body Stripe never sends"}, 200)
+        if fault is not None and fault.hold is not None:
+            await fault.hold.keep()
         status, body, replayed = self._answer_once(recorded)
         if fault is not None and fault.kind == "stall":
             await self._hold(fault.seconds)
