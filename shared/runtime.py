@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +36,12 @@ from shared.messaging.delivery import DeliveryPolicy, InvalidEventHook, RetryPol
 from shared.messaging.outbox import OutboxRelay
 from shared.settings import ServiceSettings
 from shared.storage.mongo import Document, connect, service_database
-from shared.storage.unit_of_work import UnitOfWork
+from shared.storage.unit_of_work import (
+    Transaction,
+    TransactionsUnavailableError,
+    UnitOfWork,
+    require_transactions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +56,7 @@ class Infrastructure:
     router: KafkaRouter
     mongo: AsyncMongoClient[Document]
     db: AsyncDatabase[Document]
-    uow: UnitOfWork
+    uow: UnitOfWork[Transaction]
     relay: OutboxRelay
     delivery: DeliveryPolicy
     invalid_event_hooks: dict[str, InvalidEventHook] = field(default_factory=dict)
@@ -65,7 +71,11 @@ class Infrastructure:
         mongo = connect(settings.mongodb_url, app_name=name)
         db = service_database(mongo, name, settings.mongodb_db_prefix)
         uow = UnitOfWork(
-            mongo, db, source=f"/services/{name}", serialize=settings.serialize_transactions
+            mongo,
+            db,
+            source=f"/services/{name}",
+            transaction=Transaction,
+            serialize=settings.serialize_transactions,
         )
         relay = OutboxRelay(
             db, broker, poll_interval=settings.outbox_poll_seconds, exclusive=uow.exclusive
@@ -175,6 +185,7 @@ async def serve(service: Service, stop: asyncio.Event | None = None) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
 
+    await require_transactions(infra.db)
     await ensure_topics(
         infra.settings.kafka_bootstrap_servers, partitions=infra.settings.kafka_topic_partitions
     )
@@ -243,4 +254,8 @@ def main[S: ServiceSettings](
 
     settings = load_settings(settings_cls)
     configure_logging(name, settings.log_level, settings.log_format)
-    asyncio.run(serve(build(settings)))
+    try:
+        asyncio.run(serve(build(settings)))
+    except TransactionsUnavailableError as error:
+        print(f"configuration error: MONGODB_URL: {error}", file=sys.stderr)
+        raise SystemExit(2) from None

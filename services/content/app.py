@@ -5,7 +5,7 @@ from starlette.applications import Starlette
 from services.content.domain import Sender
 from services.content.engines.llm import LlmWriter
 from services.content.handlers import register
-from services.content.repository import ContentBriefs, generated_content
+from services.content.repository import ContentTransaction, generated_content
 from services.content.settings import ContentSettings
 from shared.ai.decisions import DecisionLog, decision_routes
 from shared.ai.settings import configured_model
@@ -29,7 +29,8 @@ def build(settings: ContentSettings) -> Service:
         settings.price_table(),
         budget_seconds=settings.ai_timeout_seconds,
     )
-    register(infra, ContentBriefs(infra.db), generated_content(infra.db), decisions, writer)
+    uow = infra.uow.bound(ContentTransaction)
+    register(infra, uow, generated_content(infra.db), writer)
     infra.finish()
     return Service(
         infra=infra,

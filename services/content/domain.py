@@ -125,13 +125,6 @@ class ContentBrief:
     segmented: CampaignSegmented | None = None
 
 
-def content_for(brief: ContentBrief, sender: Sender) -> CampaignContentGenerated | None:
-    """The campaign's content once both inputs have arrived, else None."""
-    if brief.planned is None or brief.segmented is None:
-        return None
-    return generate_content(brief.planned, brief.segmented, sender)
-
-
 def generate_content(
     planned: CampaignPlanned, segmented: CampaignSegmented, sender: Sender
 ) -> CampaignContentGenerated:

@@ -24,8 +24,7 @@ from services.content import domain
 from services.content.copywriting import CopyDraft
 from services.content.domain import ContentBrief
 from services.content.engines.llm import STEP, LlmWriter
-from services.content.repository import BriefPart, ContentBriefs
-from shared.ai.decisions import DecisionLog
+from services.content.repository import BriefPart, ContentTransaction
 from shared.ai.runner import Decision
 from shared.events.campaigns import CampaignContentGenerated, CampaignPlanned, CampaignSegmented
 from shared.events.common import Contract
@@ -33,16 +32,15 @@ from shared.events.envelope import CloudEvent
 from shared.events.topics import CAMPAIGN_CONTENT_GENERATED, CAMPAIGN_PLANNED, CAMPAIGN_SEGMENTED
 from shared.runtime import Infrastructure
 from shared.storage.once_per_campaign import OncePerCampaign
-from shared.storage.unit_of_work import Transaction
+from shared.storage.unit_of_work import UnitOfWork, retry_on_write_conflict
 
 log = logging.getLogger(__name__)
 
 
 def register(
     infra: Infrastructure,
-    briefs: ContentBriefs,
+    uow: UnitOfWork[ContentTransaction],
     generated: OncePerCampaign[CampaignContentGenerated],
-    decisions: DecisionLog,
     writer: LlmWriter,
 ) -> None:
     infra.publisher(
@@ -51,14 +49,10 @@ def register(
         description="A/B/C variants for every segment and channel of a campaign.",
     )
 
+    @retry_on_write_conflict
     async def record(campaign_id: str, part: BriefPart, data: Contract) -> ContentBrief:
-        recorded: list[ContentBrief] = []
-
-        async def work(tx: Transaction) -> None:
-            recorded[:] = [await briefs.record(campaign_id, part, data, tx.session)]
-
-        await infra.uow.run(work)
-        return recorded[0]
+        async with uow as tx:
+            return await tx.briefs.record(campaign_id, part, data)
 
     async def write(
         campaign_id: str, brief: ContentBrief
@@ -81,17 +75,21 @@ def register(
     ) -> None:
         campaign_id = event.data.campaign_id
         brief = await record(campaign_id, part, event.data)
-        written = await write(campaign_id, brief)
+        await save(event, await write(campaign_id, brief))
 
-        async def work(tx: Transaction) -> None:
-            if written is None or await generated.exists(campaign_id, tx.session):
+    @retry_on_write_conflict
+    async def save(
+        event: CloudEvent[CampaignPlanned] | CloudEvent[CampaignSegmented],
+        written: tuple[CampaignContentGenerated, Decision[CopyDraft]] | None,
+    ) -> None:
+        campaign_id = event.data.campaign_id
+        async with uow.consuming(event) as tx:
+            if written is None or await tx.generated.exists(campaign_id):
                 return
             content, decision = written
-            await generated.add(campaign_id, content, tx.session)
-            await decisions.record(campaign_id, STEP, decision, tx.session)
+            await tx.generated.add(campaign_id, content)
+            await tx.decisions.record(campaign_id, STEP, decision)
             await tx.emit(CAMPAIGN_CONTENT_GENERATED, content, key=campaign_id, cause=event)
-
-        await infra.uow.consume(event.id, work)
 
     @infra.subscriber(CAMPAIGN_PLANNED, description="The product and channels to write for.")
     async def on_planned(event: CloudEvent[CampaignPlanned]) -> None:

@@ -8,6 +8,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.content.domain import ContentBrief
+from shared.ai.decisions import DecisionLog
 from shared.events.campaigns import (
     CampaignContentGenerated,
     CampaignPlanned,
@@ -16,6 +17,7 @@ from shared.events.campaigns import (
 from shared.events.common import Contract
 from shared.storage.mongo import Document
 from shared.storage.once_per_campaign import OncePerCampaign, merge_into_campaign
+from shared.storage.unit_of_work import Transaction
 
 type BriefPart = Literal["planned", "segmented"]
 
@@ -23,15 +25,16 @@ type BriefPart = Literal["planned", "segmented"]
 class ContentBriefs:
     """One document per campaign (``_id`` = campaign id) holding the inputs seen so far."""
 
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(
+        self, db: AsyncDatabase[Document], session: AsyncClientSession | None = None
+    ) -> None:
         self._briefs = db["briefs"]
+        self._session = session
 
-    async def record(
-        self, campaign_id: str, part: BriefPart, data: Contract, session: AsyncClientSession
-    ) -> ContentBrief:
+    async def record(self, campaign_id: str, part: BriefPart, data: Contract) -> ContentBrief:
         """Add one input and return the brief with everything that has arrived."""
         document = await merge_into_campaign(
-            self._briefs, campaign_id, {part: data.model_dump(mode="python")}, session
+            self._briefs, campaign_id, {part: data.model_dump(mode="python")}, self._session
         )
         planned, segmented = document.get("planned"), document.get("segmented")
         return ContentBrief(
@@ -40,6 +43,20 @@ class ContentBriefs:
         )
 
 
-def generated_content(db: AsyncDatabase[Document]) -> OncePerCampaign[CampaignContentGenerated]:
+def generated_content(
+    db: AsyncDatabase[Document], session: AsyncClientSession | None = None
+) -> OncePerCampaign[CampaignContentGenerated]:
     """The content of each campaign: generated once."""
-    return OncePerCampaign(db, "content", CampaignContentGenerated)
+    return OncePerCampaign(db, "content", CampaignContentGenerated, session)
+
+
+class ContentTransaction(Transaction):
+    """The content's repositories, bound to one transaction: ``async with uow as tx``."""
+
+    def __init__(
+        self, db: AsyncDatabase[Document], session: AsyncClientSession, source: str
+    ) -> None:
+        super().__init__(db, session, source)
+        self.briefs = ContentBriefs(db, session)
+        self.generated = generated_content(db, session)
+        self.decisions = DecisionLog(db, session)

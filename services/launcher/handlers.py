@@ -13,10 +13,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from pymongo.asynchronous.client_session import AsyncClientSession
-
 from services.launcher import domain
-from services.launcher.repository import LaunchBriefs
+from services.launcher.repository import LauncherTransaction
 from shared.events.campaigns import (
     CampaignContentGenerated,
     CampaignLaunched,
@@ -32,17 +30,15 @@ from shared.events.topics import (
     CAMPAIGN_SEGMENTED,
 )
 from shared.runtime import Infrastructure
-from shared.storage.once_per_campaign import OncePerCampaign
-from shared.storage.unit_of_work import Transaction
+from shared.storage.unit_of_work import UnitOfWork
 
 type Input = CampaignPlanned | CampaignSegmented | CampaignContentGenerated
-type Record = Callable[[AsyncClientSession], Awaitable[domain.LaunchBrief]]
+type Record = Callable[[LauncherTransaction], Awaitable[domain.LaunchBrief]]
 
 
 def register(
     infra: Infrastructure,
-    briefs: LaunchBriefs,
-    launches: OncePerCampaign[CampaignLaunched],
+    uow: UnitOfWork[LauncherTransaction],
     cpm: Mapping[Channel, Decimal],
 ) -> None:
     infra.publisher(
@@ -51,25 +47,22 @@ def register(
 
     async def collect[I: Input](event: CloudEvent[I], record: Record) -> None:
         campaign_id = event.data.campaign_id
-
-        async def work(tx: Transaction) -> None:
-            brief = await record(tx.session)
+        async with uow.consuming(event) as tx:
+            brief = await record(tx)
             launched = domain.launch(brief, datetime.now(UTC), cpm)
-            if launched is None or await launches.exists(campaign_id, tx.session):
+            if launched is None or await tx.launches.exists(campaign_id):
                 return
-            await launches.add(campaign_id, launched, tx.session)
+            await tx.launches.add(campaign_id, launched)
             await tx.emit(CAMPAIGN_LAUNCHED, launched, key=campaign_id, cause=event)
-
-        await infra.uow.consume(event.id, work)
 
     @infra.subscriber(CAMPAIGN_PLANNED, description="The budget split to buy reach with.")
     async def on_planned(event: CloudEvent[CampaignPlanned]) -> None:
-        await collect(event, lambda session: briefs.record_planned(event.data, session))
+        await collect(event, lambda tx: tx.briefs.record_planned(event.data))
 
     @infra.subscriber(CAMPAIGN_SEGMENTED, description="Who the campaign can email.")
     async def on_segmented(event: CloudEvent[CampaignSegmented]) -> None:
-        await collect(event, lambda session: briefs.record_segmented(event.data, session))
+        await collect(event, lambda tx: tx.briefs.record_segmented(event.data))
 
     @infra.subscriber(CAMPAIGN_CONTENT_GENERATED, description="The content is ready.")
     async def on_content(event: CloudEvent[CampaignContentGenerated]) -> None:
-        await collect(event, lambda session: briefs.record_content(event.data, session))
+        await collect(event, lambda tx: tx.briefs.record_content(event.data))

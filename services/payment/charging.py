@@ -41,7 +41,7 @@ PROCESSORS_UNAVAILABLE = "processors_unavailable"
 
 @dataclass(frozen=True)
 class Charging:
-    uow: UnitOfWork
+    uow: UnitOfWork[Transaction]
     payments: Payments
     processors: Mapping[str, PaymentProcessor]
     router: Router

@@ -8,7 +8,13 @@ from services.planner.allocation import ShareLimits
 from services.planner.domain import PlanningPolicy
 from services.planner.engines.llm import LlmPlanner
 from services.planner.handlers import register
-from services.planner.repository import Audiences, Observations, Rejections, campaign_plans
+from services.planner.repository import (
+    Audiences,
+    Observations,
+    PlannerTransaction,
+    Rejections,
+    campaign_plans,
+)
 from services.planner.response_curves import default_curve
 from services.planner.settings import PlannerSettings
 from shared.ai.decisions import DecisionLog, decision_routes
@@ -48,9 +54,8 @@ def build(settings: PlannerSettings) -> Service:
         budget_seconds=settings.ai_timeout_seconds,
     )
     audiences = Audiences(infra.db)
-    register(
-        infra, campaign_plans(infra.db), rejections, observations, audiences, decisions, engine
-    )
+    uow = infra.uow.bound(PlannerTransaction)
+    register(infra, uow, campaign_plans(infra.db), observations, audiences, engine)
     infra.finish()
     return Service(
         infra=infra,

@@ -3,13 +3,15 @@ campaign.performance in, to learn the channels' response curves."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from services.planner import domain
 from services.planner.engines.llm import STEP, LlmPlanner
-from services.planner.repository import Audiences, Observations, Rejections
-from shared.ai.decisions import DecisionLog
+from services.planner.repository import Audiences, Observations, PlannerTransaction
+from shared.ai.runner import Decision
 from shared.events.campaigns import (
     CampaignPerformance,
     CampaignPlanned,
@@ -28,16 +30,19 @@ from shared.events.topics import (
 )
 from shared.runtime import Infrastructure
 from shared.storage.once_per_campaign import OncePerCampaign
-from shared.storage.unit_of_work import Transaction
+from shared.storage.unit_of_work import (
+    AlreadyProcessedError,
+    UnitOfWork,
+    retry_on_write_conflict,
+)
 
 
 def register(
     infra: Infrastructure,
+    uow: UnitOfWork[PlannerTransaction],
     plans: OncePerCampaign[CampaignPlanned],
-    rejections: Rejections,
     observations: Observations,
     audiences: Audiences,
-    decisions: DecisionLog,
     engine: LlmPlanner,
 ) -> None:
     infra.publisher(
@@ -55,37 +60,34 @@ def register(
         # Planned outside the transaction: a model call must never hold one open.
         history, audience = await observations.history(), await audiences.latest()
         plan, decision = await engine.plan(request, datetime.now(UTC), history, audience)
+        await save_plan(event, plan, decision)
 
-        async def work(tx: Transaction) -> None:
-            if await plans.exists(request.campaign_id, tx.session):
+    @retry_on_write_conflict
+    async def save_plan(
+        event: CloudEvent[CampaignRequested], plan: CampaignPlanned, decision: Decision[Any]
+    ) -> None:
+        async with uow.consuming(event) as tx:
+            if await tx.plans.exists(plan.campaign_id):
                 return  # planned meanwhile by a redelivery of the same request
-            await plans.add(plan.campaign_id, plan, tx.session)
-            await decisions.record(plan.campaign_id, STEP, decision, tx.session)
+            await tx.plans.add(plan.campaign_id, plan)
+            await tx.decisions.record(plan.campaign_id, STEP, decision)
             await tx.emit(CAMPAIGN_PLANNED, plan, key=plan.campaign_id, cause=event)
-
-        await infra.uow.consume(event.id, work)
 
     @infra.subscriber(CAMPAIGN_SEGMENTED, description="Learn who an email can reach.")
     async def learn_audience(event: CloudEvent[CampaignSegmented]) -> None:
         audience = domain.email_audience(event.data)
-
-        async def work(tx: Transaction) -> None:
-            await audiences.record(audience, event.time, tx.session)
-
-        await infra.uow.consume(event.id, work)
+        async with uow.consuming(event) as tx:
+            await tx.audiences.record(audience, event.time)
 
     @infra.subscriber(CAMPAIGN_PERFORMANCE, description="Learn from each campaign's results.")
     async def learn_from_performance(event: CloudEvent[CampaignPerformance]) -> None:
         performance = event.data
-
-        async def work(tx: Transaction) -> None:
-            plan = await plans.get(performance.campaign_id)  # plans never change
-            if plan is None:
-                return  # not planned here: nothing to say what each channel was given
-            learned = domain.channel_observations(plan, performance)
-            await observations.record(plan.campaign_id, performance.as_of, learned, tx.session)
-
-        await infra.uow.consume(event.id, work)
+        plan = await plans.get(performance.campaign_id)  # plans never change
+        if plan is None:
+            return  # not planned here: nothing to say what each channel was given
+        learned = domain.channel_observations(plan, performance)
+        async with uow.consuming(event) as tx:
+            await tx.observations.record(plan.campaign_id, performance.as_of, learned)
 
     async def reject_campaign(raw: bytes, errors: list[FieldError]) -> None:
         envelope = _lenient_json(raw)
@@ -93,15 +95,18 @@ def register(
         data = data if isinstance(data, dict) else {}
         campaign_id = str(data.get("campaign_id") or envelope.get("subject") or "")
         event_id = str(envelope.get("id") or f"unidentified:{hash(raw)}")
+        source = str(envelope.get("source") or "unknown")
         rejection = CampaignRejected(campaign_id=campaign_id, errors=errors)
-
-        async def work(tx: Transaction) -> None:
-            await rejections.add(rejection, event_id, tx.session)
-            await tx.emit(
-                CAMPAIGN_REJECTED, rejection, key=campaign_id or "unknown", causation_id=event_id
-            )
-
-        await infra.uow.consume(event_id, work)
+        with contextlib.suppress(AlreadyProcessedError):
+            async with uow as tx:
+                await tx.mark_processed(source, event_id)
+                await tx.rejections.add(rejection, event_id)
+                await tx.emit(
+                    CAMPAIGN_REJECTED,
+                    rejection,
+                    key=campaign_id or "unknown",
+                    causation_id=event_id,
+                )
 
     infra.invalid_event_hooks[CAMPAIGN_REQUESTED] = reject_campaign
 

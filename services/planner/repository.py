@@ -8,31 +8,36 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.planner.domain import ChannelObservation, EmailAudience
 from services.planner.response_curves import Observation
+from shared.ai.decisions import DecisionLog
 from shared.events.campaigns import CampaignPlanned, CampaignRejected
 from shared.events.common import Channel
 from shared.storage.mongo import Document
 from shared.storage.once_per_campaign import OncePerCampaign
+from shared.storage.unit_of_work import Transaction
 
 
-def campaign_plans(db: AsyncDatabase[Document]) -> OncePerCampaign[CampaignPlanned]:
+def campaign_plans(
+    db: AsyncDatabase[Document], session: AsyncClientSession | None = None
+) -> OncePerCampaign[CampaignPlanned]:
     """One plan per campaign id: a campaign id is accepted once."""
-    return OncePerCampaign(db, "plans", CampaignPlanned)
+    return OncePerCampaign(db, "plans", CampaignPlanned, session)
 
 
 class Rejections:
     """Invalid requests, by the id of the event that carried them."""
 
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(
+        self, db: AsyncDatabase[Document], session: AsyncClientSession | None = None
+    ) -> None:
         self._rejections = db["rejections"]
+        self._session = session
 
     async def ensure_indexes(self) -> None:
         await self._rejections.create_index("campaign_id")
 
-    async def add(
-        self, rejection: CampaignRejected, event_id: str, session: AsyncClientSession
-    ) -> None:
+    async def add(self, rejection: CampaignRejected, event_id: str) -> None:
         document = rejection.model_dump(mode="python") | {"_id": event_id}
-        await self._rejections.insert_one(document, session=session)
+        await self._rejections.insert_one(document, session=self._session)
 
 
 # The most recent observations are enough to fit a curve, and keep planning fast.
@@ -46,19 +51,21 @@ class Observations:
     the earlier ones, so each campaign counts once per channel.
     """
 
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(
+        self, db: AsyncDatabase[Document], session: AsyncClientSession | None = None
+    ) -> None:
         self._observations = db["observations"]
+        self._session = session
 
     async def record(
         self,
         campaign_id: str,
         as_of: datetime,
         observations: list[ChannelObservation],
-        session: AsyncClientSession,
     ) -> None:
         for item in observations:
             key = f"{campaign_id}:{item.channel.value}"
-            earlier = await self._observations.find_one({"_id": key}, session=session)
+            earlier = await self._observations.find_one({"_id": key}, session=self._session)
             if earlier is not None and earlier["as_of"] >= as_of:
                 continue  # an older report arriving late changes nothing
             document = {
@@ -71,7 +78,7 @@ class Observations:
                 "price": item.observation.price,
             }
             await self._observations.replace_one(
-                {"_id": key}, document, upsert=True, session=session
+                {"_id": key}, document, upsert=True, session=self._session
             )
 
     async def history(self) -> list[ChannelObservation]:
@@ -89,14 +96,15 @@ class Observations:
 class Audiences:
     """The email audience from the latest segmentation of the customer base."""
 
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._audiences = db["audiences"]
-
-    async def record(
-        self, audience: EmailAudience, as_of: datetime, session: AsyncClientSession
+    def __init__(
+        self, db: AsyncDatabase[Document], session: AsyncClientSession | None = None
     ) -> None:
+        self._audiences = db["audiences"]
+        self._session = session
+
+    async def record(self, audience: EmailAudience, as_of: datetime) -> None:
         """Keeps ``audience`` unless a later segmentation was recorded already."""
-        recorded = await self._audiences.find_one({"_id": LATEST}, session=session)
+        recorded = await self._audiences.find_one({"_id": LATEST}, session=self._session)
         if recorded is not None and recorded["as_of"] > as_of:
             return  # segmentations can arrive out of order; the latest base wins
         document = {
@@ -105,7 +113,9 @@ class Audiences:
             "expected_purchases": audience.expected_purchases,
             "engagement_by_hour": list(audience.engagement_by_hour),
         }
-        await self._audiences.replace_one({"_id": LATEST}, document, upsert=True, session=session)
+        await self._audiences.replace_one(
+            {"_id": LATEST}, document, upsert=True, session=self._session
+        )
 
     async def latest(self) -> EmailAudience | None:
         document = await self._audiences.find_one({"_id": LATEST})
@@ -119,3 +129,17 @@ class Audiences:
 
 
 LATEST = "latest"
+
+
+class PlannerTransaction(Transaction):
+    """The planner's repositories, bound to one transaction: ``async with uow as tx``."""
+
+    def __init__(
+        self, db: AsyncDatabase[Document], session: AsyncClientSession, source: str
+    ) -> None:
+        super().__init__(db, session, source)
+        self.plans = campaign_plans(db, session)
+        self.rejections = Rejections(db, session)
+        self.observations = Observations(db, session)
+        self.audiences = Audiences(db, session)
+        self.decisions = DecisionLog(db, session)

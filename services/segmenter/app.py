@@ -4,7 +4,7 @@ from services.segmenter.api import http_app
 from services.segmenter.domain import SegmentationPolicy
 from services.segmenter.engines.llm import SegmentNamer
 from services.segmenter.handlers import register
-from services.segmenter.repository import Customers, Outcomes, Segmentations
+from services.segmenter.repository import Customers, Outcomes, Segmentations, SegmenterTransaction
 from services.segmenter.settings import SegmenterSettings
 from shared.ai.decisions import DecisionLog
 from shared.ai.settings import configured_model
@@ -32,9 +32,8 @@ def build(settings: SegmenterSettings) -> Service:
         settings.price_table(),
         budget_seconds=settings.ai_timeout_seconds,
     )
-    register(
-        infra, customers, segmentations, outcomes, decisions, segmentation_policy(settings), namer
-    )
+    uow = infra.uow.bound(SegmenterTransaction)
+    register(infra, uow, customers, segmentations, outcomes, segmentation_policy(settings), namer)
     infra.finish()
     return Service(
         infra=infra,

@@ -6,11 +6,12 @@ campaign.launched and revenue.recorded feed the history behind predicted convers
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from services.segmenter import domain
 from services.segmenter.engines.llm import STEP, SegmentNamer
-from services.segmenter.repository import Customers, Outcomes, Segmentations
-from shared.ai.decisions import DecisionLog
+from services.segmenter.repository import Customers, Outcomes, Segmentations, SegmenterTransaction
+from shared.ai.runner import Decision
 from shared.events.campaigns import CampaignLaunched, CampaignPlanned, CampaignSegmented
 from shared.events.customers import CustomerUpserted
 from shared.events.envelope import CloudEvent
@@ -23,15 +24,15 @@ from shared.events.topics import (
     REVENUE_RECORDED,
 )
 from shared.runtime import Infrastructure
-from shared.storage.unit_of_work import Transaction
+from shared.storage.unit_of_work import UnitOfWork, retry_on_write_conflict
 
 
 def register(
     infra: Infrastructure,
+    uow: UnitOfWork[SegmenterTransaction],
     customers: Customers,
     segmentations: Segmentations,
     outcomes: Outcomes,
-    decisions: DecisionLog,
     policy: domain.SegmentationPolicy,
     namer: SegmentNamer,
 ) -> None:
@@ -43,12 +44,10 @@ def register(
 
     @infra.subscriber(CUSTOMER_UPSERTED, description="Keep the customer base up to date.")
     async def upsert_customer(event: CloudEvent[CustomerUpserted]) -> None:
-        async def work(tx: Transaction) -> None:
-            stored = await customers.updated_as_of(event.data.customer_id, tx.session)
+        async with uow.consuming(event) as tx:
+            stored = await tx.customers.updated_as_of(event.data.customer_id)
             if domain.supersedes(event.time, stored):
-                await customers.save(event.data, event.time, tx.session)
-
-        await infra.uow.consume(event.id, work)
+                await tx.customers.save(event.data, event.time)
 
     @infra.subscriber(CAMPAIGN_PLANNED, description="Segment the customer base for a campaign.")
     async def segment_campaign(event: CloudEvent[CampaignPlanned]) -> None:
@@ -61,31 +60,33 @@ def register(
         base, history = await customers.columns(now), await outcomes.by_segment()
         computed = domain.segment_customers(base, policy, history)
         segmentation, decision = await namer.name(computed, event.data)
+        await save_segmentation(event, segmentation, decision, now)
+
+    @retry_on_write_conflict
+    async def save_segmentation(
+        event: CloudEvent[CampaignPlanned],
+        segmentation: domain.Segmentation,
+        decision: Decision[Any],
+        now: datetime,
+    ) -> None:
+        campaign_id = event.data.campaign_id
         segmented = segmentation.event(campaign_id, decision.engine, decision.cost)
-
-        async def work(tx: Transaction) -> None:
-            if await segmentations.exists(campaign_id, tx.session):
+        async with uow.consuming(event) as tx:
+            if await tx.segmentations.exists(campaign_id):
                 return  # segmented meanwhile by a redelivery of the same event
-            await segmentations.add(campaign_id, segmentation, now, tx.session)
-            await decisions.record(campaign_id, STEP, decision, tx.session)
+            await tx.segmentations.add(campaign_id, segmentation, now)
+            await tx.decisions.record(campaign_id, STEP, decision)
             await tx.emit(CAMPAIGN_SEGMENTED, segmented, key=campaign_id, cause=event)
-
-        await infra.uow.consume(event.id, work)
 
     @infra.subscriber(CAMPAIGN_LAUNCHED, description="Count a launched campaign's reach.")
     async def record_launch(event: CloudEvent[CampaignLaunched]) -> None:
-        async def work(tx: Transaction) -> None:
-            await outcomes.launched(event.data.campaign_id, tx.session)
-
-        await infra.uow.consume(event.id, work)
+        async with uow.consuming(event) as tx:
+            await tx.outcomes.launched(event.data.campaign_id)
 
     @infra.subscriber(REVENUE_RECORDED, description="Count a sale against its segment.")
     async def record_conversion(event: CloudEvent[RevenueRecorded]) -> None:
         segment_id = event.data.attribution.segment_id
         if segment_id is None:
             return  # not from a tracked link: no segment to credit
-
-        async def work(tx: Transaction) -> None:
-            await outcomes.converted(event.data.campaign_id, segment_id, tx.session)
-
-        await infra.uow.consume(event.id, work)
+        async with uow.consuming(event) as tx:
+            await tx.outcomes.converted(event.data.campaign_id, segment_id)

@@ -10,8 +10,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.segmenter.conversion import Outcome
 from services.segmenter.domain import Segmentation
 from services.segmenter.features import ColumnsBuilder, CustomerColumns, cents
+from shared.ai.decisions import DecisionLog
 from shared.events.customers import CustomerUpserted
 from shared.storage.mongo import Document
+from shared.storage.unit_of_work import Transaction
 
 PROFILE_FIELDS = {
     "email_opt_in": 1,
@@ -26,22 +28,27 @@ PROFILE_FIELDS = {
 class Customers:
     """One document per customer (``_id`` = customer id), stamped with its update's time."""
 
-    def __init__(self, db: AsyncDatabase[Document], *, batch_size: int) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        *,
+        batch_size: int,
+        session: AsyncClientSession | None = None,
+    ) -> None:
         self._customers = db["customers"]
         self._batch_size = batch_size
+        self._session = session
 
-    async def updated_as_of(self, customer_id: str, session: AsyncClientSession) -> datetime | None:
+    async def updated_as_of(self, customer_id: str) -> datetime | None:
         document = await self._customers.find_one(
-            {"_id": customer_id}, {"as_of": 1}, session=session
+            {"_id": customer_id}, {"as_of": 1}, session=self._session
         )
         return document["as_of"] if document else None
 
-    async def save(
-        self, customer: CustomerUpserted, as_of: datetime, session: AsyncClientSession
-    ) -> None:
+    async def save(self, customer: CustomerUpserted, as_of: datetime) -> None:
         document = customer.model_dump(mode="python") | {"as_of": as_of}
         await self._customers.replace_one(
-            {"_id": customer.customer_id}, document, upsert=True, session=session
+            {"_id": customer.customer_id}, document, upsert=True, session=self._session
         )
 
     async def columns(self, now: datetime) -> CustomerColumns:
@@ -73,12 +80,15 @@ class Segmentations:
     collection before the customer base grows past that.
     """
 
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(
+        self, db: AsyncDatabase[Document], session: AsyncClientSession | None = None
+    ) -> None:
         self._segmentations = db["segmentations"]
+        self._session = session
 
-    async def exists(self, campaign_id: str, session: AsyncClientSession | None = None) -> bool:
+    async def exists(self, campaign_id: str) -> bool:
         found = await self._segmentations.find_one(
-            {"_id": campaign_id}, {"_id": 1}, session=session
+            {"_id": campaign_id}, {"_id": 1}, session=self._session
         )
         return found is not None
 
@@ -87,7 +97,6 @@ class Segmentations:
         campaign_id: str,
         segmentation: Segmentation,
         segmented_at: datetime,
-        session: AsyncClientSession,
     ) -> None:
         segments = [
             members.segment.model_dump(mode="python") | {"customer_ids": members.customer_ids}
@@ -100,7 +109,7 @@ class Segmentations:
                 "segments": segments,
                 "segmented_at": segmented_at,
             },
-            session=session,
+            session=self._session,
         )
 
     async def get(self, campaign_id: str) -> Document | None:
@@ -115,19 +124,20 @@ class Outcomes:
     reach per segment is the segment size this service itself emitted for them.
     """
 
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(
+        self, db: AsyncDatabase[Document], session: AsyncClientSession | None = None
+    ) -> None:
         self._launches = db["launches"]
         self._conversions = db["conversions"]
         self._segmentations = db["segmentations"]
+        self._session = session
 
-    async def launched(self, campaign_id: str, session: AsyncClientSession) -> None:
+    async def launched(self, campaign_id: str) -> None:
         await self._launches.update_one(
-            {"_id": campaign_id}, {"$set": {"launched": True}}, upsert=True, session=session
+            {"_id": campaign_id}, {"$set": {"launched": True}}, upsert=True, session=self._session
         )
 
-    async def converted(
-        self, campaign_id: str, segment_id: str, session: AsyncClientSession
-    ) -> None:
+    async def converted(self, campaign_id: str, segment_id: str) -> None:
         await self._conversions.update_one(
             {"_id": f"{campaign_id}/{segment_id}"},
             {
@@ -135,7 +145,7 @@ class Outcomes:
                 "$inc": {"conversions": 1},
             },
             upsert=True,
-            session=session,
+            session=self._session,
         )
 
     async def by_segment(self) -> dict[str, Outcome]:
@@ -158,3 +168,17 @@ class Outcomes:
     @staticmethod
     def _add(history: dict[str, Outcome], segment_id: str, outcome: Outcome) -> None:
         history[segment_id] = history.get(segment_id, Outcome()) + outcome
+
+
+class SegmenterTransaction(Transaction):
+    """The segmenter's repositories, bound to one transaction: ``async with uow as tx``."""
+
+    def __init__(
+        self, db: AsyncDatabase[Document], session: AsyncClientSession, source: str
+    ) -> None:
+        super().__init__(db, session, source)
+        # Writes only: reading the base in batches happens outside any transaction.
+        self.customers = Customers(db, batch_size=1, session=session)
+        self.segmentations = Segmentations(db, session)
+        self.outcomes = Outcomes(db, session)
+        self.decisions = DecisionLog(db, session)

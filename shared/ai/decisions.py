@@ -23,8 +23,14 @@ from shared.storage.mongo import Document
 
 
 class DecisionLog:
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    """Bound to ``session`` when built for a transaction, so a decision commits with the
+    work it caused."""
+
+    def __init__(
+        self, db: AsyncDatabase[Document], session: AsyncClientSession | None = None
+    ) -> None:
         self._decisions = db["decisions"]
+        self._session = session
 
     async def ensure_indexes(self) -> None:
         await self._decisions.create_index([("campaign_id", ASCENDING), ("at", ASCENDING)])
@@ -34,7 +40,6 @@ class DecisionLog:
         campaign_id: str,
         step: str,
         decision: Decision[M],
-        session: AsyncClientSession,
     ) -> None:
         await self._decisions.insert_one(
             {
@@ -54,7 +59,7 @@ class DecisionLog:
                 "cost_usd": decision.cost,
                 "at": datetime.now(UTC),
             },
-            session=session,
+            session=self._session,
         )
 
     async def for_campaign(self, campaign_id: str) -> list[dict[str, Any]]:

@@ -1,5 +1,8 @@
 """Serve mongoeco's in-memory MongoDB engine over the wire protocol (development only).
 
+``--standalone`` serves as a standalone ``mongod`` does: every transaction is refused with
+MongoDB's own error, so start-up's refusal of such a server can be tested.
+
 Two corrections to mongoeco 4.11's memory engine, applied before it starts:
 
 - It detects write conflicts at commit with one engine-wide version, so a commit in any
@@ -70,11 +73,32 @@ def _scope_conflicts_to_databases() -> None:
     MemoryEngine._commit_session_transaction = commit_scoped  # type: ignore[method-assign]
 
 
-async def serve(host: str, port: int) -> None:
+def _refuse_transactions() -> None:
+    from mongoeco.errors import OperationFailure
+    from mongoeco.wire.sessions import WireSessionStore
+
+    def refuse(session: Any, body: dict[str, Any]) -> None:
+        if "txnNumber" in body and (
+            body.get("startTransaction") or body.get("autocommit") is False
+        ):
+            raise OperationFailure(
+                "Transaction numbers are only allowed on a replica set member or mongos",
+                code=ILLEGAL_OPERATION,
+            )
+
+    WireSessionStore._apply_transaction_metadata = staticmethod(refuse)  # type: ignore[method-assign]
+
+
+ILLEGAL_OPERATION = 20  # MongoDB's code for a transaction sent to a standalone server
+
+
+async def serve(host: str, port: int, *, standalone: bool = False) -> None:
     from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
 
     _scope_conflicts_to_databases()
     _abort_conflicting_commits()
+    if standalone:
+        _refuse_transactions()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -88,5 +112,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=27017)
+    parser.add_argument("--standalone", action="store_true", help="refuse transactions")
     args = parser.parse_args()
-    asyncio.run(serve(args.host, args.port))
+    asyncio.run(serve(args.host, args.port, standalone=args.standalone))

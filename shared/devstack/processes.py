@@ -71,9 +71,10 @@ class ProcessGroup:
         )
         wait_until(lambda: answers(host, port), 30, f"Kafka-protocol broker on {host}:{port}")
 
-    def start_mongo(self, host: str, port: int) -> None:
+    def start_mongo(self, host: str, port: int, *, standalone: bool = False) -> None:
         argv = [sys.executable, "-m", "shared.devstack.mongo_server", "--host", host]
-        self.start("mongodb", [*argv, "--port", str(port)])
+        argv += ["--port", str(port), *(["--standalone"] if standalone else [])]
+        self.start("mongodb", argv)
         wait_until(lambda: answers(host, port), 30, f"MongoDB wire server on {host}:{port}")
 
     def start_service(self, name: str, env: dict[str, str]) -> None:

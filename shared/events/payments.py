@@ -1,4 +1,11 @@
-"""Payment events. Their ``data`` is the payment record, in the stored record's shape."""
+"""Payment events: thin, public facts about a payment, separate from the stored record.
+
+Every event names the payment, its campaign and customer, the amount as ``Money``, how it
+was paid and through which processor, and the attribution the sale is credited to. A
+completed payment adds its fee and net; a refund adds the refund's id and amount. The
+record the payment service keeps (its attempts, history, revision, flags, risk signals,
+the request's IP address) is its own and never travels.
+"""
 
 from decimal import Decimal
 from enum import StrEnum
@@ -6,7 +13,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime, ConfigDict, Field
 
 from shared.events.common import Channel, Contract
-from shared.money import DecimalString
+from shared.money import DecimalString, Money
 
 
 class PaymentMethod(StrEnum):
@@ -165,3 +172,63 @@ class PaymentRecord(Contract):
         default_factory=list,
         description="Conditions that need a person, e.g. reconciliation_timeout.",
     )
+
+
+class PaymentEvent(Contract):
+    """What every payment event carries."""
+
+    payment_id: str = Field(examples=["pay_15eac602-c380-4bce-ad05-12ac162a06b4"])
+    campaign_id: str = Field(description="The campaign the sale is credited to.")
+    customer_id: str = Field(examples=["customer_5178"])
+    amount: Money = Field(description="What the customer pays (or paid).")
+    payment_method: PaymentMethod
+    processor: str = Field(
+        description="The processor that took it, or the route's first choice before a "
+        "processor decided.",
+        examples=["stripe"],
+    )
+    attribution: Attribution = Field(default_factory=Attribution)
+    occurred_at: AwareDatetime = Field(description="When the payment reached this state.")
+
+
+class PaymentInitiated(PaymentEvent):
+    """A payment was accepted and scored for risk."""
+
+    risk_level: RiskLevel
+    risk_score: float = Field(ge=0, le=1)
+
+
+class PaymentReviewRequired(PaymentEvent):
+    """A payment is held until a reviewer approves or declines it."""
+
+    risk_score: float = Field(ge=0, le=1)
+    risk_signals: list[str] = Field(
+        default_factory=list,
+        description="The signals that raised the score, largest first; names only.",
+        examples=[["token_velocity", "country_mismatch"]],
+    )
+
+
+class PaymentCompleted(PaymentEvent):
+    """The processor captured the payment."""
+
+    processor_transaction_id: str | None = Field(default=None, examples=["pi_3PqX..."])
+    fee: Money = Field(description="The processor's fee for this payment.")
+    net: Money = Field(description="amount - fee: what the merchant keeps.")
+
+
+class PaymentFailed(PaymentEvent):
+    """The payment failed: declined, blocked as fraud, or no processor took it."""
+
+    failure_reason: str = Field(examples=["card_declined", "fraud_suspected"])
+
+
+class PaymentRefunded(PaymentEvent):
+    """One refund of a completed payment succeeded; one event per refund."""
+
+    refund_id: str = Field(examples=["re_8f14e45f-ceea-467f-a5a8-2b1d0f6c8c0b"])
+    refund_amount: Money = Field(description="What this refund gave back.")
+    refunded_total: Money = Field(description="Everything refunded so far, this one included.")
+    fee: Money = Field(description="The processor's fee for the payment, as it completed.")
+    net: Money = Field(description="amount - fee, as the payment completed.")
+    processor_transaction_id: str | None = None

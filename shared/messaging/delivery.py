@@ -30,6 +30,7 @@ from shared.events.common import FieldError, field_errors
 from shared.events.dead_letters import DeadLetter, DeadLetterError
 from shared.events.envelope import utc_now
 from shared.events.topics import dead_letter_topic
+from shared.storage.unit_of_work import AlreadyProcessedError
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,9 @@ class _Delivery(BaseMiddleware):
             attempt += 1
             try:
                 return await call_next(msg)
+            except AlreadyProcessedError:
+                log.info("skipping redelivered event on %s", msg.raw_message.topic)
+                return None
             except Exception as error:
                 if _is_permanent(error) or attempt >= retry.max_attempts:
                     await self.policy.dead_letter(msg, error, attempt)

@@ -1,27 +1,44 @@
 """One MongoDB transaction around a state change, its processed-event mark and its outbox rows.
 
-Consuming an event: the event id goes into ``processed_events`` (unique index, TTL) in the
-same transaction as the state change and the events it emits into ``outbox``. A redelivered
-event hits the unique index, the transaction aborts, and nothing changes or is emitted.
+``async with uow as tx:`` opens a transaction; the body reads and writes through the
+repositories ``tx`` holds, already bound to the transaction's session, and queues events
+with ``tx.emit``. Leaving the block commits, an exception aborts. What the work produced
+is an ordinary value of the enclosing function: nothing is smuggled out of a callback.
+
+Consuming an event (``async with uow.consuming(event) as tx:``): the event's identity,
+``(source, id)`` as CloudEvents defines uniqueness, goes into ``processed_events``
+(unique, with a TTL) in the same transaction as the state change and the events it emits.
+A redelivered event raises ``AlreadyProcessedError`` before the body runs, and nothing
+changes or is emitted; the delivery policy acknowledges it.
+
+A transaction that loses a write conflict raises ``WriteConflictError`` (MongoDB labels
+these ``TransientTransactionError``; the embedded wire server reports them unlabelled at
+commit). The unit of work does not re-run the block itself, since a block cannot be
+re-entered: the Kafka delivery policy retries the handler, and other callers decorate the
+function holding the block with ``retry_on_write_conflict``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
+import json
 import logging
-import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
+from types import TracebackType
 from typing import Any
 
 from pydantic import BaseModel
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
 from shared.events.envelope import CloudEvent, event_to_json, utc_now
+from shared.retry import Backoff
 from shared.storage.mongo import Document
 
 log = logging.getLogger(__name__)
@@ -29,12 +46,22 @@ log = logging.getLogger(__name__)
 PROCESSED_EVENTS = "processed_events"
 OUTBOX = "outbox"
 DEFAULT_DEDUP_WINDOW = timedelta(days=7)
-CONFLICT_RETRIES = 20
 WRITE_CONFLICT = 112
+CONFLICT_ATTEMPTS = 20
+CONFLICT_BACKOFF = Backoff(first=0.005, cap=0.2)
+
+
+class WriteConflictError(Exception):
+    """A concurrent transaction wrote what this one wrote: run the work again."""
+
+
+class AlreadyProcessedError(Exception):
+    """The consumed event was applied before: nothing to do."""
 
 
 class Transaction:
-    """What a unit of work's body sees: the session to pass to writes, and ``emit``."""
+    """What ``async with uow as tx`` yields: the session, ``emit``, and (in a service's
+    subclass) the service's repositories bound to this transaction."""
 
     def __init__(self, db: AsyncDatabase[Document], session: AsyncClientSession, source: str):
         self.db = db
@@ -77,95 +104,245 @@ class Transaction:
         self.emitted.append(event)
         return event
 
+    async def mark_processed(self, source: str, event_id: str) -> None:
+        """Raises ``AlreadyProcessedError`` when the event ``(source, id)`` was marked before."""
+        try:
+            await self.db[PROCESSED_EVENTS].insert_one(
+                {"_id": processed_event_key(source, event_id), "processed_at": utc_now()},
+                session=self.session,
+            )
+        except DuplicateKeyError:
+            raise AlreadyProcessedError(f"event {event_id} from {source}") from None
 
-type Work = Callable[[Transaction], Awaitable[None]]
+
+def processed_event_key(source: str, event_id: str) -> str:
+    """One string per ``(source, id)``, unambiguous whatever either holds."""
+    return json.dumps([source, event_id], separators=(",", ":"))
 
 
-class UnitOfWork:
+type TransactionFactory[T: Transaction] = Callable[
+    [AsyncDatabase[Document], AsyncClientSession, str], T
+]
+
+
+class UnitOfWork[T: Transaction]:
+    """Opens transactions on one database; see the module docstring."""
+
     def __init__(
         self,
         client: AsyncMongoClient[Document],
         db: AsyncDatabase[Document],
         *,
         source: str,
+        transaction: TransactionFactory[T],
         on_commit: Callable[[], None] = lambda: None,
         serialize: bool = False,
+        gate: asyncio.Lock | None = None,
     ) -> None:
         self._client = client
         self.db = db
         self._source = source
+        self._transaction = transaction
         self.on_commit = on_commit
         self._serialize = serialize
-        self._write_lock = asyncio.Lock()
+        self._gate = gate or asyncio.Lock()
+        self._open: contextvars.ContextVar[tuple[_Open[T], ...]] = contextvars.ContextVar(
+            f"open-transactions-{id(self)}", default=()
+        )
+
+    def bound[U: Transaction](self, transaction: TransactionFactory[U]) -> UnitOfWork[U]:
+        """The same unit of work yielding a service's own ``Transaction`` subclass."""
+        return UnitOfWork(
+            self._client,
+            self.db,
+            source=self._source,
+            transaction=transaction,
+            on_commit=lambda: self.on_commit(),
+            serialize=self._serialize,
+            gate=self._gate,
+        )
 
     def exclusive(self) -> contextlib.AbstractAsyncContextManager[object]:
         """Held around every write when transactions are serialised (see ServiceSettings)."""
-        return self._write_lock if self._serialize else contextlib.nullcontext()
+        return self._gate if self._serialize else contextlib.nullcontext()
 
-    async def ensure_indexes(self, dedup_window: timedelta = DEFAULT_DEDUP_WINDOW) -> None:
-        processed = self.db[PROCESSED_EVENTS]
-        await processed.create_index(
-            "processed_at", expireAfterSeconds=int(dedup_window.total_seconds())
-        )
-        # Published rows expire after a day; unpublished ones (published_at null) never do.
-        await self.db[OUTBOX].create_index("published_at", expireAfterSeconds=86_400)
+    async def __aenter__(self) -> T:
+        exclusive = self.exclusive()
+        await exclusive.__aenter__()
+        session = self._client.start_session()
+        try:
+            await session.start_transaction()
+        except BaseException:
+            await session.end_session()
+            await exclusive.__aexit__(None, None, None)
+            raise
+        tx = self._transaction(self.db, session, self._source)
+        self._open.set((*self._open.get(), _Open(tx, session, exclusive)))
+        return tx
 
-    async def run(self, work: Work) -> Transaction:
-        """Run ``work`` in one transaction, retried on write conflicts; publish its events."""
-        for attempt in range(1, CONFLICT_RETRIES + 1):
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        *outer, opened = self._open.get()
+        self._open.set(tuple(outer))
+        try:
+            if exc is None:
+                await _commit(opened.session)
+            else:
+                with contextlib.suppress(PyMongoError):
+                    await opened.session.abort_transaction()
+        except PyMongoError as error:
+            _raise_conflict_from(error)
+            raise
+        else:
+            if exc is not None and isinstance(exc, PyMongoError):
+                _raise_conflict_from(exc)
+        finally:
+            await opened.session.end_session()
+            await opened.exclusive.__aexit__(None, None, None)
+        if exc is None and opened.tx.emitted:
+            self.on_commit()
+
+    @contextlib.asynccontextmanager
+    async def consuming(self, event: CloudEvent[Any]) -> AsyncIterator[T]:
+        """A transaction that first marks ``event`` processed; a redelivery raises
+        ``AlreadyProcessedError`` before the body runs."""
+        async with self as tx:
+            await tx.mark_processed(event.source, event.id)
+            yield tx
+
+    # Transitional: payment and analytics still pass their work as a callback.
+    async def run(self, work: Callable[[T], Awaitable[None]]) -> T:
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             try:
-                tx = await self._run_once(work)
-            except OperationFailure as error:
-                if not _is_unlabelled_write_conflict(error) or attempt == CONFLICT_RETRIES:
+                async with self as tx:
+                    await work(tx)
+                return tx
+            except WriteConflictError:
+                if attempt == CONFLICT_ATTEMPTS:
                     raise
-                await asyncio.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
-                continue
-            if tx.emitted:
-                self.on_commit()
-            return tx
+                await asyncio.sleep(CONFLICT_BACKOFF.delay(attempt))
         raise AssertionError("unreachable")
 
-    async def _run_once(self, work: Work) -> Transaction:
-        async with self.exclusive(), self._client.start_session() as session:
-            holder: list[Transaction] = []
-
-            async def body(s: AsyncClientSession) -> None:
-                holder.clear()
-                tx = Transaction(self.db, s, self._source)
-                holder.append(tx)
-                await work(tx)
-
-            await session.with_transaction(body)
-        return holder[0]
-
-    async def consume(self, event_id: str, work: Work) -> bool:
-        """Apply ``work`` for the event ``event_id`` once; False if it was already processed."""
-
-        async def once(tx: Transaction) -> None:
-            await tx.db[PROCESSED_EVENTS].insert_one(
-                {"_id": event_id, "processed_at": utc_now()}, session=tx.session
-            )
+    async def consume(self, event_id: str, work: Callable[[T], Awaitable[None]]) -> bool:
+        async def once(tx: T) -> None:
+            await tx.mark_processed("", event_id)
             await work(tx)
 
         try:
             await self.run(once)
-        except DuplicateKeyError as error:
-            if not _is_processed_event_clash(error):
-                raise
-            log.info("skipping redelivered event %s", event_id)
+        except AlreadyProcessedError:
             return False
         return True
 
+    async def ensure_indexes(self, dedup_window: timedelta = DEFAULT_DEDUP_WINDOW) -> None:
+        await ensure_ttl_index(self.db[PROCESSED_EVENTS], "processed_at", dedup_window)
+        # Published rows expire after a day; unpublished ones (published_at null) never do.
+        await ensure_ttl_index(self.db[OUTBOX], "published_at", timedelta(days=1))
 
-def _is_unlabelled_write_conflict(error: OperationFailure) -> bool:
-    """MongoDB labels a write conflict TransientTransactionError and ``with_transaction``
-    retries it; the embedded wire server (mongoeco) reports it unlabelled at commit."""
-    return not error.has_error_label("TransientTransactionError") and (
+
+class _Open[T: Transaction]:
+    def __init__(
+        self,
+        tx: T,
+        session: AsyncClientSession,
+        exclusive: contextlib.AbstractAsyncContextManager[object],
+    ) -> None:
+        self.tx = tx
+        self.session = session
+        self.exclusive = exclusive
+
+
+async def _commit(session: AsyncClientSession) -> None:
+    """Commit, asking again while the outcome of the commit itself is unknown."""
+    for _ in range(3):
+        try:
+            await session.commit_transaction()
+            return
+        except PyMongoError as error:
+            if not error.has_error_label("UnknownTransactionCommitResult"):
+                raise
+    await session.commit_transaction()
+
+
+def is_write_conflict(error: BaseException) -> bool:
+    """MongoDB labels a write conflict ``TransientTransactionError``; the embedded wire
+    server (mongoeco) reports it unlabelled, by code or message, at commit."""
+    if not isinstance(error, PyMongoError):
+        return False
+    if error.has_error_label("TransientTransactionError"):
+        return True
+    return isinstance(error, OperationFailure) and (
         error.code == WRITE_CONFLICT or "write conflict" in str(error).lower()
     )
 
 
-def _is_processed_event_clash(error: DuplicateKeyError) -> bool:
-    details = error.details or {}
-    namespace = str(details.get("ns", "")) + str(details.get("errmsg", "")) + str(error)
-    return PROCESSED_EVENTS in namespace
+def _raise_conflict_from(error: BaseException) -> None:
+    if is_write_conflict(error):
+        raise WriteConflictError(str(error)) from error
+
+
+def retry_on_write_conflict[**P, R](
+    work: Callable[P, Awaitable[R]],
+) -> Callable[P, Awaitable[R]]:
+    """Runs ``work`` (which holds one unit of work) again after a write conflict."""
+
+    @functools.wraps(work)
+    async def retried(*args: P.args, **kwargs: P.kwargs) -> R:
+        retrying = CONFLICT_BACKOFF.retrying(
+            attempts=CONFLICT_ATTEMPTS,
+            retry_on=lambda error: isinstance(error, WriteConflictError),
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await work(*args, **kwargs)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    return retried
+
+
+async def ensure_ttl_index(collection: Any, field: str, keep_for: timedelta) -> None:
+    """A TTL index on ``field``; an existing one with another lifetime is changed in place
+    (``collMod``), or rebuilt where the server lacks ``collMod`` (the embedded one)."""
+    seconds = int(keep_for.total_seconds())
+    try:
+        await collection.create_index(field, expireAfterSeconds=seconds)
+        return
+    except OperationFailure as error:
+        if error.code not in (INDEX_OPTIONS_CONFLICT, INDEX_KEY_SPECS_CONFLICT):
+            raise
+    log.info("%s.%s: changing the TTL to %ds", collection.name, field, seconds)
+    change = {"keyPattern": {field: 1}, "expireAfterSeconds": seconds}
+    try:
+        await collection.database.command("collMod", collection.name, index=change)
+    except OperationFailure:
+        await collection.drop_index(f"{field}_1")
+        await collection.create_index(field, expireAfterSeconds=seconds)
+
+
+INDEX_OPTIONS_CONFLICT = 85
+INDEX_KEY_SPECS_CONFLICT = 86
+
+
+async def require_transactions(db: AsyncDatabase[Document]) -> None:
+    """Fails at once, in one clear line, when the server cannot run transactions (a
+    standalone mongod): every write here depends on them."""
+    client: AsyncMongoClient[Document] = db.client
+    try:
+        async with client.start_session() as session:
+            await session.start_transaction()
+            await db["startup_probe"].find_one({}, session=session)
+            await session.abort_transaction()
+    except OperationFailure as error:
+        reason = (error.details or {}).get("errmsg") or str(error)
+        raise TransactionsUnavailableError(
+            "MongoDB cannot run transactions here; run it as a replica set "
+            f"(mongod --replSet) and initiate it ({reason})"
+        ) from None
+
+
+class TransactionsUnavailableError(RuntimeError):
+    """The database is not a replica set or sharded cluster."""

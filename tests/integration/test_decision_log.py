@@ -10,6 +10,8 @@ import httpx
 import pytest
 import uvicorn
 from pydantic import BaseModel
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
 from starlette.applications import Starlette
 from typer.testing import CliRunner
 
@@ -18,7 +20,7 @@ from shared.ai.decisions import DecisionLog, decision_routes
 from shared.ai.provider import Prompt, Usage
 from shared.ai.runner import AiStep, Decision, run_step
 from shared.cli.app import app as campaignctl
-from shared.storage.mongo import connect, service_database
+from shared.storage.mongo import Document, connect, service_database
 from shared.storage.unit_of_work import Transaction, UnitOfWork
 from tests.support.factories import campaign_id
 from tests.support.infrastructure import free_port
@@ -43,13 +45,19 @@ SPLIT = AiStep(
 )
 
 
+class Decided(Transaction):
+    def __init__(self, db: AsyncDatabase[Document], session: AsyncClientSession, source: str):
+        super().__init__(db, session, source)
+        self.decisions = DecisionLog(db, session)
+
+
 @pytest.fixture(scope="module")
-async def store(infra) -> AsyncIterator[tuple[DecisionLog, UnitOfWork]]:
+async def store(infra) -> AsyncIterator[tuple[DecisionLog, UnitOfWork[Decided]]]:
     client = connect(infra.mongodb, app_name="test-decisions")
     db = service_database(client, "decisions_test", infra.db_prefix)
     log = DecisionLog(db)
     await log.ensure_indexes()
-    yield log, UnitOfWork(client, db, source="/tests/decisions")
+    yield log, UnitOfWork(client, db, source="/tests/decisions", transaction=Decided)
     await client.close()
 
 
@@ -74,10 +82,8 @@ async def test_decision_is_stored_with_engine_inputs_output_and_cost(store):
         attempts=1,
     )
 
-    async def work(tx: Transaction) -> None:
-        await log.record(cid, "allocate", priced, tx.session)
-
-    await uow.run(work)
+    async with uow as tx:
+        await tx.decisions.record(cid, "allocate", priced)
     [stored] = await log.for_campaign(cid)
     assert stored["engine"] == "openai:gpt-4.1"
     assert stored["model"] == "gpt-4.1"
@@ -94,12 +100,13 @@ async def test_a_decision_rolls_back_with_the_work_it_belongs_to(store):
     cid = campaign_id()
     decision = await offline_decision("10")
 
-    async def failing(tx: Transaction) -> None:
-        await log.record(cid, "allocate", decision, tx.session)
-        raise RuntimeError("the work failed after the decision")
+    async def failing() -> None:
+        async with uow as tx:
+            await tx.decisions.record(cid, "allocate", decision)
+            raise RuntimeError("the work failed after the decision")
 
     with pytest.raises(RuntimeError):
-        await uow.run(failing)
+        await failing()
     assert await log.for_campaign(cid) == []
 
 
@@ -118,11 +125,8 @@ async def test_decisions_are_listed_over_http_oldest_first(store):
     cid = campaign_id()
     for amount in ("1", "2"):
         decision = await offline_decision(amount)
-
-        async def work(tx: Transaction, decision: Decision[Split] = decision) -> None:
-            await log.record(cid, "allocate", decision, tx.session)
-
-        await uow.run(work)
+        async with uow as tx:
+            await tx.decisions.record(cid, "allocate", decision)
     app = Starlette(routes=decision_routes(log))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://planner") as client:
@@ -138,11 +142,8 @@ async def test_campaignctl_decisions_shows_each_services_log_and_names_the_silen
     log, uow = store
     cid = campaign_id()
     decision = await offline_decision("42")
-
-    async def work(tx: Transaction) -> None:
-        await log.record(cid, "allocate", decision, tx.session)
-
-    await uow.run(work)
+    async with uow as tx:
+        await tx.decisions.record(cid, "allocate", decision)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(Starlette(routes=decision_routes(log)), port=port, log_level="warning")

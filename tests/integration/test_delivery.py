@@ -12,7 +12,6 @@ from shared.events.envelope import CloudEvent
 from shared.events.topics import CUSTOMER_UPSERTED, dead_letter_topic
 from shared.runtime import Infrastructure, Service, health_app
 from shared.settings import ServiceSettings
-from shared.storage.unit_of_work import OUTBOX, Transaction
 from tests.support.kafka import cloud_event
 from tests.support.services import running, settings_for
 
@@ -93,36 +92,3 @@ async def test_processed_offsets_are_committed_so_a_restart_reads_nothing_twice(
             await asyncio.sleep(0.1)
     assert attempts["first-run"] == 1
     assert attempts["second-run"] == 1
-
-
-async def test_redelivered_event_changes_nothing_and_emits_nothing(infra, flaky_settings):
-    infra_ = Infrastructure.build("dedup", flaky_settings)
-    await infra_.uow.ensure_indexes()
-    counter = infra_.db["counters"]
-
-    async def work(tx: Transaction) -> None:
-        await counter.update_one({"_id": "c"}, {"$inc": {"n": 1}}, upsert=True, session=tx.session)
-        await tx.emit(CUSTOMER_UPSERTED, Probe(name="x"), key="c")
-
-    assert await infra_.uow.consume("event-1", work) is True
-    assert await infra_.uow.consume("event-1", work) is False
-    assert (await counter.find_one({"_id": "c"}))["n"] == 1
-    assert await infra_.db[OUTBOX].count_documents({}) == 1
-    await infra_.mongo.close()
-
-
-async def test_aborted_transaction_leaves_no_state_and_no_outbox_row(infra, flaky_settings):
-    infra_ = Infrastructure.build("abort", flaky_settings)
-    await infra_.uow.ensure_indexes()
-
-    async def work(tx: Transaction) -> None:
-        await tx.db["things"].insert_one({"_id": "t"}, session=tx.session)
-        await tx.emit(CUSTOMER_UPSERTED, Probe(name="never"), key="t")
-        raise RuntimeError("handler bug after the writes")
-
-    with pytest.raises(RuntimeError):
-        await infra_.uow.consume("event-2", work)
-    assert await infra_.db["things"].count_documents({}) == 0
-    assert await infra_.db[OUTBOX].count_documents({}) == 0
-    assert await infra_.uow.consume("event-2", lambda tx: asyncio.sleep(0)) is True
-    await infra_.mongo.close()

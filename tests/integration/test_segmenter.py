@@ -20,8 +20,9 @@ from shared.events.topics import (
     REVENUE_RECORDED,
 )
 from shared.runtime import Service
+from shared.storage.unit_of_work import PROCESSED_EVENTS, processed_event_key
 from tests.support.factories import campaign_id, campaign_launched, campaign_planned, customer
-from tests.support.kafka import EventLog, Publisher, cloud_event, for_campaign
+from tests.support.kafka import Event, EventLog, Publisher, cloud_event, for_campaign
 from tests.support.services import running, settings_for
 
 if TYPE_CHECKING:
@@ -55,10 +56,11 @@ async def until_customer_count(service: Service, expected: int) -> None:
                 await asyncio.sleep(0.1)
 
 
-async def until_processed(service: Service, event_id: str) -> None:
-    processed = service.infra.db["processed_events"]
+async def until_processed(service: Service, event: Event) -> None:
+    processed = service.infra.db[PROCESSED_EVENTS]
+    key = processed_event_key(event["source"], event["id"])
     async with asyncio.timeout(30):
-        while await processed.find_one({"_id": event_id}) is None:
+        while await processed.find_one({"_id": key}) is None:
             await asyncio.sleep(0.1)
 
 
@@ -81,7 +83,7 @@ async def test_planned_campaign_is_segmented_from_the_imported_customers(
     async with running(build, own_database(infra)) as service:
         sent = [await send_customer(publisher, record) for record in base]
         for event in sent:
-            await until_processed(service, event["id"])
+            await until_processed(service, event)
         planned = cloud_event(CAMPAIGN_PLANNED, campaign_planned(cid), subject=cid)
         await publisher.send(CAMPAIGN_PLANNED, planned, key=cid)
         [segmented] = await events.wait_for(CAMPAIGN_SEGMENTED, for_campaign(cid))
@@ -116,7 +118,7 @@ async def test_older_customer_update_arriving_late_does_not_regress_the_customer
         now = datetime.now(UTC)
         await send_customer(publisher, newer, time=now.isoformat())
         late = await send_customer(publisher, older, time=(now - timedelta(hours=1)).isoformat())
-        await until_processed(service, late["id"])
+        await until_processed(service, late)
         stored = await service.infra.db["customers"].find_one({"_id": "ana"})
     assert stored is not None
     assert stored["orders_count"] == 7
@@ -202,8 +204,8 @@ async def test_sales_of_a_launched_campaign_update_the_next_prediction_once(
             (launch, CAMPAIGN_LAUNCHED),
         ):
             await publisher.send(topic, event, key=cid)
-        await until_processed(service, sentinel["id"])
-        await until_processed(service, launch["id"])
+        await until_processed(service, sentinel)
+        await until_processed(service, launch)
         _, second = await segment_a_campaign(publisher, events)
 
     prior, after = first["new_prospects"]["predicted_conversion_rate"], second["new_prospects"]

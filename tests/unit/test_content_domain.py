@@ -7,9 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.content.domain import (
-    ContentBrief,
     Sender,
-    content_for,
     fit,
     generate_content,
     vet,
@@ -206,12 +204,6 @@ def test_tracking_link_names_campaign_segment_channel_and_variant() -> None:
         "utm_content": ["at_risk-social-b"],
         "seg": ["at_risk"],
     }
-
-
-def test_content_waits_for_both_the_plan_and_the_segments() -> None:
-    assert content_for(ContentBrief(planned=planned()), SENDER) is None
-    assert content_for(ContentBrief(segmented=segmented()), SENDER) is None
-    assert content_for(ContentBrief(planned(), segmented()), SENDER) is not None
 
 
 def test_fit_cuts_at_a_word_boundary_with_an_ellipsis() -> None:

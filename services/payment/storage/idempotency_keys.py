@@ -14,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shared.storage.mongo import Document
+from shared.storage.unit_of_work import ensure_ttl_index
 
 IDEMPOTENCY_KEYS = "idempotency_keys"
 IN_PROGRESS, DONE = "in_progress", "done"
@@ -35,9 +36,7 @@ class IdempotencyKeys:
         self._keep_for = keep_for
 
     async def ensure_indexes(self) -> None:
-        await self._keys.create_index(
-            "created_at", expireAfterSeconds=int(self._keep_for.total_seconds())
-        )
+        await ensure_ttl_index(self._keys, "created_at", self._keep_for)
 
     async def claim(
         self,

@@ -9,6 +9,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shared.storage.mongo import Document
+from shared.storage.unit_of_work import ensure_ttl_index
 
 WEBHOOK_EVENTS = "webhook_events"
 
@@ -21,9 +22,7 @@ class WebhookEvents:
         self._keep_for = keep_for
 
     async def ensure_indexes(self) -> None:
-        await self._events.create_index(
-            "received_at", expireAfterSeconds=int(self._keep_for.total_seconds())
-        )
+        await ensure_ttl_index(self._events, "received_at", self._keep_for)
 
     async def seen(self, key: str) -> bool:
         return await self._events.find_one({"_id": key}, {"_id": 1}) is not None
