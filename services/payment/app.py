@@ -1,6 +1,9 @@
 """Composition root of the payment service."""
 
 import logging
+import os
+import socket
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -9,24 +12,30 @@ from services.payment.api.guards import Admission, ClientPolicy
 from services.payment.api.notifications import WebhookInbox
 from services.payment.api.routes import build_api
 from services.payment.api.webhooks import WEBHOOK_EVENTS_KEPT, WebhookSecrets, webhook_router
-from services.payment.charging import Charging
-from services.payment.domain.payment import AmountLimits, FeeSchedule, PaymentPolicy
+from services.payment.changes import PaymentChanges
+from services.payment.domain.fees import AmountLimits, FeeSchedule, PaymentPolicy
 from services.payment.domain.risk_policy import RiskPolicy
 from services.payment.domain.routing import BreakerPolicy, Router
-from services.payment.handlers import PaymentHandlers, declare_events
+from services.payment.handlers import PaymentHandlers
 from services.payment.idempotency import IdempotentRequests
+from services.payment.processor_calls import ProcessorCalls
 from services.payment.processors import PaymentProcessor
 from services.payment.processors.crypto import CryptoProcessor
 from services.payment.processors.paypal import PayPalProcessor
-from services.payment.processors.sandbox import SandboxProcessor, sandbox_processors
+from services.payment.processors.sandbox import SHARED_TEST_TOKENS, sandbox_processors
 from services.payment.processors.stripe import StripeProcessor
 from services.payment.reconciliation import Reconciler, ReconciliationPolicy
+from services.payment.risk_scoring import PaymentRiskScorer
 from services.payment.settings import PaymentSettings
+from services.payment.settlement import Settlement
 from services.payment.storage.field_encryption import Keyring
 from services.payment.storage.idempotency_keys import IdempotencyKeys
+from services.payment.storage.leases import Leases, LeaseTerms
 from services.payment.storage.payments import Payments
-from services.payment.storage.risk_signals import PaymentRiskScorer, RiskSignals
+from services.payment.storage.risk_history import RiskHistory
+from services.payment.storage.transaction import TOPICS, payment_transactions
 from services.payment.storage.webhook_events import WebhookEvents
+from shared.events.envelope import CloudEvent
 from shared.runtime import Infrastructure, Service, health_routes
 
 NAME = "payment"
@@ -58,42 +67,43 @@ def router(settings: PaymentSettings) -> Router:
 
 
 def processors(settings: PaymentSettings) -> dict[str, PaymentProcessor]:
-    """The real adapter of each processor whose credentials are set, else its sandbox."""
-    chosen = sandbox_processors(settings.payment_processor_latency_seconds)
+    """The adapter of every processor a route reaches: the real one where its credentials
+    are set, else, in local mode only, its sandbox (settings refuse the rest)."""
+    routed = {name for route in settings.payment_routes.values() for name in route}
+    sandboxes = sandbox_processors(settings.payment_processor_latency_seconds)
+    chosen: dict[str, PaymentProcessor] = {}
+    for name in sorted(routed):
+        real = _real_adapter(name, settings)
+        chosen[name] = real if real is not None else sandboxes[name]
+        log.info("processor %s: %s", name, "live API" if real else "sandbox (local mode)")
+    return chosen
+
+
+def _real_adapter(name: str, settings: PaymentSettings) -> PaymentProcessor | None:
+    if settings.missing_credentials(name):
+        return None
     timeout = settings.payment_processor_timeout_seconds
-    if settings.stripe_api_key is not None:
-        chosen["stripe"] = StripeProcessor(
-            settings.stripe_api_key.get_secret_value(), settings.stripe_api_base_url, timeout
-        )
-    if settings.paypal_client_id and settings.paypal_client_secret is not None:
-        chosen["paypal"] = PayPalProcessor(
+    if name == "stripe" and settings.stripe_api_key is not None:
+        key = settings.stripe_api_key.get_secret_value()
+        return StripeProcessor(key, settings.stripe_api_base_url, timeout)
+    if name == "paypal" and settings.paypal_client_id and settings.paypal_client_secret:
+        return PayPalProcessor(
             settings.paypal_client_id,
             settings.paypal_client_secret.get_secret_value(),
             settings.paypal_api_base_url,
             timeout,
+            request_id_window=timedelta(hours=settings.paypal_request_id_window_hours),
         )
-    if settings.crypto_api_key is not None:
-        chosen["crypto"] = CryptoProcessor(
-            settings.crypto_api_key.get_secret_value(), settings.crypto_api_base_url, timeout
-        )
-    for name, processor in sorted(chosen.items()):
-        sandboxed = isinstance(processor, SandboxProcessor)
-        log.info(
-            "processor %s: %s",
-            name,
-            "sandbox (no credentials configured)" if sandboxed else "live API",
-        )
-    return chosen
+    if name == "crypto" and settings.crypto_api_key is not None:
+        key = settings.crypto_api_key.get_secret_value()
+        return CryptoProcessor(key, settings.crypto_api_base_url, timeout)
+    return None
 
 
 def reconciliation_policy(settings: PaymentSettings) -> ReconciliationPolicy:
-    after = timedelta(seconds=settings.payment_reconciliation_after_seconds)
-    # A call in flight can last its timeout on each try (Stripe's SDK makes up to three).
-    in_flight = timedelta(seconds=3 * settings.payment_processor_timeout_seconds)
     return ReconciliationPolicy(
         interval_seconds=settings.payment_reconciliation_interval_seconds,
-        after=after,
-        in_flight_after=max(after, in_flight),
+        after=timedelta(seconds=settings.payment_reconciliation_after_seconds),
         limit=timedelta(minutes=settings.payment_reconciliation_limit_minutes),
     )
 
@@ -111,6 +121,24 @@ def webhook_secrets(
     )
 
 
+def risk_scorer(settings: PaymentSettings, history: RiskHistory) -> PaymentRiskScorer:
+    return PaymentRiskScorer(
+        history,
+        RiskPolicy(
+            review=settings.payment_risk_review_threshold,
+            block=settings.payment_risk_block_threshold,
+        ),
+        settings.payment_fingerprint_key.get_secret_value().encode(),
+        # Every local test customer pays with the sandbox's shared test cards.
+        shared_tokens=SHARED_TEST_TOKENS if settings.environment == "local" else frozenset(),
+    )
+
+
+def declare_events(infra: Infrastructure) -> None:
+    for event, topic in TOPICS.items():
+        infra.publisher(topic, CloudEvent[event], description=event.__doc__ or topic)  # type: ignore[valid-type]
+
+
 @dataclass(frozen=True)
 class PaymentService:
     """The service, and the reconciler its background job runs, for callers that drive
@@ -126,36 +154,32 @@ def build(settings: PaymentSettings) -> Service:
 
 def assemble(settings: PaymentSettings) -> PaymentService:
     infra = Infrastructure.build(NAME, settings)
+    keyring = Keyring.parse(settings.payment_data_key.get_secret_value())
+    keys_kept = timedelta(hours=settings.payment_idempotency_key_hours)
     adapters = processors(settings)
-    payments = Payments(infra.db, Keyring.parse(settings.payment_data_key.get_secret_value()))
-    keys = IdempotencyKeys(infra.db, timedelta(hours=settings.payment_idempotency_key_hours))
-    signals = RiskSignals(infra.db)
+    payments, keys = Payments(infra.db, keyring), IdempotencyKeys(infra.db, keys_kept)
+    leases, history = Leases(infra.db), RiskHistory(infra.db)
     webhook_events = WebhookEvents(infra.db, WEBHOOK_EVENTS_KEPT)
-    charging = Charging(
-        uow=infra.uow,
-        payments=payments,
-        processors=adapters,
-        router=router(settings),
-        policy=payment_policy(settings),
+    terms = LeaseTerms(
+        owner=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+        duration=timedelta(seconds=settings.payment_lease_seconds),
     )
-    handlers = PaymentHandlers(
-        charging=charging,
-        payments=payments,
-        requests=IdempotentRequests(
-            keys, "POST /v1/payments", settings.payment_idempotency_wait_seconds
-        ),
-        risk=PaymentRiskScorer(
-            signals,
-            RiskPolicy(
-                review=settings.payment_risk_review_threshold,
-                block=settings.payment_risk_block_threshold,
-            ),
-            settings.payment_fingerprint_key.get_secret_value().encode(),
-        ),
+    calls = ProcessorCalls(adapters, router(settings), leases, terms)
+    changes = PaymentChanges(
+        infra.uow.bound(payment_transactions(keyring, keys_kept)),
+        calls,
+        risk_scorer(settings, history),
+        payment_policy(settings),
+        terms,
     )
-    reconciler = Reconciler(charging, reconciliation_policy(settings))
+    settlement = Settlement(changes, calls, payments, leases, terms)
+    requests = IdempotentRequests(
+        keys, "POST /v1/payments", settings.payment_idempotency_wait_seconds
+    )
+    handlers = PaymentHandlers(changes, calls, payments, requests)
+    reconciler = Reconciler(changes, settlement, payments, reconciliation_policy(settings))
     webhooks = webhook_router(
-        WebhookInbox(charging, webhook_events), webhook_secrets(settings, adapters)
+        WebhookInbox(settlement, webhook_events), webhook_secrets(settings, adapters)
     )
     declare_events(infra)
     infra.finish()  # consumes nothing: readiness has no partitions to wait for
@@ -176,7 +200,8 @@ def assemble(settings: PaymentSettings) -> PaymentService:
         on_startup=[
             payments.ensure_indexes,
             keys.ensure_indexes,
-            signals.ensure_indexes,
+            history.ensure_indexes,
+            leases.ensure_indexes,
             webhook_events.ensure_indexes,
         ],
         background=[reconciler.run_forever],

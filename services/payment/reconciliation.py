@@ -1,71 +1,73 @@
-"""Reconciliation: settling the payments that no processor answer has decided yet.
+"""Reconciliation: settling what no processor answer has decided yet.
 
-A payment stays ``processing`` when its processor call ended without a decision (a
-timeout after sending, a 5xx, the process stopping mid-call) or when the processor has
-not decided either (a crypto charge awaiting network confirmation). Each round asks the
-processor about every such payment whose last attempt is at least ``after`` old, and
-applies what it says (``Charging.settle_from_processor``, which sends an attempt the
-processor never received again under its own idempotency key).
+A payment stays undecided when its processor call ended without a decision (a timeout after
+sending, a 5xx, the process dying mid-call), when the processor has not decided either (a
+crypto charge awaiting network confirmation), or when its process died before the first
+attempt began. A refund stays pending when the processor's answer was lost. Each round
+looks at every such payment (``Settlement`` asks the processor and applies what it says)
+and resumes the ones left before any attempt.
 
-No payment stays ``processing`` forever: ``limit`` after it began processing it is failed
-with reason ``reconciliation_timeout`` and flagged, because the processor may still take
-the money (a crypto payment sent late) and only a person can settle that with the
-customer.
+Each payment is handled on its own: an error on one is recorded on it (``reconciliation``:
+failures, last error, next try) and retried with backoff, the round moves on, and the
+payments left stuck are counted and logged. No payment stays ``processing`` forever: past
+``limit`` it is failed with ``reconciliation_timeout`` and flagged, because the processor
+may still take the money and only a person can settle that with the customer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from services.payment.charging import Charging
-from services.payment.domain import payment as domain
-from services.payment.storage.payments import StaleRecordError
-from shared.events.payments import AttemptOutcome, PaymentRecord, PaymentStatus
+from services.payment.changes import PaymentChanges
+from services.payment.domain.payment import Payment
+from services.payment.settlement import Settlement
+from services.payment.storage.payments import Backoff, Payments
+from shared.events.payments import PaymentStatus
+from shared.retry import Backoff as BackoffPolicy
 from shared.storage.mongo import stored_now
 
 log = logging.getLogger(__name__)
 
 RECONCILIATION = "reconciliation"  # the actor of every change this job makes
-RECONCILIATION_TIMEOUT = "reconciliation_timeout"  # the failure reason and the flag
-DECIDED = frozenset({AttemptOutcome.APPROVED, AttemptOutcome.DECLINED})
+P = PaymentStatus
 
 
 @dataclass(frozen=True)
 class ReconciliationPolicy:
     interval_seconds: float
-    after: timedelta
-    # A call still in flight may just be slow: it is left to the request making it until
-    # that request would have given up, so two callers never race on one attempt.
-    in_flight_after: timedelta
+    after: timedelta  # how long an unanswered attempt or refund is left before asking
     limit: timedelta
+    retry: BackoffPolicy = field(default_factory=lambda: BackoffPolicy(first=30, cap=3600))
 
 
-def processing_since(payment: PaymentRecord) -> datetime:
+def processing_since(payment: Payment) -> datetime:
     """When the payment last became ``processing``; after a review, that is the approval."""
     return next(
-        (c.at for c in reversed(payment.status_history) if c.to is PaymentStatus.PROCESSING),
+        (c.at for c in reversed(payment.status_history) if c.to is P.PROCESSING),
         payment.created_at,
     )
 
 
-def timed_out(payment: PaymentRecord, at: datetime) -> PaymentRecord:
-    failed = domain.fail(payment, RECONCILIATION_TIMEOUT, at, actor=RECONCILIATION)
-    return failed.model_copy(update={"flags": [*failed.flags, RECONCILIATION_TIMEOUT]})
-
-
 class Reconciler:
-    """Settles or times out the payments left ``processing``; one round per ``interval``."""
+    """Settles, resumes or times out what is undecided; one round per ``interval``."""
 
-    def __init__(self, charging: Charging, policy: ReconciliationPolicy) -> None:
-        self._charging = charging
-        self._payments = charging.payments
+    def __init__(
+        self,
+        changes: PaymentChanges,
+        settlement: Settlement,
+        payments: Payments,
+        policy: ReconciliationPolicy,
+    ) -> None:
+        self._changes = changes
+        self._settlement = settlement
+        self._payments = payments
         self._policy = policy
 
     async def run_forever(self) -> None:
-        """The background job; a failed round is logged and retried on the next tick."""
+        """The background job; a round that cannot even list its payments is retried."""
         interval = self._policy.interval_seconds
         while True:
             await asyncio.sleep(interval)
@@ -79,41 +81,56 @@ class Reconciler:
 
     async def run_once(self, now: datetime) -> int:
         """One round as of ``now``; returns how many payments it changed."""
-        youngest = now - min(self._policy.after, self._policy.limit)
-        changed = 0
-        for payment_id in await self._payments.processing_ids(created_before=youngest):
+        changed, stuck = 0, 0
+        for payment_id, backoff in await self._payments.unsettled():
+            if backoff is not None and backoff.next_at > now:
+                stuck += 1
+                continue
             try:
-                changed += await self._reconcile(payment_id, now)
-            except StaleRecordError:
-                # A webhook or a request changed it meanwhile; the next round sees where it is.
-                log.info("payment %s changed while being reconciled", payment_id)
+                if await self._reconcile(payment_id, now):
+                    changed += 1
+                    log.info("payment %s changed by reconciliation", payment_id)
+            except Exception as error:
+                stuck += 1
+                await self._back_off(payment_id, error, backoff, now)
+            else:
+                if backoff is not None:
+                    await self._payments.clear_failures(payment_id)
+        if stuck:
+            log.warning("reconciliation: %d payment(s) stuck, retried with backoff", stuck)
         return changed
 
     async def _reconcile(self, payment_id: str, now: datetime) -> bool:
         payment = await self._payments.get(payment_id)
-        if payment is None or payment.status is not PaymentStatus.PROCESSING:
+        if payment is None:
             return False
         revision = payment.revision
-        if self._due(payment, now):
-            payment = await self._charging.settle_from_processor(payment_id, actor=RECONCILIATION)
-        if (
-            payment is not None
-            and payment.status is PaymentStatus.PROCESSING
-            and processing_since(payment) <= now - self._policy.limit
-        ):
-            payment = await self._charging.commit(timed_out(payment, stored_now()), announce=True)
+        if payment.status is P.PENDING or (payment.status is P.PROCESSING and not payment.attempts):
+            payment = await self._changes.resume(payment_id)
+        payment = await self._settlement.settle(
+            payment, now, actor=RECONCILIATION, wait=self._policy.after, resend=True
+        )
+        if payment.status is P.PROCESSING and processing_since(payment) <= now - self._policy.limit:
+            payment = await self._changes.time_out(payment_id)
             log.warning(
-                "payment %s still processing after %s: failed and flagged %s",
+                "payment %s still processing after %s: failed and flagged",
                 payment.id,
                 self._policy.limit,
-                RECONCILIATION_TIMEOUT,
             )
-        return payment is not None and payment.revision != revision
+        return payment.revision != revision
 
-    def _due(self, payment: PaymentRecord, now: datetime) -> bool:
-        """Whether to ask the processor: the last attempt is undecided and old enough."""
-        if not payment.attempts or payment.attempts[-1].outcome in DECIDED:
-            return False
-        last = payment.attempts[-1]
-        wait = self._policy.in_flight_after if last.outcome is None else self._policy.after
-        return last.started_at <= now - wait
+    async def _back_off(
+        self, payment_id: str, error: Exception, backoff: Backoff | None, now: datetime
+    ) -> None:
+        failures = (backoff.failures if backoff else 0) + 1
+        wait = timedelta(seconds=self._policy.retry.delay(failures))
+        log.exception("payment %s could not be reconciled (failure %d)", payment_id, failures)
+        try:
+            await self._payments.record_failure(
+                payment_id,
+                f"{type(error).__name__}: {error}"[:500],
+                Backoff(failures, now + wait),
+                now,
+            )
+        except Exception:
+            log.exception("payment %s: could not record the failure either", payment_id)

@@ -2,15 +2,18 @@
 the processors' credentials and the reconciliation job.
 
 Secrets are ``SecretStr``: they print as '**********' in reprs, logs and error messages.
-Development defaults start with ``dev-only-`` and are refused outside local mode.
+Development defaults start with ``dev-only-`` and are refused outside local mode. Outside
+local mode every processor a route can reach must have its credentials: the sandbox,
+which approves its test tokens without taking any money, exists only in local mode.
 """
 
 import base64
 from decimal import Decimal
+from typing import Self
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
-from services.payment.domain.payment import DEFAULT_MAXIMUM_AMOUNTS, DEFAULT_MINIMUM_AMOUNTS
+from services.payment.domain.fees import DEFAULT_MAXIMUM_AMOUNTS, DEFAULT_MINIMUM_AMOUNTS
 from services.payment.domain.routing import DEFAULT_ROUTES
 from shared.events.payments import PaymentMethod
 from shared.settings import DEV_ONLY_PAYMENT_API_KEY, RequiresSecrets
@@ -94,6 +97,12 @@ class PaymentSettings(RequiresSecrets):
     paypal_client_secret: SecretStr | None = None
     paypal_api_base_url: str = "https://api-m.sandbox.paypal.com"
     paypal_webhook_id: str | None = None
+    paypal_request_id_window_hours: float = Field(
+        default=6,
+        gt=0,
+        le=72,
+        description="How long PayPal honours a PayPal-Request-Id (6 h, up to 72 on request).",
+    )
     crypto_api_key: SecretStr | None = None
     crypto_api_base_url: str = "https://api.commerce.coinbase.com"
     crypto_webhook_secret: SecretStr | None = None
@@ -103,6 +112,13 @@ class PaymentSettings(RequiresSecrets):
     )
     payment_reconciliation_limit_minutes: float = Field(
         default=24 * 60, gt=0, description="After this, a payment still processing is failed."
+    )
+    payment_lease_seconds: float = Field(
+        default=30,
+        gt=0,
+        le=600,
+        description="A processor call's lease, renewed every third of it while in flight; "
+        "reconciliation takes a call over only once its lease has expired.",
     )
 
     @field_validator("payment_processor_fees")
@@ -128,6 +144,31 @@ class PaymentSettings(RequiresSecrets):
                     f"{', '.join(sorted(PROCESSORS))}"
                 )
         return routes
+
+    @model_validator(mode="after")
+    def _routed_processors_have_credentials(self) -> Self:
+        if self.environment == "local":
+            return self
+        routed = {processor for route in self.payment_routes.values() for processor in route}
+        for processor in sorted(routed):
+            for variable in self.missing_credentials(processor):
+                raise ValueError(
+                    f"{variable} must be set outside local mode: a route sends payments to "
+                    f"{processor}, and the sandbox takes no money"
+                )
+        return self
+
+    def missing_credentials(self, processor: str) -> list[str]:
+        """The variables ``processor``'s real adapter needs that are not set."""
+        credentials: dict[str, dict[str, object]] = {
+            "stripe": {"STRIPE_API_KEY": self.stripe_api_key},
+            "paypal": {
+                "PAYPAL_CLIENT_ID": self.paypal_client_id,
+                "PAYPAL_CLIENT_SECRET": self.paypal_client_secret,
+            },
+            "crypto": {"CRYPTO_API_KEY": self.crypto_api_key},
+        }
+        return [name for name, value in credentials[processor].items() if value is None]
 
     def secret_values(self) -> dict[str, str]:
         return {

@@ -13,13 +13,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from bson.decimal128 import Decimal128
 
-from services.payment.domain.payment import CreatePayment
+from services.payment.domain.requests import CreatePayment
 from services.payment.idempotency import request_hash
 from services.payment.settings import PaymentSettings
 from shared.events.topics import PAYMENT_COMPLETED, PAYMENT_FAILED, PAYMENT_INITIATED
 from shared.settings import DEV_ONLY_PAYMENT_API_KEY
-from tests.support.factories import campaign_id, payment_request
-from tests.support.kafka import Event, EventLog, as_published, for_campaign
+from tests.support.factories import campaign_id, payment_request, usd
+from tests.support.kafka import Event, EventLog, for_campaign
 from tests.support.payment_service import (
     RawDatabase,
     idempotency_key,
@@ -76,21 +76,32 @@ async def test_card_payment_is_completed_with_stripe_fees_and_announced_keyed_by
     assert payment["id"].startswith("pay_")
     assert (payment["status"], payment["processor"]) == ("completed", "stripe")
     assert payment["processor_transaction_id"].startswith("stripe_")
-    assert payment["amount"] == "149.99"
-    fees = payment["metadata"]["processor_fees"]
-    assert (fees["processor_fee"], fees["net_amount"]) == ("4.65", "145.34")
-    assert payment["metadata"]["campaign_attribution"] == cid
-    assert payment["metadata"]["ip_address"] is None  # only GET returns it, decrypted
-    assert 0 <= payment["metadata"]["risk_score"] <= 1
+    assert payment["amount"] == usd("149.99")
+    assert (payment["fee"], payment["net"]) == (usd("4.65"), usd("145.34"))
+    assert payment["campaign_id"] == cid
+    assert payment["ip_address"] is None  # only GET returns it, decrypted
+    assert 0 <= payment["risk"]["score"] <= 1
     fetched = (await api.get(f"/v1/payments/{payment['id']}")).json()
-    assert fetched["metadata"]["ip_address"] == "127.0.0.1"
-    assert fetched["metadata"]["user_agent"].startswith("python-httpx")
+    assert fetched["ip_address"] == "127.0.0.1"
+    assert fetched["user_agent"].startswith("python-httpx")
 
     [initiated] = await events.wait_for(PAYMENT_INITIATED, for_campaign(cid))
     [completed] = await events.wait_for(PAYMENT_COMPLETED, for_campaign(cid))
-    assert initiated["data"]["status"] == "pending"
-    assert initiated["data"]["id"] == payment["id"]
-    assert completed["data"] == as_published(payment)
+    assert initiated["data"]["payment_id"] == payment["id"]
+    assert initiated["data"]["risk_level"] == "low"
+    assert completed["data"] == {
+        "payment_id": payment["id"],
+        "campaign_id": cid,
+        "customer_id": payment["customer_id"],
+        "amount": usd("149.99"),
+        "payment_method": "credit_card",
+        "processor": "stripe",
+        "attribution": payment["attribution"],
+        "occurred_at": completed["data"]["occurred_at"],
+        "processor_transaction_id": payment["processor_transaction_id"],
+        "fee": usd("4.65"),
+        "net": usd("145.34"),
+    }
     for event in (initiated, completed):
         assert (event["correlationid"], event["subject"]) == (cid, cid)
         assert await kafka_key(infra.kafka, event) == cid
@@ -106,14 +117,15 @@ async def test_declined_card_answers_402_with_the_reason_and_emits_only_payment_
     assert response.status_code == 402, response.text
     payment = response.json()
     assert (payment["status"], payment["failure_reason"]) == ("failed", "card_declined")
-    assert payment["metadata"]["processor_fees"] is None
+    assert (payment["fee"], payment["net"]) == (None, None)
     [failed] = await events.wait_for(PAYMENT_FAILED, for_campaign(cid))
-    assert failed["data"] == as_published(payment)
+    assert failed["data"]["payment_id"] == payment["id"]
+    assert failed["data"]["failure_reason"] == "card_declined"
     # Same campaign, same partition: once a later payment's completion is seen, any
     # completion of the declined payment would have been seen before it.
     sentinel = await api.post("/v1/payments", json=payment_request(cid), headers=idempotency_key())
     [completed] = await events.wait_for(PAYMENT_COMPLETED, for_campaign(cid))
-    assert completed["data"]["id"] == sentinel.json()["id"]
+    assert completed["data"]["payment_id"] == sentinel.json()["id"]
 
 
 @pytest.mark.parametrize(
@@ -136,7 +148,7 @@ async def test_each_payment_method_is_routed_to_its_processor(
     payment = response.json()
     assert payment["processor"] == processor
     assert payment["processor_transaction_id"].startswith(f"{processor}_")
-    assert payment["metadata"]["processor_fees"]["processor_fee"] == fee
+    assert payment["fee"] == usd(fee)
 
 
 def _without(field: str) -> dict[str, Any]:
@@ -149,10 +161,10 @@ def _without(field: str) -> dict[str, Any]:
     ("body", "headers", "field"),
     [
         (_without("customer_id"), idempotency_key(), "customer_id"),
-        (payment_request(amount=149.99), idempotency_key(), "amount"),
+        (payment_request(amount=149.99), idempotency_key(), "amount.amount"),
         (payment_request(amount="149.999"), idempotency_key(), "amount"),
         (payment_request(amount="0"), idempotency_key(), "amount"),
-        (payment_request(currency="XYZ"), idempotency_key(), "currency"),
+        (payment_request(currency="XYZ"), idempotency_key(), "amount.currency"),
         (payment_request(payment_method="cash"), idempotency_key(), "payment_method"),
         (payment_request(), {}, "Idempotency-Key"),
         (payment_request(), {"Idempotency-Key": "k" * 256}, "Idempotency-Key"),
@@ -198,7 +210,7 @@ async def test_retry_with_the_same_key_and_body_replays_the_answer_without_charg
     key = idempotency_key()
     body = payment_request(cid)
     first = await api.post("/v1/payments", json=body, headers=key)
-    retry = await api.post("/v1/payments", json=body | {"amount": "149.990"}, headers=key)
+    retry = await api.post("/v1/payments", json=body | {"amount": usd("149.990")}, headers=key)
 
     assert first.status_code == 201
     assert retry.status_code == 201
@@ -228,12 +240,12 @@ async def test_same_key_with_a_different_body_is_a_409_conflict(
     key = idempotency_key()
     body = payment_request(cid)
     await api.post("/v1/payments", json=body, headers=key)
-    conflict = await api.post("/v1/payments", json=body | {"amount": "10.00"}, headers=key)
+    conflict = await api.post("/v1/payments", json=body | {"amount": usd("10.00")}, headers=key)
 
     assert conflict.status_code == 409
     error = conflict.json()["error"]
     assert error["type"] == "idempotency_key_reused"
-    assert key["Idempotency-Key"] in error["message"]
+    assert key["Idempotency-Key"] not in error["message"]  # a key is never echoed
     assert await raw_db["payments"].count_documents({"campaign_id": cid}) == 1
 
 
@@ -265,11 +277,8 @@ async def test_stored_payment_is_returned_by_id_with_amounts_as_decimal128(
 
     fetched = await api.get(f"/v1/payments/{payment['id']}")
     assert fetched.status_code == 200
-    request_data = {
-        "ip_address": "127.0.0.1",
-        "user_agent": fetched.json()["metadata"]["user_agent"],
-    }
-    assert fetched.json() == payment | {"metadata": payment["metadata"] | request_data}
+    request_data = {"ip_address": "127.0.0.1", "user_agent": fetched.json()["user_agent"]}
+    assert fetched.json() == payment | request_data
     stored = await raw_db["payments"].find_one({"_id": payment["id"]})
     assert stored is not None
     assert stored["id"] == payment["id"]
@@ -278,11 +287,12 @@ async def test_stored_payment_is_returned_by_id_with_amounts_as_decimal128(
     assert (fees["processor_fee"], fees["net_amount"]) == (Decimal128("4.65"), Decimal128("145.34"))
 
 
-async def test_unknown_payment_id_is_a_404_naming_it(api: httpx.AsyncClient) -> None:
+async def test_unknown_payment_id_is_a_404_that_never_echoes_it(api: httpx.AsyncClient) -> None:
     response = await api.get("/v1/payments/pay_does-not-exist")
 
     assert response.status_code == 404
-    assert "pay_does-not-exist" in response.json()["error"]["message"]
+    assert response.json()["error"]["type"] == "not_found"
+    assert "pay_does-not-exist" not in response.text
 
 
 async def test_service_is_ready_without_consumers_and_documents_its_api(

@@ -82,8 +82,8 @@ async def test_listed_payments_carry_their_request_data_decrypted(api):
 
     [[listed]] = await every_page(api, campaign_id=cid)
 
-    assert listed["metadata"]["ip_address"] == "127.0.0.1"
-    assert listed["metadata"]["user_agent"].startswith("python-httpx")
+    assert listed["ip_address"] == "127.0.0.1"
+    assert listed["user_agent"].startswith("python-httpx")
 
 
 @pytest.mark.parametrize(

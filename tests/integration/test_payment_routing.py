@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from services.payment.settings import PaymentSettings
-from tests.support.factories import payment_request
+from tests.support.factories import payment_request, usd
 from tests.support.fake_stripe import FAKE_API_KEY, FakeStripe, server_error
 from tests.support.payment_service import (
     WITHOUT_RISK_HOLDS,
@@ -94,7 +94,7 @@ async def test_card_payment_fails_over_to_paypal_when_stripe_is_rate_limited(
         ("paypal", "approved", None),
     ]
     assert payment["processor_transaction_id"].startswith("paypal_")
-    assert payment["metadata"]["processor_fees"]["processor_fee"] == "5.72"  # 3.49% + 0.49
+    assert payment["fee"] == usd("5.72")  # 3.49% + 0.49
     assert [(c["from"], c["to"]) for c in payment["status_history"]] == [
         (None, "pending"),
         ("pending", "processing"),

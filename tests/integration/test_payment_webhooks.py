@@ -181,9 +181,9 @@ async def test_signed_stripe_event_settles_the_payment_as_stripe_reports_it(
     assert (settled["status"], settled["processor_transaction_id"]) == ("completed", intent["id"])
     assert settled["status_history"][-1]["actor"] == "webhook:stripe"
     [completed] = await events.wait_for(
-        PAYMENT_COMPLETED, lambda e: for_campaign(cid)(e) and e["data"]["id"] == taken["id"]
+        PAYMENT_COMPLETED, lambda e: for_campaign(cid)(e) and e["data"]["payment_id"] == taken["id"]
     )
-    assert completed["data"]["status"] == "completed"
+    assert completed["data"]["processor_transaction_id"] == settled["processor_transaction_id"]
     assert await raw_db["webhook_events"].find_one({"_id": f"stripe:{event_id_of(payload)}"})
 
 
@@ -200,7 +200,11 @@ async def test_stripe_event_claiming_success_changes_nothing_while_stripe_says_p
     assert response.status_code == 200, response.text
     assert response.json()["payment_status"] == "processing"
     after = await current(api, taken["id"])
-    assert (after["status"], after["revision"]) == ("processing", taken["revision"])
+    assert after["status"] == "processing"
+    assert (after["status_history"], after["attempts"]) == (
+        taken["status_history"],
+        taken["attempts"],
+    )
 
 
 async def test_stripe_event_delivered_twice_is_processed_once(

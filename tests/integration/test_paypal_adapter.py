@@ -12,7 +12,7 @@ from services.payment.processors import (
     Charge,
     OutcomeUnknownError,
     ProcessorUnavailableError,
-    Refund,
+    RefundOrder,
 )
 from services.payment.processors.paypal import PayPalProcessor, verify_paypal_webhook
 from shared.money import Money
@@ -31,8 +31,8 @@ CAPTURE_COMPLETED = (
 )
 
 
-def refund_of(charge: Charge, capture_id: str, amount: str) -> Refund:
-    return Refund(
+def refund_of(charge: Charge, capture_id: str, amount: str) -> RefundOrder:
+    return RefundOrder(
         refund_id=f"ref_{uuid.uuid4()}",
         payment_id=charge.payment_id,
         processor_transaction_id=capture_id,

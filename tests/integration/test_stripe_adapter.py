@@ -13,7 +13,7 @@ import pytest
 from services.payment.processors import (
     OutcomeUnknownError,
     ProcessorUnavailableError,
-    Refund,
+    RefundOrder,
 )
 from services.payment.processors.stripe import (
     StripeProcessor,
@@ -327,7 +327,7 @@ async def test_partial_refund_sends_minor_units_keyed_by_the_refund_id(
     processor, charge = connect(), charge_request()
     charged = await processor.charge(charge)
     assert charged.processor_transaction_id is not None
-    refund = Refund(
+    refund = RefundOrder(
         refund_id=f"refund_{uuid.uuid4()}",
         payment_id=charge.payment_id,
         processor_transaction_id=charged.processor_transaction_id,
@@ -354,7 +354,7 @@ async def test_refund_of_more_than_was_taken_is_refused(
     assert charged.processor_transaction_id is not None
 
     outcome = await processor.refund(
-        Refund(
+        RefundOrder(
             refund_id=f"refund_{uuid.uuid4()}",
             payment_id=charge.payment_id,
             processor_transaction_id=charged.processor_transaction_id,

@@ -11,6 +11,11 @@ from shared.events.payments import PaymentMethod
 from shared.money import Money
 
 
+def usd(amount: str) -> dict[str, str]:
+    """Money as every contract carries it."""
+    return {"amount": amount, "currency": "USD"}
+
+
 def campaign_id(prefix: str = "c") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
@@ -169,13 +174,14 @@ def campaign_launched(cid: str | None = None, **overrides: Any) -> dict[str, Any
     return launched | overrides
 
 
-def payment_request(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
+def payment_request(
+    cid: str | None = None, *, amount: str = "149.99", currency: str = "USD", **overrides: Any
+) -> dict[str, Any]:
     """A POST /v1/payments body: 149.99 USD by card (Stripe's test visa), from an email link."""
     request: dict[str, Any] = {
         "customer_id": f"customer-{uuid.uuid4().hex[:12]}",
         "campaign_id": cid or campaign_id(),
-        "amount": "149.99",
-        "currency": "USD",
+        "amount": {"amount": amount, "currency": currency},
         "payment_method": "credit_card",
         "payment_token": "pm_card_visa",
         "attribution": {
@@ -206,7 +212,7 @@ def charge_request(processor: str = "stripe", **overrides: Any) -> Charge:
     payment_id = f"pay_{uuid.uuid4()}"
     fields: dict[str, Any] = {
         "payment_id": payment_id,
-        "amount": Money.of(request["amount"], request["currency"]),
+        "amount": Money.of(request["amount"]["amount"], request["amount"]["currency"]),
         "payment_method": method,
         "payment_token": token,
         "campaign_id": request["campaign_id"],

@@ -193,6 +193,8 @@ class FakeStripe:
             return self._create_refund(request)
         if path == "/v1/payment_intents/search":
             return self._search(request.form.get("query", ""))
+        if request.method == "GET" and path == "/v1/refunds":
+            return self._list_refunds(request.form.get("payment_intent"))
         intent = self.payment_intents.get(path.removeprefix("/v1/payment_intents/"))
         if request.method == "GET" and intent is not None:
             return 200, intent
@@ -257,6 +259,15 @@ class FakeStripe:
         }
         self.refunds[refund["id"]] = refund
         return 200, refund
+
+    def _list_refunds(self, payment_intent: str | None) -> tuple[int, dict[str, Any]]:
+        found = [
+            r
+            for r in self.refunds.values()
+            if payment_intent is None or r["payment_intent"] == payment_intent
+        ]
+        listed = {"object": "list", "url": "/v1/refunds", "has_more": False}
+        return 200, listed | {"data": list(reversed(found))}
 
     def _search(self, query: str) -> tuple[int, dict[str, Any]]:
         match = _SEARCH_BY_METADATA.match(query)

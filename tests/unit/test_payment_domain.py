@@ -12,15 +12,22 @@ from hypothesis import strategies as st
 from pydantic import SecretStr, ValidationError
 
 from services.payment.app import payment_policy, router
-from services.payment.domain import lifecycle
-from services.payment.domain import payment as domain
-from services.payment.domain.payment import FeeSchedule
+from services.payment.domain.fees import AmountOutOfLimitsError, FeeSchedule, processor_fees
+from services.payment.domain.payment import IllegalTransitionError, Payment
+from services.payment.domain.requests import CreatePayment, RequestContext
 from services.payment.domain.risk import RiskAssessment
-from services.payment.processors import Charge
+from services.payment.processors import Charge, ChargeOutcome
 from services.payment.processors.sandbox import sandbox_processors
 from services.payment.settings import PaymentSettings
 from services.payment.storage.field_encryption import generate_key
-from shared.events.payments import PaymentMethod, PaymentRecord, PaymentStatus, RiskLevel
+from shared.events.payments import (
+    PaymentCompleted,
+    PaymentFailed,
+    PaymentInitiated,
+    PaymentMethod,
+    PaymentStatus,
+    RiskLevel,
+)
 from shared.money import MINOR_UNITS, Money
 from tests.support.factories import payment_request
 
@@ -29,34 +36,36 @@ STRIPE, PAYPAL, CRYPTO = (POLICY.fees[name] for name in ("stripe", "paypal", "cr
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def request(**overrides: Any) -> domain.CreatePayment:
-    return domain.CreatePayment.model_validate(payment_request("spring-sale", **overrides))
+def request(**overrides: Any) -> CreatePayment:
+    return CreatePayment.model_validate(payment_request("spring-sale", **overrides))
 
 
 LOW_RISK = RiskAssessment(score=0.15, level=RiskLevel.LOW, signals=())
 ROUTER = router(PaymentSettings())
 
 
-def initiated(**overrides: Any) -> PaymentRecord:
-    context = domain.RequestContext(ip_address="192.0.2.10", user_agent="Mozilla/5.0")
-    payment_request = request(**overrides)
-    return domain.initiate_payment(
-        payment_request,
+def initiated(**overrides: Any) -> Payment:
+    context = RequestContext(ip_address="192.0.2.10", user_agent="Mozilla/5.0")
+    asked = request(**overrides)
+    return Payment.initiate(
+        asked,
         context,
         POLICY,
         payment_id="pay_1",
-        processor=ROUTER.first_choice(payment_request.payment_method),
+        processor=ROUTER.first_choice(asked.payment_method),
         risk=LOW_RISK,
         now=NOW,
     )
 
 
-def processing() -> PaymentRecord:
-    return lifecycle.transition(initiated(), PaymentStatus.PROCESSING, at=NOW, actor="api")
+def processing() -> Payment:
+    payment = initiated()
+    payment.begin_attempt("stripe", NOW, actor="api")
+    return payment
 
 
 def test_stripe_fee_on_149_99_is_4_65_leaving_145_34() -> None:
-    fees = domain.processor_fees(Money.of("149.99", "USD"), STRIPE)
+    fees = processor_fees(Money.of("149.99", "USD"), STRIPE)
 
     assert fees.processor_fee == Decimal("4.65")
     assert fees.net_amount == Decimal("145.34")
@@ -67,7 +76,7 @@ def test_stripe_fee_on_149_99_is_4_65_leaving_145_34() -> None:
     ("schedule", "fee"), [(PAYPAL, "5.72"), (CRYPTO, "1.50")], ids=["paypal", "crypto"]
 )
 def test_other_processors_charge_their_own_schedule(schedule: FeeSchedule, fee: str) -> None:
-    assert domain.processor_fees(Money.of("149.99", "USD"), schedule).processor_fee == Decimal(fee)
+    assert processor_fees(Money.of("149.99", "USD"), schedule).processor_fee == Decimal(fee)
 
 
 amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("1000000"), places=2)
@@ -77,7 +86,7 @@ amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("1000000"), p
 def test_fee_and_net_always_add_up_to_the_amount_in_whole_cents(
     amount: Decimal, schedule: FeeSchedule
 ) -> None:
-    fees = domain.processor_fees(Money.of(amount, "USD"), schedule)
+    fees = processor_fees(Money.of(amount, "USD"), schedule)
 
     assert fees.processor_fee + fees.net_amount == amount
     assert fees.processor_fee >= 0
@@ -86,7 +95,7 @@ def test_fee_and_net_always_add_up_to_the_amount_in_whole_cents(
 
 @given(amount=st.integers(min_value=1, max_value=10_000_000))
 def test_fees_in_a_currency_without_minor_units_are_whole(amount: int) -> None:
-    fees = domain.processor_fees(Money.of(amount, "JPY"), STRIPE)
+    fees = processor_fees(Money.of(amount, "JPY"), STRIPE)
 
     assert fees.processor_fee + fees.net_amount == amount
     assert fees.processor_fee == fees.processor_fee.to_integral_value()
@@ -116,41 +125,66 @@ def test_initiated_payment_is_pending_with_quoted_fees_and_attribution() -> None
     assert payment.metadata.processor_fees.net_amount == Decimal("145.34")
     assert payment.metadata.risk_score == 0.15
     assert payment.processed_at is None
+    [announced] = payment.pull_events()
+    assert isinstance(announced, PaymentInitiated)
+    assert (announced.amount, announced.risk_level) == (Money.of("149.99", "USD"), RiskLevel.LOW)
 
 
-def test_approved_charge_completes_the_payment() -> None:
-    completed = domain.complete(processing(), "stripe_1", POLICY, NOW)
+def test_payment_outside_its_currency_limits_is_never_initiated() -> None:
+    with pytest.raises(AmountOutOfLimitsError, match=r"at least 0.50 USD"):
+        initiated(amount="0.49")
+    with pytest.raises(AmountOutOfLimitsError, match=r"at most 999999.99 USD"):
+        initiated(amount="1000000.00")
 
-    assert completed.status is PaymentStatus.COMPLETED
-    assert (completed.processor_transaction_id, completed.processed_at) == ("stripe_1", NOW)
-    assert completed.metadata.processor_fees is not None
+
+def test_approved_charge_completes_the_payment_and_announces_fee_and_net() -> None:
+    payment = processing()
+    payment.pull_events()
+
+    payment.settle(ChargeOutcome("stripe_1"), NOW, POLICY, actor="processor")
+
+    assert payment.status is PaymentStatus.COMPLETED
+    assert (payment.processor_transaction_id, payment.processed_at) == ("stripe_1", NOW)
+    [completed] = payment.pull_events()
+    assert isinstance(completed, PaymentCompleted)
+    assert (completed.fee, completed.net) == (Money.of("4.65", "USD"), Money.of("145.34", "USD"))
 
 
 def test_declined_charge_fails_the_payment_with_the_reason_and_no_fees() -> None:
-    failed = domain.fail(processing(), "card_declined", NOW)
+    payment = processing()
+    payment.pull_events()
 
-    assert (failed.status, failed.failure_reason) == (PaymentStatus.FAILED, "card_declined")
-    assert failed.metadata.processor_fees is None
+    payment.settle(ChargeOutcome("stripe_1", "card_declined"), NOW, POLICY, actor="processor")
+
+    assert (payment.status, payment.failure_reason) == (PaymentStatus.FAILED, "card_declined")
+    assert payment.metadata.processor_fees is None
+    [failed] = payment.pull_events()
+    assert isinstance(failed, PaymentFailed)
+    assert failed.failure_reason == "card_declined"
 
 
-def test_payment_cannot_be_completed_before_processing_or_settled_twice() -> None:
-    with pytest.raises(lifecycle.IllegalTransitionError):
-        domain.complete(initiated(), "stripe_1", POLICY, NOW)
-    settled = domain.complete(processing(), "stripe_1", POLICY, NOW)
-    with pytest.raises(lifecycle.IllegalTransitionError):
-        domain.fail(settled, "card_declined", NOW)
+def test_settled_payment_takes_no_second_answer_and_cannot_fail() -> None:
+    payment = processing()
+    payment.settle(ChargeOutcome("stripe_1"), NOW, POLICY, actor="processor")
+    payment.pull_events()
+
+    payment.settle(ChargeOutcome("stripe_1", "card_declined"), NOW, POLICY, actor="webhook")
+    with pytest.raises(IllegalTransitionError):
+        payment.fail("card_declined", NOW, actor="processor")
+
+    assert payment.status is PaymentStatus.COMPLETED
+    assert payment.pull_events() == []
 
 
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
-        ({"amount": 149.99}, "amount"),
-        ({"amount": 150}, "amount"),
+        ({"amount": 149.99}, "amount.amount"),
         ({"amount": "149.999"}, "amount"),
         ({"amount": "-5.00"}, "amount"),
-        ({"amount": "NaN"}, "amount"),
+        ({"amount": "NaN"}, "amount.amount"),
         ({"amount": "100.5", "currency": "JPY"}, "amount"),
-        ({"currency": "XYZ"}, "currency"),
+        ({"currency": "XYZ"}, "amount.currency"),
         ({"payment_method": "cash"}, "payment_method"),
         ({"payment_token": ""}, "payment_token"),
         ({"campaign_id": "has spaces"}, "campaign_id"),
@@ -166,7 +200,7 @@ def test_invalid_payment_request_names_the_field(overrides: dict[str, Any], fiel
 
 
 def test_amount_with_trailing_zeros_means_the_same_payment() -> None:
-    assert request(amount="149.990").money == Money.of("149.99", "USD")
+    assert request(amount="149.990").amount == Money.of("149.99", "USD")
 
 
 def _charge(method: PaymentMethod, token: str) -> Charge:
@@ -217,6 +251,10 @@ def test_settings_refuse_the_development_key_outside_local_mode() -> None:
         payment_api_key=SecretStr("k" * 32),
         payment_data_key=SecretStr(f"prod-1:{generate_key()}"),
         payment_fingerprint_key=SecretStr("f" * 32),
+        stripe_api_key=SecretStr("s" * 32),
+        paypal_client_id="paypal-client",
+        paypal_client_secret=SecretStr("p" * 32),
+        crypto_api_key=SecretStr("c" * 32),
     )
     assert "k" * 32 not in repr(settings)
     assert "f" * 32 not in repr(settings)
@@ -230,4 +268,4 @@ def test_settings_need_a_fee_for_every_processor() -> None:
 
 def test_every_currency_the_money_type_knows_can_be_paid_in() -> None:
     for currency in MINOR_UNITS:
-        assert request(currency=currency, amount="100").currency == currency
+        assert request(currency=currency, amount="100").amount.currency == currency

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from services.payment.idempotency import (
     IdempotencyKeyInUseError,
     IdempotentRequests,
+    replayed,
     request_hash,
 )
 from services.payment.storage.idempotency_keys import IdempotencyKeys, StoredKey
@@ -44,7 +45,7 @@ async def test_a_new_key_is_new_however_slow_the_lookup() -> None:
 
 async def test_a_key_still_in_progress_after_the_wait_is_in_use() -> None:
     hashed = request_hash("POST /v1/payments", Body(amount="1"))
-    in_progress = StoredKey(request_hash=hashed, payment_id="pay_1")
+    in_progress = StoredKey(key="k", request_hash=hashed, payment_id="pay_1")
     with pytest.raises(IdempotencyKeyInUseError):
         await requests(SlowKeys(0.0, in_progress), 0.1).replay("k", Body(amount="1"))
 
@@ -52,7 +53,20 @@ async def test_a_key_still_in_progress_after_the_wait_is_in_use() -> None:
 async def test_a_finished_key_replays_its_answer_status_included() -> None:
     hashed = request_hash("POST /v1/payments", Body(amount="1"))
     body: dict[str, Any] = {"id": "pay_1", "status": "failed"}
-    done = StoredKey(request_hash=hashed, payment_id="pay_1", status_code=402, response=body)
-    answer = await requests(SlowKeys(0.0, done), 0.1).replay("k", Body(amount="1"))
-    assert answer is not None
-    assert (answer.status_code, answer.body, answer.replayed) == (402, body, True)
+    done = StoredKey(
+        key="k",
+        request_hash=hashed,
+        payment_id="pay_1",
+        status="done",
+        status_code=402,
+        response=body,
+    )
+    stored = await requests(SlowKeys(0.0, done), 0.1).replay("k", Body(amount="1"))
+    assert stored is not None
+    answer = replayed(stored)
+    assert (answer.status_code, answer.body, answer.replayed, answer.final) == (
+        402,
+        body,
+        True,
+        True,
+    )

@@ -1,6 +1,7 @@
-"""The payment lifecycle as a model: no sequence of the service's moves reaches a status the
-table forbids, the history stays one chain, and refunds never exceed what was captured.
-Then the money those moves carry: fees rounded half-up once, in each currency's minor unit.
+"""The payment aggregate as a model: no sequence of its verbs reaches a status the table
+forbids, a refused verb changes nothing, the history stays one chain, refunds never exceed
+what was captured, and every announced fact is announced once. Then the money those verbs
+carry: fees rounded half-up once, in each currency's minor unit.
 """
 
 from __future__ import annotations
@@ -22,17 +23,25 @@ from hypothesis.stateful import (
 from pydantic import ValidationError
 
 from services.payment.app import payment_policy
-from services.payment.domain import lifecycle
-from services.payment.domain import payment as domain
-from services.payment.domain.payment import CreatePayment, FeeSchedule, RequestContext
+from services.payment.domain.fees import FeeSchedule, processor_fees
+from services.payment.domain.payment import (
+    ALLOWED,
+    REFUNDABLE,
+    IllegalTransitionError,
+    Payment,
+    RefundAmountError,
+)
+from services.payment.domain.records import RefundStatus
+from services.payment.domain.requests import CreatePayment, RequestContext
 from services.payment.domain.risk import RiskAssessment
-from services.payment.processors import RefundOutcome
+from services.payment.processors import ChargeOutcome, RefundOutcome
 from services.payment.settings import PaymentSettings
 from shared.events.payments import (
-    AttemptOutcome,
-    PaymentRecord,
+    PaymentCompleted,
+    PaymentEvent,
+    PaymentFailed,
+    PaymentRefunded,
     PaymentStatus,
-    RefundStatus,
     RiskLevel,
 )
 from shared.money import MINOR_UNITS, Money, minor_unit
@@ -44,7 +53,12 @@ CONTEXT = RequestContext(ip_address="192.0.2.10", user_agent="Mozilla/5.0")
 LOW_RISK = RiskAssessment(score=0.1, level=RiskLevel.LOW, signals=())
 CURRENCIES = sorted(MINOR_UNITS)
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-REFUND_STATUSES = frozenset({P.PARTIALLY_REFUNDED, P.REFUNDED})
+PROCESSORS = ["stripe", "paypal", "crypto"]
+OUTCOMES = {
+    "approved": ChargeOutcome("ref_model"),
+    "declined": ChargeOutcome("ref_model", "card_declined"),
+    "pending": ChargeOutcome("ref_model", pending=True),
+}
 
 
 def amounts(currency: str, least: Decimal | None = None) -> st.SearchStrategy[Decimal]:
@@ -59,34 +73,34 @@ def amounts(currency: str, least: Decimal | None = None) -> st.SearchStrategy[De
 @st.composite
 def payment_requests(draw: st.DrawFn) -> CreatePayment:
     currency = draw(st.sampled_from(CURRENCIES))
-    amount = draw(amounts(currency))
+    least = POLICY.limits.minimum[currency]
+    amount = draw(amounts(currency, least=least).filter(lambda a: a <= Decimal(999_999)))
     body = payment_request("lifecycle", currency=currency, amount=str(amount))
     return CreatePayment.model_validate(body)
 
 
 class PaymentLifecycle(RuleBasedStateMachine):
-    """One payment moved by the steps the service takes: transitions to any status through
-    the verb the service uses for it, processor attempts, refunds begun and answered."""
+    """One payment moved by the aggregate's verbs, in any order, with any arguments."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.payment: PaymentRecord | None = None
+        self.payment: Payment | None = None
         self.clock = START
         self.refund_ids = itertools.count(1)
-        self.unanswered: list[str] = []
+        self.announced: list[PaymentEvent] = []
 
     def now(self) -> datetime:
         self.clock += timedelta(seconds=1)
         return self.clock
 
     @property
-    def current(self) -> PaymentRecord:
+    def current(self) -> Payment:
         assert self.payment is not None
         return self.payment
 
     @initialize(request=payment_requests())
     def take(self, request: CreatePayment) -> None:
-        self.payment = domain.initiate_payment(
+        self.payment = Payment.initiate(
             request,
             CONTEXT,
             POLICY,
@@ -95,93 +109,79 @@ class PaymentLifecycle(RuleBasedStateMachine):
             risk=LOW_RISK,
             now=self.now(),
         )
+        self.announced += self.payment.pull_events()
 
-    def _moved(self, to: PaymentStatus, reason: str) -> PaymentRecord:
-        if to is P.COMPLETED:
-            return domain.complete(self.current, "ref_model", POLICY, self.now())
-        if to is P.FAILED:
-            return domain.fail(self.current, reason, self.now())
-        return lifecycle.transition(self.current, to, at=self.now(), actor="model")
-
-    @rule(
-        data=st.data(),
-        reason=st.sampled_from(["card_declined", "fraud_suspected", "review_declined"]),
-    )
-    def move(self, data: st.DataObject, reason: str) -> None:
-        before = self.current
-        # Any status at all, or one the table allows: a payment that fails at once (failed
-        # is final) would leave the refunds unexplored.
-        onward = sorted(lifecycle.ALLOWED.get(before.status, frozenset()) - {P.FAILED})
-        to = data.draw(st.sampled_from(P) | st.sampled_from(onward or list(P)), label="to")
+    def _apply(self, verb_name: str, *args: object, **kwargs: object) -> None:
+        """Applies a verb; a refused one must leave the payment exactly as it was."""
+        before = self.current.model_dump()
         try:
-            after = self._moved(to, reason)
-        except lifecycle.IllegalTransitionError:
-            assert to not in lifecycle.ALLOWED.get(before.status, frozenset())
-            return
-        assert to in lifecycle.ALLOWED[before.status]
-        assert after.status is to
-        # The table lets completed become refunded; the service only gets there through a
-        # refund (the rules below), so a bare transition there is checked, not kept.
-        if to not in REFUND_STATUSES:
-            self.payment = after
+            getattr(self.current, verb_name)(*args, **kwargs)
+        except (IllegalTransitionError, RefundAmountError):
+            assert self.current.model_dump() == before, f"{verb_name} changed a refused payment"
+        self.announced += self.current.pull_events()
 
-    @precondition(lambda self: self.current.status is P.PROCESSING)
-    @rule(
-        processor=st.sampled_from(["stripe", "paypal", "crypto"]),
-        outcome=st.sampled_from(AttemptOutcome),
-    )
-    def attempt(self, processor: str, outcome: AttemptOutcome) -> None:
-        before = self.current
-        started = lifecycle.begin_attempt(before, processor, f"pay_model:{processor}", self.now())
-        after = lifecycle.finish_attempt(started, outcome, self.now(), reference="ref_model")
+    @rule(reason=st.sampled_from(["card_declined", "fraud_suspected", "processors_unavailable"]))
+    def fail(self, reason: str) -> None:
+        self._apply("fail", reason, self.now(), actor="model")
 
-        assert after.status is before.status
-        assert [a.outcome for a in after.attempts] == [
-            *(a.outcome for a in before.attempts),
-            outcome,
-        ]
-        self.payment = after
+    @rule()
+    def hold_for_review(self) -> None:
+        self._apply("hold_for_review", self.now())
+
+    @rule(approve=st.booleans())
+    def review(self, approve: bool) -> None:
+        if approve:
+            self._apply("approve", "ana", None, self.now())
+        else:
+            self._apply("decline_review", "ana", self.now())
+
+    @rule(processor=st.sampled_from(PROCESSORS))
+    def begin_attempt(self, processor: str) -> None:
+        self._apply("begin_attempt", processor, self.now(), actor="model")
+
+    @precondition(lambda self: bool(self.current.attempts))
+    @rule(answer=st.sampled_from(sorted(OUTCOMES)))
+    def settle(self, answer: str) -> None:
+        self._apply("settle", OUTCOMES[answer], self.now(), POLICY, actor="processor")
+
+    @precondition(lambda self: bool(self.current.attempts))
+    @rule(charged_nothing=st.booleans())
+    def attempt_unanswered(self, charged_nothing: bool) -> None:
+        self._apply("attempt_unanswered", "timeout", self.now(), charged_nothing=charged_nothing)
 
     @rule(data=st.data())
-    def begin_refund(self, data: st.DataObject) -> None:
-        before = self.current
-        currency = before.currency
-        unit = minor_unit(currency)
-        left = lifecycle.refundable(before)
+    def reserve_refund(self, data: st.DataObject) -> None:
+        payment = self.current
+        currency, unit = payment.currency, minor_unit(payment.currency)
+        left = payment.refundable.amount
         # Around what is left as often as anywhere else: that is where the rules bite.
-        edges = [left.amount - unit, left.amount, left.amount + unit, Decimal(0)]
+        edges = [left - unit, left, left + unit, Decimal(0)]
         anywhere = st.decimals(
-            min_value=-unit, max_value=before.amount * Decimal("1.5"), places=MINOR_UNITS[currency]
+            min_value=-unit, max_value=payment.amount * Decimal("1.5"), places=MINOR_UNITS[currency]
         )
         amount = data.draw(st.sampled_from(edges) | anywhere, label="refund amount")
-        refund_id = f"re_{next(self.refund_ids)}"
-        try:
-            after = lifecycle.begin_refund(
-                before, refund_id, Money.of(amount, currency), None, self.now()
-            )
-        except lifecycle.IllegalTransitionError:
-            assert before.status not in lifecycle.REFUNDABLE
-            return
-        except lifecycle.RefundAmountError:
-            assert before.status in lifecycle.REFUNDABLE
-            assert not 0 < amount <= left.amount
-            return
-        assert before.status in lifecycle.REFUNDABLE
-        assert 0 < amount <= left.amount
-        assert lifecycle.refundable(after).amount == left.amount - amount
-        assert after.status is before.status
-        self.unanswered.append(refund_id)
-        self.payment = after
+        everything = data.draw(st.booleans(), label="no amount: everything left")
+        asked = None if everything else Money.of(amount, currency)
+        refunds_before = len(payment.refunds)
+        self._apply("reserve_refund", f"re_{next(self.refund_ids)}", asked, None, self.now())
+        if len(self.current.refunds) > refunds_before:
+            assert payment.status in REFUNDABLE
+            assert self.current.refundable.amount == left - (left if everything else amount)
 
-    @precondition(lambda self: bool(self.unanswered))
-    @rule(data=st.data(), succeeded=st.booleans())
-    def answer_refund(self, data: st.DataObject, succeeded: bool) -> None:
-        refund_id = data.draw(st.sampled_from(self.unanswered), label="refund")
-        outcome = RefundOutcome("re_processor", None) if succeeded else RefundOutcome(None, "x")
-        self.payment = lifecycle.finish_refund(
-            self.current, refund_id, outcome, self.now(), actor="processor"
+    @precondition(lambda self: bool(self.current.pending_refunds))
+    @rule(data=st.data(), answer=st.sampled_from(["succeeded", "refused", "lost"]))
+    def answer_refund(self, data: st.DataObject, answer: str) -> None:
+        refund = data.draw(st.sampled_from(self.current.pending_refunds), label="refund")
+        if answer == "lost":
+            self._apply("refund_unanswered", refund.id, "timeout")
+            return
+        outcome = (
+            RefundOutcome("re_processor") if answer == "succeeded" else RefundOutcome(None, "x")
         )
-        self.unanswered.remove(refund_id)
+        self._apply("settle_refund", refund.id, outcome, self.now(), actor="processor")
+        again = self.current.model_dump()
+        self._apply("settle_refund", refund.id, outcome, self.now(), actor="webhook:stripe")
+        assert self.current.model_dump() == again, "a second answer for a refund changed it"
 
     @invariant()
     def history_is_one_chain_along_the_table(self) -> None:
@@ -191,7 +191,7 @@ class PaymentLifecycle(RuleBasedStateMachine):
         assert (history[0].from_status, history[0].to) == (None, P.PENDING)
         for earlier, later in itertools.pairwise(history):
             assert later.from_status is earlier.to
-            assert later.to in lifecycle.ALLOWED[earlier.to]
+            assert later.to in ALLOWED[earlier.to]
             assert later.at >= earlier.at
         assert history[-1].to is self.payment.status
 
@@ -206,19 +206,27 @@ class PaymentLifecycle(RuleBasedStateMachine):
         }
         assert payment.refunded_amount == by_status[RefundStatus.SUCCEEDED]
         assert payment.refunded_amount <= payment.amount
-        left = lifecycle.refundable(payment).amount
+        left = payment.refundable.amount
         assert left >= 0
-        if payment.status in lifecycle.REFUNDABLE:
+        if payment.status in REFUNDABLE:
             taken = by_status[RefundStatus.SUCCEEDED] + by_status[RefundStatus.PENDING]
             assert left == payment.amount - taken
         assert (payment.status is P.REFUNDED) == (payment.refunded_amount == payment.amount)
         assert (payment.status is P.PARTIALLY_REFUNDED) == (
             0 < payment.refunded_amount < payment.amount
         )
-        unanswered = [r.id for r in payment.refunds if r.status is RefundStatus.PENDING]
-        assert unanswered == self.unanswered
-        if payment.refunds:
-            assert P.COMPLETED in {change.to for change in payment.status_history}
+
+    @invariant()
+    def every_fact_is_announced_once(self) -> None:
+        if self.payment is None:
+            return
+        kinds = [type(event) for event in self.announced]
+        reached = {change.to for change in self.payment.status_history}
+        assert kinds.count(PaymentCompleted) == (P.COMPLETED in reached)
+        assert kinds.count(PaymentFailed) == (P.FAILED in reached)
+        refunded = [e for e in self.announced if isinstance(e, PaymentRefunded)]
+        succeeded = [r.id for r in self.payment.refunds if r.status is RefundStatus.SUCCEEDED]
+        assert [e.refund_id for e in refunded] == succeeded
 
     @invariant()
     def fees_are_those_of_the_processor_that_took_it(self) -> None:
@@ -227,46 +235,16 @@ class PaymentLifecycle(RuleBasedStateMachine):
         payment, fees = self.payment, self.payment.metadata.processor_fees
         if payment.status is P.FAILED:
             assert fees is None
-        elif payment.status in lifecycle.SETTLED:
-            taken_by = POLICY.fees[payment.processor]
-            money = Money.of(payment.amount, payment.currency)
-            assert fees == domain.processor_fees(money, taken_by)
+        elif P.COMPLETED in {change.to for change in payment.status_history}:
+            assert fees == processor_fees(payment.money, POLICY.fees[payment.processor])
         if fees is not None:
             assert fees.processor_fee + fees.net_amount == payment.amount
 
 
-TestNoSequenceOfMovesLeavesTheTableOrOverRefunds = PaymentLifecycle.TestCase
-TestNoSequenceOfMovesLeavesTheTableOrOverRefunds.settings = settings(
+TestNoSequenceOfVerbsLeavesTheTableOrOverRefunds = PaymentLifecycle.TestCase
+TestNoSequenceOfVerbsLeavesTheTableOrOverRefunds.settings = settings(
     max_examples=150, stateful_step_count=40, deadline=None
 )
-
-
-def _completed(amount: str = "149.99") -> PaymentRecord:
-    request = CreatePayment.model_validate(payment_request("lifecycle", amount=amount))
-    payment = domain.initiate_payment(
-        request,
-        CONTEXT,
-        POLICY,
-        payment_id="pay_1",
-        processor="stripe",
-        risk=LOW_RISK,
-        now=START,
-    )
-    processing = lifecycle.transition(payment, P.PROCESSING, at=START, actor="api")
-    return domain.complete(processing, "ref_1", POLICY, START)
-
-
-def test_a_refund_answered_twice_is_counted_once() -> None:
-    """Processors repeat themselves (webhooks are redelivered, reconciliation asks again):
-    a second answer for the same refund must not give the money back twice."""
-    reserved = lifecycle.begin_refund(_completed(), "re_1", Money.of("100.00", "USD"), None, START)
-    paid = RefundOutcome("re_processor_1")
-    once = lifecycle.finish_refund(reserved, "re_1", paid, START, actor="api")
-
-    twice = lifecycle.finish_refund(once, "re_1", paid, START, actor="webhook:stripe")
-
-    assert twice.refunded_amount == once.refunded_amount == Decimal("100.00")
-    assert twice.status_history == once.status_history
 
 
 @given(data=st.data(), currency=st.sampled_from(CURRENCIES))
@@ -277,7 +255,7 @@ def test_fee_is_the_schedule_rounded_half_up_once_to_the_minor_unit(
     rate = data.draw(st.decimals(min_value=0, max_value=Decimal("0.2"), places=4), label="rate")
     fixed = data.draw(st.decimals(min_value=0, max_value=5, places=3), label="fixed")
 
-    fees = domain.processor_fees(Money.of(amount, currency), FeeSchedule(rate, fixed))
+    fees = processor_fees(Money.of(amount, currency), FeeSchedule(rate, fixed))
 
     unit = minor_unit(currency)
     exact = amount * rate + fixed
@@ -300,7 +278,7 @@ def test_a_fee_exactly_half_way_between_minor_units_rounds_up(
 ) -> None:
     schedule = FeeSchedule(Decimal(rate), Decimal(0))
 
-    fees = domain.processor_fees(Money.of(amount, currency), schedule)
+    fees = processor_fees(Money.of(amount, currency), schedule)
 
     assert fees.processor_fee == Decimal(fee)
 
@@ -310,15 +288,12 @@ def test_an_amount_in_the_currency_minor_unit_is_taken_as_written(
     data: st.DataObject, currency: str
 ) -> None:
     amount = data.draw(amounts(currency), label="amount")
+    written = f"{amount}000" if MINOR_UNITS[currency] else str(amount)
 
-    request = CreatePayment.model_validate(
-        payment_request(currency=currency, amount=f"{amount}000")
-        if MINOR_UNITS[currency]
-        else payment_request(currency=currency, amount=str(amount))
-    )
+    request = CreatePayment.model_validate(payment_request(currency=currency, amount=written))
 
-    assert request.money.amount == amount
-    assert request.money.amount.as_tuple().exponent == -MINOR_UNITS[currency]
+    assert request.amount.amount == amount
+    assert request.amount.amount.as_tuple().exponent == -MINOR_UNITS[currency]
 
 
 @given(data=st.data(), currency=st.sampled_from(CURRENCIES))
@@ -333,4 +308,4 @@ def test_an_amount_finer_than_the_currency_minor_unit_is_refused(
     with pytest.raises(ValidationError) as refused:
         CreatePayment.model_validate(payment_request(currency=currency, amount=str(amount)))
 
-    assert [e["loc"] for e in refused.value.errors()] == [("amount",)]
+    assert [e["loc"][0] for e in refused.value.errors()] == ["amount"]

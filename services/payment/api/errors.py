@@ -14,10 +14,10 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.payment.api.guards import CardDataError
-from services.payment.domain.lifecycle import IllegalTransitionError, RefundAmountError
-from services.payment.handlers import PaymentNotFoundError
+from services.payment.changes import PaymentNotFoundError
+from services.payment.domain.fees import AmountOutOfLimitsError
+from services.payment.domain.payment import IllegalTransitionError, RefundAmountError
 from services.payment.idempotency import IdempotencyKeyInUseError, IdempotencyKeyReusedError
-from services.payment.storage.payments import StaleRecordError
 from shared.events.common import FieldError, field_errors
 
 
@@ -74,9 +74,10 @@ def handle_errors(app: FastAPI) -> None:
     async def illegal(_: Request, error: IllegalTransitionError) -> JSONResponse:
         return error_response(409, "illegal_transition", str(error))
 
-    @app.exception_handler(StaleRecordError)
-    async def stale(_: Request, error: StaleRecordError) -> JSONResponse:
-        return error_response(409, "concurrent_change", f"{error}; retry the request")
+    @app.exception_handler(AmountOutOfLimitsError)
+    async def out_of_limits(_: Request, error: AmountOutOfLimitsError) -> JSONResponse:
+        errors = [FieldError(field="amount", message=str(error))]
+        return error_response(422, "invalid_request", f"invalid amount: {error}", errors)
 
     @app.exception_handler(RefundAmountError)
     async def refund_amount(_: Request, error: RefundAmountError) -> JSONResponse:

@@ -11,7 +11,7 @@ from fastapi import Header, HTTPException, Request
 
 from services.payment.api.card_data import body_contains_card_data
 from services.payment.api.client_ip import client_ip, is_trusted_proxy
-from services.payment.domain.payment import RequestContext
+from services.payment.domain.requests import RequestContext
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
 MAX_BODY_BYTES = 64 * 1024  # a payment request is well under 1 KiB

@@ -1,12 +1,13 @@
 """Processor notifications: which payment a verified webhook event is about, and settling
 it once per event.
 
-A notification is only a hint about which payment to look at: the payment is settled from
-the processor's current state (``Charging.settle_from_processor``), never from the event,
-so a stale, repeated or out-of-order event changes nothing the processor does not confirm.
-Events are deduplicated by ``<processor>:<event id>`` and recorded once handled, so a
-delivery that failed half way is handled again when the processor retries it; two copies
-handled at the same moment are harmless, as the payment's revision check lets one change it.
+A notification is only a hint about which payment to look at: the payment's undecided
+charge and pending refunds are settled from the processor's current state (``Settlement``),
+never from the event, so a stale, repeated or out-of-order event changes nothing the
+processor does not confirm, and a call still in flight is left to its owner. Events are
+deduplicated by ``<processor>:<event id>`` and recorded once handled, so a delivery that
+failed half way is handled again when the processor retries it; two copies handled at the
+same moment are harmless, as each change is applied to the payment as it is.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from services.payment.charging import Charging
+from services.payment.domain.payment import Payment
+from services.payment.settlement import Settlement
 from services.payment.storage.webhook_events import WebhookEvents
-from shared.events.payments import PaymentRecord, PaymentStatus
+from shared.events.payments import PaymentStatus
 from shared.logs import correlation_id
 from shared.storage.mongo import stored_now
 
@@ -54,7 +57,7 @@ class InvalidEventError(ValueError):
 class WebhookInbox:
     """Where verified events arrive: each settles the payment it names, once."""
 
-    charging: Charging
+    settlement: Settlement
     events: WebhookEvents
 
     async def receive(self, notification: Notification) -> WebhookReceipt:
@@ -66,8 +69,13 @@ class WebhookInbox:
             receipt = WebhookReceipt(event_id=notification.event_id, result="ignored")
         else:
             correlation_id.set(payment.campaign_id)
-            actor = f"webhook:{notification.processor}"
-            payment = await self.charging.settle_from_processor(payment.id, actor=actor)
+            payment = await self.settlement.settle(
+                payment,
+                stored_now(),
+                actor=f"webhook:{notification.processor}",
+                wait=timedelta(0),
+                resend=False,
+            )
             receipt = WebhookReceipt(event_id=notification.event_id, result="processed")
         if payment is not None:
             receipt = receipt.model_copy(
@@ -84,24 +92,19 @@ class WebhookInbox:
         )
         return receipt
 
-    async def _payment_of(self, notification: Notification) -> PaymentRecord | None:
-        payments = self.charging.payments
-        if notification.payment_id:
-            return await payments.get(notification.payment_id)
-        if notification.attempt_key:
-            return await payments.by_attempt_key(notification.attempt_key)
+    async def _payment_of(self, notification: Notification) -> Payment | None:
+        payments = self.settlement.payments
+        payment_id = notification.payment_id or (notification.attempt_key or "").split(":")[0]
+        if payment_id:
+            return await payments.get(payment_id)
         if notification.reference:
             return await payments.by_processor_reference(notification.reference)
         return None
 
     @staticmethod
-    def _settles(payment: PaymentRecord, processor: str) -> bool:
-        """Only the processor of the payment's last attempt speaks for it, and not while
-        the request making that attempt still waits for its answer, which decides it."""
-        if not payment.attempts:
-            return False
-        last = payment.attempts[-1]
-        return last.processor == processor and last.finished_at is not None
+    def _settles(payment: Payment, processor: str) -> bool:
+        """Only the processor of the payment's latest attempt speaks for it."""
+        return bool(payment.attempts) and payment.processor == processor
 
 
 def stripe_notification(event: Mapping[str, Any]) -> Notification:

@@ -14,14 +14,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, SecretStr
 from starlette.routing import BaseRoute
 
-from services.payment.api.errors import ErrorBody, error_response, handle_errors
+from services.payment.api.errors import ErrorBody, handle_errors
 from services.payment.api.guards import Admission, ClientPolicy, IdempotencyKey, refuse_card_data
-from services.payment.domain.payment import CreatePayment
-from services.payment.handlers import PaymentHandlers, RefundRequest, ReviewDecision
-from services.payment.idempotency import Answer
+from services.payment.domain.requests import CreatePayment, RefundRequest, ReviewDecision
+from services.payment.handlers import PaymentHandlers
 from services.payment.storage.payments import InvalidCursorError, PaymentQuery
-from shared.events.common import FieldError
-from shared.events.payments import PaymentRecord, PaymentStatus
+from services.payment.views import Answer, PaymentView
+from shared.events.payments import PaymentStatus
 
 type Responses = dict[int | str, dict[str, Any]]
 
@@ -31,18 +30,18 @@ def _errors(*statuses: int) -> Responses:
 
 
 _DECLINED: Responses = {
-    402: {"model": PaymentRecord, "description": "Declined: status failed, with the reason."}
+    402: {"model": PaymentView, "description": "Declined: status failed, with the reason."}
 }
 _HELD: Responses = {
     202: {
-        "model": PaymentRecord,
+        "model": PaymentView,
         "description": "Held for review, or the processor has not decided yet (processing).",
     }
 }
 
 
 class PaymentPage(BaseModel):
-    data: list[PaymentRecord]
+    data: list[PaymentView]
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null at the end."
     )
@@ -90,16 +89,12 @@ def build_api(
     @router.post(
         "",
         status_code=201,
-        response_model=PaymentRecord,
+        response_model=PaymentView,
         responses=_DECLINED | _HELD | _errors(401, 409, 422),
     )
     async def create_payment(
         payment: CreatePayment, idempotency_key: IdempotencyKey, request: Request
     ) -> JSONResponse:
-        problem = handlers.policy.limits.problem(payment.money)
-        if problem is not None:
-            errors = [FieldError(field="amount", message=problem)]
-            return error_response(422, "invalid_request", f"invalid amount: {problem}", errors)
         with admission.admit():
             context = clients.context(request)
             return _reply(await handlers.take_payment(payment, idempotency_key, context))
@@ -114,21 +109,18 @@ def build_api(
     ) -> PaymentPage:
         query = PaymentQuery(limit, campaign_id, customer_id, status, cursor)
         try:
-            page = await handlers.list_payments(query)
+            views, next_cursor = await handlers.list_payments(query)
         except InvalidCursorError as error:
             raise _field_error("cursor", str(error)) from None
-        return PaymentPage(data=page.items, next_cursor=page.next_cursor)
+        return PaymentPage(data=views, next_cursor=next_cursor)
 
-    @router.get("/{payment_id}", response_model=PaymentRecord, responses=_errors(401, 404))
-    async def get_payment(payment_id: str) -> PaymentRecord:
-        payment = await handlers.find_payment(payment_id)
-        if payment is None:
-            raise HTTPException(404, f"no payment with id {payment_id!r}")
-        return payment
+    @router.get("/{payment_id}", response_model=PaymentView, responses=_errors(401, 404))
+    async def get_payment(payment_id: str) -> PaymentView:
+        return await handlers.find_payment(payment_id)
 
     @router.post(
         "/{payment_id}/review",
-        response_model=PaymentRecord,
+        response_model=PaymentView,
         responses=_DECLINED | _errors(401, 404, 409, 422),
     )
     async def review_payment(
@@ -141,7 +133,7 @@ def build_api(
     @router.post(
         "/{payment_id}/refunds",
         status_code=201,
-        response_model=PaymentRecord,
+        response_model=PaymentView,
         responses=_errors(401, 402, 404, 409, 422),
     )
     async def refund_payment(

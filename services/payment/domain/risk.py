@@ -21,7 +21,7 @@ from pydantic import Field, computed_field
 
 from services.payment.domain.risk_policy import CountRule, RatioRule, RiskPolicy, VelocityRule
 from shared.events.common import Contract
-from shared.events.payments import RiskLevel, RiskReason
+from shared.events.payments import RiskLevel
 from shared.money import Money
 
 PLACES = 4  # contributions and the score are stored to this; levels are decided on them
@@ -65,6 +65,14 @@ class RiskInputs:
     token_declines: int
     ip_country: str | None = None  # ISO 3166 alpha-2, when known
     customer_country: str | None = None
+
+
+class RiskReason(Contract):
+    """One signal behind a risk score, in words that name no personal data."""
+
+    signal: str = Field(examples=["token_velocity"])
+    contribution: float = Field(ge=0, le=1, examples=[0.35])
+    detail: str = Field(examples=["6 payments with this payment token in the last 10 minutes"])
 
 
 class RiskAssessment(Contract):

@@ -15,13 +15,16 @@ What a call can end in, and what the payment service does about it:
   (timeout, dropped connection, or a 5xx, which processors document as indeterminate):
   the payment stays ``processing`` and reconciliation asks the processor with ``lookup``.
 
-Every call carries ``Charge.idempotency_key``, passed to the processor as its own
-idempotency key (or request id), so asking twice never charges twice at the processor.
+Every call carries ``Charge.idempotency_key`` (a refund, its refund id), passed to the
+processor as its own idempotency key (or request id), so asking twice never charges or
+refunds twice at the processor, as long as it is asked within the processor's
+``idempotency_window``; past it, only a lookup is safe.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 
 from shared.events.payments import PaymentMethod
@@ -60,8 +63,9 @@ class ChargeOutcome:
 
 
 @dataclass(frozen=True)
-class Refund:
-    """Money to give back on a payment the processor took."""
+class RefundOrder:
+    """Money to give back on a payment the processor took; ``refund_id`` is the processor's
+    idempotency key for it."""
 
     refund_id: str
     payment_id: str
@@ -111,7 +115,18 @@ class PaymentProcessor(Protocol):
         reference); None when the processor never received it."""
         ...
 
-    async def refund(self, refund: Refund) -> RefundOutcome: ...
+    async def refund(self, refund: RefundOrder) -> RefundOutcome: ...
+
+    async def lookup_refund(self, refund: RefundOrder) -> RefundOutcome | None:
+        """The current state of the refund made for ``refund`` (by its refund id); None
+        when the processor never received it."""
+        ...
+
+    @property
+    def idempotency_window(self) -> timedelta | None:
+        """How long the processor honours an idempotency key; None for as long as it keeps
+        the attempt. Past it, asking again could charge or refund a second time."""
+        ...
 
     async def close(self) -> None:
         """Release the adapter's connections at shutdown."""

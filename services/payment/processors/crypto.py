@@ -13,9 +13,9 @@ adapter finds an attempt by the ``attempt_key`` it writes into the charge's meta
 ``GET /charges/{code}`` when this process already knows the code, else a walk through
 ``GET /charges`` (newest first, cursor pagination) back to ``lookback`` ago, matching
 ``metadata.attempt_key``; the API cannot filter on metadata. ``charge`` looks first and
-creates only when nothing is found, under a per-key lock, so the same attempt is never
-created twice by one process; the payment service claims each attempt key before
-charging, which covers separate processes.
+creates only when nothing is found. It takes no lock of its own: the payment service lets
+only the holder of an attempt's lease charge it (the lease is renewed while the call is in
+flight and taken over only once it has expired), whichever replica that is.
 
 Refunds. The API has no refund call: a refund is a manual payout from the merchant's
 wallet. ``refund`` says so with ``refund_not_supported`` rather than pretend.
@@ -23,17 +23,15 @@ wallet. ``refund`` says so with ``refund_not_supported`` rather than pretend.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
-import weakref
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from services.payment.processors import Charge, ChargeOutcome, Refund, RefundOutcome
+from services.payment.processors import Charge, ChargeOutcome, RefundOrder, RefundOutcome
 from services.payment.processors.http_calls import refusal, send
 
 COINBASE_COMMERCE_URL = "https://api.commerce.coinbase.com"
@@ -42,6 +40,7 @@ APPROVED_STATUSES = frozenset({"COMPLETED", "CONFIRMED", "RESOLVED"})
 DECLINED_STATUSES = frozenset({"EXPIRED", "CANCELED"})
 # Enough to answer repeated lookups of recent attempts without walking the list.
 KNOWN_CODES_LIMIT = 10_000
+REFUND_NOT_SUPPORTED = "refund_not_supported"
 
 
 class CryptoProcessor:
@@ -64,7 +63,6 @@ class CryptoProcessor:
         self._lookback = lookback
         self._page_size = page_size
         self._codes: dict[str, str] = {}  # attempt key -> charge code, oldest first
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @property
     def name(self) -> str:
@@ -74,18 +72,23 @@ class CryptoProcessor:
         await self._client.aclose()
 
     async def charge(self, charge: Charge) -> ChargeOutcome:
-        key = charge.idempotency_key
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            found = await self._find(key) or await self._create(charge)
+        found = await self._find(charge.idempotency_key) or await self._create(charge)
         return _outcome(found)
 
     async def lookup(self, charge: Charge) -> ChargeOutcome | None:
         found = await self._find(charge.idempotency_key)
         return None if found is None else _outcome(found)
 
-    async def refund(self, refund: Refund) -> RefundOutcome:
-        return RefundOutcome(None, "refund_not_supported")
+    async def refund(self, refund: RefundOrder) -> RefundOutcome:
+        return RefundOutcome(None, REFUND_NOT_SUPPORTED)
+
+    async def lookup_refund(self, refund: RefundOrder) -> RefundOutcome | None:
+        return RefundOutcome(None, REFUND_NOT_SUPPORTED)
+
+    @property
+    def idempotency_window(self) -> timedelta:
+        """An attempt is found again by walking the charges back to ``lookback``."""
+        return self._lookback
 
     async def _create(self, charge: Charge) -> dict[str, Any]:
         metadata = {

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -34,7 +35,7 @@ import httpx
 from services.payment.processors import (
     Charge,
     ChargeOutcome,
-    Refund,
+    RefundOrder,
     RefundOutcome,
 )
 from services.payment.processors.http_calls import refusal
@@ -42,6 +43,7 @@ from services.payment.processors.paypal_session import PayPalSession
 from shared.money import Money
 
 SANDBOX_BASE_URL = "https://api-m.sandbox.paypal.com"
+DEFAULT_REQUEST_ID_WINDOW = timedelta(hours=6)
 # An order that exists but was never captured: the capture step is still to run.
 CAPTURABLE_ORDER_STATUSES = frozenset({"CREATED", "SAVED", "APPROVED"})
 # Captures that took the customer's money, whatever happened to it afterwards.
@@ -66,8 +68,15 @@ class PayPalProcessor:
         client_secret: str,
         base_url: str = SANDBOX_BASE_URL,
         timeout_seconds: float = 10.0,
+        request_id_window: timedelta = DEFAULT_REQUEST_ID_WINDOW,
     ) -> None:
         self.session = PayPalSession(client_id, client_secret, base_url, timeout_seconds)
+        self._request_id_window = request_id_window
+
+    @property
+    def idempotency_window(self) -> timedelta:
+        """PayPal keeps a ``PayPal-Request-Id`` for 6 hours (up to 72 on request)."""
+        return self._request_id_window
 
     @property
     def name(self) -> str:
@@ -94,7 +103,14 @@ class PayPalProcessor:
             return ChargeOutcome(None, _issue(response))
         return _captured(_json(response, can_move_money=False))
 
-    async def refund(self, refund: Refund) -> RefundOutcome:
+    async def lookup_refund(self, refund: RefundOrder) -> RefundOutcome | None:
+        """PayPal cannot find a refund by our id, but a POST repeating its
+        ``PayPal-Request-Id`` answers with the refund PayPal made, or makes it if PayPal
+        never received the first: for a reserved refund, both are what is wanted. So this
+        is safe only within ``idempotency_window``, which reconciliation respects."""
+        return await self.refund(refund)
+
+    async def refund(self, refund: RefundOrder) -> RefundOutcome:
         body: dict[str, Any] = {"amount": _amount(refund.amount), "custom_id": refund.payment_id}
         if refund.reason:
             body["note_to_payer"] = refund.reason[:255]

@@ -5,9 +5,9 @@ Stripe's own test mode with the real adapter. PayPal and crypto decline the toke
 ``sandbox_decline``, time out on ``sandbox_timeout`` (after "charging", as a real timeout
 after sending would: ``lookup`` then finds the charge) and approve anything else.
 
-Like a real processor, a sandbox remembers each attempt by its idempotency key: the same
-key gets the same answer, and ``lookup`` finds it. That memory lives as long as the
-process, which is what a sandbox needs.
+Like a real processor, a sandbox remembers each attempt and refund by its idempotency key:
+the same key gets the same answer, and ``lookup`` and ``lookup_refund`` find it. That
+memory lives as long as the process, which is what a sandbox needs.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 
 from services.payment.processors import (
     Charge,
     ChargeOutcome,
     OutcomeUnknownError,
     PaymentProcessor,
-    Refund,
+    RefundOrder,
     RefundOutcome,
 )
 
@@ -50,6 +51,7 @@ class SandboxProcessor:
         self._name = name
         self._latency = latency_seconds
         self._attempts: dict[str, ChargeOutcome] = {}
+        self._refunds: dict[str, RefundOutcome] = {}
 
     @property
     def name(self) -> str:
@@ -70,9 +72,21 @@ class SandboxProcessor:
     async def lookup(self, charge: Charge) -> ChargeOutcome | None:
         return self._attempts.get(charge.idempotency_key)
 
-    async def refund(self, refund: Refund) -> RefundOutcome:
+    async def refund(self, refund: RefundOrder) -> RefundOutcome:
         await asyncio.sleep(self._latency)
-        return RefundOutcome(f"{self.name}_refund_{uuid.uuid4()}")
+        made = self._refunds.get(refund.refund_id)
+        if made is None:
+            made = self._refunds[refund.refund_id] = RefundOutcome(
+                f"{self.name}_refund_{uuid.uuid4()}"
+            )
+        return made
+
+    async def lookup_refund(self, refund: RefundOrder) -> RefundOutcome | None:
+        return self._refunds.get(refund.refund_id)
+
+    @property
+    def idempotency_window(self) -> timedelta | None:
+        return None  # it remembers every attempt for as long as the process lives
 
     async def close(self) -> None:
         return None

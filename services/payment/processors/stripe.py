@@ -14,6 +14,7 @@ Neither the API key, the webhook secret nor card data ever reach a log.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 import stripe
@@ -22,7 +23,7 @@ from services.payment.processors import (
     Charge,
     ChargeOutcome,
     ProcessorUnavailableError,
-    Refund,
+    RefundOrder,
     RefundOutcome,
 )
 from services.payment.processors.stripe_failures import (
@@ -34,6 +35,8 @@ from shared.money import Money, minor_unit
 
 log = logging.getLogger(__name__)
 
+# Stripe keeps an idempotency key's answer for at least 24 hours.
+STRIPE_IDEMPOTENCY_WINDOW = timedelta(hours=24)
 # Intent states with no money taken and nothing more to wait for, as decline reasons.
 _UNFINISHED = {"requires_action": "authentication_required", "canceled": "canceled"}
 
@@ -96,6 +99,12 @@ def _refused_charge(charge: Charge, error: stripe.InvalidRequestError) -> Charge
     raise ProcessorUnavailableError(error.code or "invalid_request", "Stripe refused the request")
 
 
+def _refund_outcome(made: stripe.Refund) -> RefundOutcome:
+    if made.status in ("failed", "canceled"):
+        return RefundOutcome(made.id, made.failure_reason or made.status)
+    return RefundOutcome(made.id)
+
+
 def _search_literal(value: str) -> str:
     escaped = value.replace("\\", "\\\\").replace("'", "\\'")
     return f"'{escaped}'"
@@ -155,7 +164,11 @@ class StripeProcessor:
                 raise technical_error(error, delivery, can_move_money=False) from None
         return _outcome(found.data[0]) if found.data else None
 
-    async def refund(self, refund: Refund) -> RefundOutcome:
+    @property
+    def idempotency_window(self) -> timedelta:
+        return STRIPE_IDEMPOTENCY_WINDOW
+
+    async def refund(self, refund: RefundOrder) -> RefundOutcome:
         metadata = {"refund_id": refund.refund_id, "payment_id": refund.payment_id}
         if refund.reason:
             metadata["reason"] = refund.reason
@@ -174,9 +187,23 @@ class StripeProcessor:
                 return RefundOutcome(None, error.code or "invalid_request")
             except stripe.StripeError as error:
                 raise technical_error(error, delivery, can_move_money=True) from None
-        if made.status in ("failed", "canceled"):
-            return RefundOutcome(made.id, made.failure_reason or made.status)
-        return RefundOutcome(made.id)
+        return _refund_outcome(made)
+
+    async def lookup_refund(self, refund: RefundOrder) -> RefundOutcome | None:
+        """Stripe has no search for refunds: the payment's refunds are listed (a payment
+        has few) and matched on the ``refund_id`` in their metadata."""
+        with tracked_delivery() as delivery:
+            try:
+                listed = await self._client.v1.refunds.list_async(
+                    {"payment_intent": refund.processor_transaction_id, "limit": 100}
+                )
+            except stripe.StripeError as error:
+                raise technical_error(error, delivery, can_move_money=False) from None
+        for made in listed.data:
+            tags: dict[str, str] = made.metadata.to_dict() if made.metadata else {}
+            if tags.get("refund_id") == refund.refund_id:
+                return _refund_outcome(made)
+        return None
 
     async def close(self) -> None:
         await self._http.close_async()  # type: ignore[no-untyped-call]

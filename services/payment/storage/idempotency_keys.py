@@ -1,6 +1,11 @@
-"""Stored idempotency keys: the request each was claimed for and, once done, the answer.
+"""Stored idempotency keys: the request each was claimed for, the payment (and refund) it
+concerns, and the answer once there is one.
 
-The semantics (claiming, waiting, replaying) are in ``idempotency``; this is their storage.
+A key is ``in_progress`` while its first request works, ``provisional`` once that request
+answered without a decision (202: the processor has not decided yet), and ``done`` with
+the final answer. Whoever settles the payment later (reconciliation, a webhook) answers
+the keys still open on it, so every claimed key ends with a stored answer. The semantics
+(claiming, waiting, replaying) are in ``idempotency``; this is their storage.
 """
 
 from __future__ import annotations
@@ -17,26 +22,45 @@ from shared.storage.mongo import Document
 from shared.storage.unit_of_work import ensure_ttl_index
 
 IDEMPOTENCY_KEYS = "idempotency_keys"
-IN_PROGRESS, DONE = "in_progress", "done"
+IN_PROGRESS, PROVISIONAL, DONE = "in_progress", "provisional", "done"
+
+
+class KeyClaimedError(Exception):
+    """Another request claimed the key first."""
 
 
 @dataclass(frozen=True)
 class StoredKey:
+    key: str
     request_hash: str
     payment_id: str
-    status_code: int | None = None  # None while the first request is in progress
+    refund_id: str | None = None
+    status: str = IN_PROGRESS
+    status_code: int | None = None
     response: dict[str, Any] | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.status_code is not None and self.response is not None
 
 
 class IdempotencyKeys:
-    """Claimed keys with the request they were used for and, once done, the response sent."""
+    """Bound to ``session`` when built for a transaction, so a key is claimed and answered
+    in the same transaction as the work it starts or the change that decides it."""
 
-    def __init__(self, db: AsyncDatabase[Document], keep_for: timedelta) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        keep_for: timedelta,
+        session: AsyncClientSession | None = None,
+    ) -> None:
         self._keys = db[IDEMPOTENCY_KEYS]
         self._keep_for = keep_for
+        self._session = session
 
     async def ensure_indexes(self) -> None:
         await ensure_ttl_index(self._keys, "created_at", self._keep_for)
+        await self._keys.create_index([("payment_id", 1), ("status", 1)])
 
     async def claim(
         self,
@@ -44,43 +68,58 @@ class IdempotencyKeys:
         request_hash: str,
         payment_id: str,
         now: datetime,
-        session: AsyncClientSession,
+        refund_id: str | None = None,
     ) -> None:
-        """Raises ``DuplicateKeyError`` when the key was claimed before."""
-        await self._keys.insert_one(
-            {
-                "_id": key,
-                "request_hash": request_hash,
-                "payment_id": payment_id,
-                "status": IN_PROGRESS,
-                "created_at": now,
-            },
-            session=session,
-        )
+        """Raises ``KeyClaimedError`` when the key was claimed before."""
+        document = {
+            "_id": key,
+            "request_hash": request_hash,
+            "payment_id": payment_id,
+            "status": IN_PROGRESS,
+            "created_at": now,
+        }
+        if refund_id is not None:
+            document["refund_id"] = refund_id
+        try:
+            await self._keys.insert_one(document, session=self._session)
+        except DuplicateKeyError:
+            raise KeyClaimedError(key) from None
 
-    async def complete(
-        self, key: str, status_code: int, response: dict[str, Any], session: AsyncClientSession
+    async def answer(
+        self, key: str, status_code: int, response: dict[str, Any], *, final: bool
     ) -> None:
         await self._keys.update_one(
-            {"_id": key},
-            {"$set": {"status": DONE, "status_code": status_code, "response": response}},
-            session=session,
+            {"_id": key, "status": {"$ne": DONE}},
+            {
+                "$set": {
+                    "status": DONE if final else PROVISIONAL,
+                    "status_code": status_code,
+                    "response": response,
+                }
+            },
+            session=self._session,
         )
 
     async def get(self, key: str) -> StoredKey | None:
-        document = await self._keys.find_one({"_id": key})
-        if document is None:
-            return None
-        return StoredKey(
-            request_hash=document["request_hash"],
-            payment_id=document["payment_id"],
-            status_code=document.get("status_code"),
-            response=document.get("response"),
+        document = await self._keys.find_one({"_id": key}, session=self._session)
+        return _stored(document) if document else None
+
+    async def open_for(self, payment_id: str) -> list[StoredKey]:
+        """The keys on this payment still waiting for a final answer."""
+        found = self._keys.find(
+            {"payment_id": payment_id, "status": {"$in": [IN_PROGRESS, PROVISIONAL]}},
+            session=self._session,
         )
+        return [_stored(document) async for document in found]
 
 
-def is_idempotency_key_clash(error: DuplicateKeyError) -> bool:
-    details = error.details or {}
-    return IDEMPOTENCY_KEYS in str(details.get("ns", "")) + str(details.get("errmsg", "")) + str(
-        error
+def _stored(document: Document) -> StoredKey:
+    return StoredKey(
+        key=document["_id"],
+        request_hash=document["request_hash"],
+        payment_id=document["payment_id"],
+        refund_id=document.get("refund_id"),
+        status=document.get("status", IN_PROGRESS),
+        status_code=document.get("status_code"),
+        response=document.get("response"),
     )

@@ -1,0 +1,86 @@
+"""The payment service's repositories, bound to one transaction: ``async with uow as tx``.
+
+``publish`` turns the events a payment's changes recorded into outbox rows, keyed by the
+campaign the sale is credited to, so a campaign's payment events keep their order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.payment.domain.payment import Payment
+from services.payment.storage.field_encryption import Keyring
+from services.payment.storage.idempotency_keys import IdempotencyKeys
+from services.payment.storage.leases import Leases
+from services.payment.storage.payments import Payments
+from services.payment.storage.velocity import VelocityCounters
+from shared.events.payments import (
+    PaymentCompleted,
+    PaymentEvent,
+    PaymentFailed,
+    PaymentInitiated,
+    PaymentRefunded,
+    PaymentReviewRequired,
+)
+from shared.events.topics import (
+    PAYMENT_COMPLETED,
+    PAYMENT_FAILED,
+    PAYMENT_INITIATED,
+    PAYMENT_REFUNDED,
+    PAYMENT_REVIEW_REQUIRED,
+)
+from shared.storage.mongo import Document
+from shared.storage.unit_of_work import Transaction
+
+TOPICS: Mapping[type[PaymentEvent], str] = {
+    PaymentInitiated: PAYMENT_INITIATED,
+    PaymentReviewRequired: PAYMENT_REVIEW_REQUIRED,
+    PaymentCompleted: PAYMENT_COMPLETED,
+    PaymentFailed: PAYMENT_FAILED,
+    PaymentRefunded: PAYMENT_REFUNDED,
+}
+
+
+class PaymentTransaction(Transaction):
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        session: AsyncClientSession,
+        source: str,
+        *,
+        keyring: Keyring,
+        keys_kept: timedelta,
+    ) -> None:
+        super().__init__(db, session, source)
+        self.payments = Payments(db, keyring, session)
+        self.keys = IdempotencyKeys(db, keys_kept, session)
+        self.leases = Leases(db, session)
+        self.velocity = VelocityCounters(db, session)
+
+    async def save(self, payment: Payment) -> list[PaymentEvent]:
+        """The payment over the revision it was read at, and the events its changes record."""
+        await self.payments.save(payment)
+        return await self.publish(payment)
+
+    async def publish(self, payment: Payment) -> list[PaymentEvent]:
+        events = payment.pull_events()
+        for event in events:
+            await self.emit(TOPICS[type(event)], event, key=event.campaign_id)
+        return events
+
+
+def payment_transactions(
+    keyring: Keyring, keys_kept: timedelta
+) -> Callable[[AsyncDatabase[Document], AsyncClientSession, str], PaymentTransaction]:
+    """The factory ``UnitOfWork.bound`` takes, with the service's keyring and key lifetime."""
+
+    def open_transaction(
+        db: AsyncDatabase[Document], session: AsyncClientSession, source: str
+    ) -> PaymentTransaction:
+        return PaymentTransaction(db, session, source, keyring=keyring, keys_kept=keys_kept)
+
+    return open_transaction
