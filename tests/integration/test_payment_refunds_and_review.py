@@ -259,7 +259,7 @@ async def test_same_refund_key_with_another_amount_is_a_409_and_refunds_nothing_
 
     assert conflict.status_code == 409, conflict.text
     assert conflict.json()["error"]["type"] == "idempotency_key_reused"
-    assert key["Idempotency-Key"] in conflict.json()["error"]["message"]
+    assert key["Idempotency-Key"] not in conflict.text
     stored = (await api.get(f"/v1/payments/{payment['id']}")).json()
     assert (stored["refunded_amount"], len(stored["refunds"])) == ("40.00", 1)
     assert refunded_at_stripe(stripe_api, payment) == [4000]

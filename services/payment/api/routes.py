@@ -14,8 +14,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, SecretStr
 from starlette.routing import BaseRoute
 
-from services.payment.api.errors import ErrorBody, error_response, handle_errors
-from services.payment.api.guards import Admission, ClientPolicy, IdempotencyKey, refuse_card_data
+from services.payment.api.errors import NO_SUCH_PAYMENT, ErrorBody, error_response, handle_errors
+from services.payment.api.guards import Admission, CardDataGuard, ClientPolicy, IdempotencyKey
 from services.payment.domain.payment import CreatePayment
 from services.payment.handlers import PaymentHandlers, RefundRequest, ReviewDecision
 from services.payment.idempotency import Answer
@@ -68,6 +68,8 @@ def build_api(
         "scored for risk, refundable. Every /v1/payments call needs the bearer API key; "
         "the processors' /v1/webhooks calls are verified by their signatures instead.",
         routes=extra_routes,
+        # A redirect would repeat the path, and a path may hold what the guards refuse.
+        redirect_slashes=False,
     )
     handle_errors(app)
     bearer = HTTPBearer(auto_error=False, description="The PAYMENT_API_KEY.")
@@ -84,7 +86,8 @@ def build_api(
             )
 
     router = APIRouter(
-        prefix="/v1/payments", dependencies=[Depends(authorized), Depends(refuse_card_data)]
+        prefix="/v1/payments",
+        dependencies=[Depends(authorized), Depends(CardDataGuard.for_clients(clients))],
     )
 
     @router.post(
@@ -123,7 +126,7 @@ def build_api(
     async def get_payment(payment_id: str) -> PaymentRecord:
         payment = await handlers.find_payment(payment_id)
         if payment is None:
-            raise HTTPException(404, f"no payment with id {payment_id!r}")
+            raise HTTPException(404, NO_SUCH_PAYMENT)
         return payment
 
     @router.post(
