@@ -185,6 +185,14 @@ async def test_card_number_in_a_header_we_store_or_echo_is_refused_naming_the_he
     await assert_kept_nowhere(api, settings, infra, events, caplog, [PAN])
 
 
+async def test_card_number_in_a_repeated_header_line_is_refused(api: httpx.AsyncClient) -> None:
+    headers = [*idempotency_key().items(), ("User-Agent", "Shop/1.0"), ("User-Agent", WRITTEN)]
+
+    refused = await api.post("/v1/payments", json=payment_request(), headers=headers)
+
+    assert refusal_fields(refused) == ["header:User-Agent"]
+
+
 @pytest.mark.parametrize("parameter", ["campaign_id", "customer_id", "cursor", "status", "note"])
 async def test_card_number_in_the_query_string_is_refused_naming_the_parameter(
     api: httpx.AsyncClient, parameter: str

@@ -70,7 +70,10 @@ class CardDataGuard:
         return cls((*STORED_HEADERS, *country))
 
     async def __call__(self, request: Request) -> None:
-        headers = [(name, request.headers.get(name, "")) for name in self.headers]
+        # Every line of a repeated header: one hidden behind the first is still sent.
+        headers = [
+            (name, value) for name in self.headers for value in request.headers.getlist(name)
+        ]
         found = request_parts_with_card_data(
             headers, request.query_params.multi_items(), request.path_params
         )
