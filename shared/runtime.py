@@ -239,8 +239,13 @@ def main[S: ServiceSettings](
 ) -> None:
     """A service's ``python -m`` entry point: settings, logging, then serve until signalled."""
     from shared.logs import configure_logging
-    from shared.settings import load_settings
+    from shared.settings import ConfigurationError, load_settings, report_configuration_error
 
     settings = load_settings(settings_cls)
     configure_logging(name, settings.log_level, settings.log_format)
-    asyncio.run(serve(build(settings)))
+    try:
+        service = build(settings)
+    except ConfigurationError as error:
+        report_configuration_error(str(error))
+        raise SystemExit(2) from None
+    asyncio.run(serve(service))

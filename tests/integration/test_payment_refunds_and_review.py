@@ -34,7 +34,7 @@ from tests.support.payment_service import (
     payment_settings,
     until_listening,
 )
-from tests.support.services import running, settings_for
+from tests.support.services import REPORTS_AUTH, running, settings_for
 
 if TYPE_CHECKING:  # imported by name, pytest would try to collect it as a test class
     from tests.support.infrastructure import TestInfrastructure
@@ -396,7 +396,7 @@ async def test_refund_lowers_the_campaign_s_net_revenue_in_analytics(
     report_url = f"/v1/campaigns/{cid}/report"
     async with (
         running(build_analytics, analytics),
-        httpx.AsyncClient(base_url=base_url) as http,
+        httpx.AsyncClient(base_url=base_url, headers=REPORTS_AUTH) as http,
     ):
         await until_listening(http)
         payment = await card_payment(api, cid)
