@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -250,12 +249,17 @@ def main[S: ServiceSettings](
 ) -> None:
     """A service's ``python -m`` entry point: settings, logging, then serve until signalled."""
     from shared.logs import configure_logging
-    from shared.settings import load_settings
+    from shared.settings import ConfigurationError, load_settings, report_configuration_error
 
     settings = load_settings(settings_cls)
     configure_logging(name, settings.log_level, settings.log_format)
     try:
-        asyncio.run(serve(build(settings)))
+        service = build(settings)
+    except ConfigurationError as error:
+        report_configuration_error(str(error))
+        raise SystemExit(2) from None
+    try:
+        asyncio.run(serve(service))
     except TransactionsUnavailableError as error:
-        print(f"configuration error: MONGODB_URL: {error}", file=sys.stderr)
+        report_configuration_error(f"MONGODB_URL: {error}")
         raise SystemExit(2) from None

@@ -7,9 +7,10 @@ stops start-up with one line naming the variable and what is wrong.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 type Environment = Literal["local", "production"]
@@ -41,6 +42,11 @@ class ServiceSettings(BaseSettings):
     handler_retry_base_seconds: float = Field(default=0.2, gt=0, le=60)
     outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     health_host: str = "0.0.0.0"  # noqa: S104 - containers must answer their healthchecks
+    api_keys_file: Path | None = Field(
+        default=None,
+        description="Hashed API keys with their scopes and names, one a line; re-read when "
+        "it changes, so keys rotate without a restart (see shared/api_keys/keys.py).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -60,6 +66,16 @@ class ServiceSettings(BaseSettings):
 
 # Development-only secrets: accepted in local mode, refused anywhere else.
 DEV_ONLY_PAYMENT_API_KEY = "dev-only-payment-api-key"
+DEV_ONLY_ANALYTICS_API_KEY = "dev-only-analytics-api-key"
+
+
+def refuse_dev_secrets(environment: Environment, secrets: dict[str, str]) -> None:
+    """Raise ``ValueError`` naming the first secret still at its ``dev-only-`` default
+    outside local mode."""
+    if environment != "local":
+        for name, value in secrets.items():
+            if value.startswith("dev-only-"):
+                raise ValueError(f"{name.upper()} must be set outside local mode")
 
 
 class RequiresSecrets(ServiceSettings):
@@ -67,18 +83,42 @@ class RequiresSecrets(ServiceSettings):
 
     @model_validator(mode="after")
     def _no_dev_secrets_outside_local(self) -> Self:
-        if self.environment != "local":
-            for name, value in self.secret_values().items():
-                if value.startswith("dev-only-"):
-                    raise ValueError(f"{name.upper()} must be set outside local mode")
+        refuse_dev_secrets(self.environment, self.secret_values())
         return self
 
     def secret_values(self) -> dict[str, str]:
         return {}
 
 
+class ReportingSettings(RequiresSecrets):
+    """A service with reporting reads (analytics' reports, the decision logs, the customer
+    count), which ``ANALYTICS_API_KEY`` opens."""
+
+    analytics_api_key: SecretStr = Field(
+        default=SecretStr(DEV_ONLY_ANALYTICS_API_KEY),
+        min_length=16,
+        description="Bearer key with every scope of analytics; it also opens the reporting "
+        "reads of planner, segmenter and content. Must be set outside local mode.",
+    )
+
+    def secret_values(self) -> dict[str, str]:
+        return super().secret_values() | {
+            "analytics_api_key": self.analytics_api_key.get_secret_value()
+        }
+
+
+class ConfigurationError(ValueError):
+    """A setting well-formed in itself whose content is not (a file it names, say): raised
+    while a service is built, reported like a bad variable."""
+
+
 # A bad value of a variable whose name holds one of these is never echoed back.
 SECRET_WORDS = ("KEY", "SECRET", "PASSWORD", "TOKEN")
+
+
+def report_configuration_error(message: str) -> None:
+    """The one line a bad setting gets: ``configuration error: VARIABLE: what is wrong``."""
+    print(f"configuration error: {message}", file=sys.stderr)
 
 
 def load_settings[S: BaseSettings](cls: type[S]) -> S:
@@ -93,5 +133,5 @@ def load_settings[S: BaseSettings](cls: type[S]) -> S:
             given = f" (got {item['input']!r})" if shown else ""
             message = item["msg"].removeprefix("Value error, ")
             where = f"{variable}: " if variable else ""
-            print(f"configuration error: {where}{message}{given}", file=sys.stderr)
+            report_configuration_error(f"{where}{message}{given}")
         raise SystemExit(2) from None

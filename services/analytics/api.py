@@ -1,8 +1,9 @@
-"""The analytics HTTP API: a campaign's report, and its performance published on demand."""
+"""The analytics HTTP API: a campaign's report (``reports:read``), and its performance
+published on demand (``events:write``)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Path
 from pydantic import BaseModel, Field
@@ -12,6 +13,9 @@ from services.analytics.domain import CampaignTotals
 from services.analytics.payment_lines import PaymentLine
 from services.analytics.performance import PerformanceReporter
 from services.analytics.repository import CampaignTotalsRepository, PaymentsRepository
+from shared.api_keys.fastapi_dependency import requires
+from shared.api_keys.keyring import ApiKeys
+from shared.api_keys.keys import Scope
 from shared.events.campaigns import CampaignPlanned, ProcessorShare
 from shared.events.common import Channel
 from shared.money import DecimalString, Money
@@ -124,10 +128,25 @@ def build_api(
     campaigns: CampaignTotalsRepository,
     payments: PaymentsRepository,
     reporter: PerformanceReporter,
+    keys: ApiKeys,
 ) -> FastAPI:
-    api = FastAPI(title="Analytics", version="1", routes=health_routes(infra))
+    api = FastAPI(
+        title="Analytics",
+        version="1",
+        description="Campaign reports. Every /v1 call needs a bearer API key holding the "
+        "route's scope: ANALYTICS_API_KEY, or one from API_KEYS_FILE.",
+        routes=health_routes(infra),
+    )
+    denied: dict[int | str, dict[str, Any]] = {
+        401: {"description": "No API key, or one that is not ours."},
+        403: {"description": "The key lacks the route's scope."},
+    }
 
-    @api.get("/v1/campaigns/{campaign_id}/report", responses={404: {"description": "Unknown"}})
+    @api.get(
+        "/v1/campaigns/{campaign_id}/report",
+        responses={404: {"description": "Unknown"}, **denied},
+        dependencies=[requires(keys, Scope.REPORTS_READ)],
+    )
     async def report(campaign_id: CampaignIdPath) -> CampaignReport:
         totals = await campaigns.get(campaign_id)
         if totals is None:
@@ -137,7 +156,8 @@ def build_api(
     @api.post(
         "/v1/campaigns/{campaign_id}/performance",
         status_code=202,
-        responses={404: {"description": "Unknown"}},
+        responses={404: {"description": "Unknown"}, **denied},
+        dependencies=[requires(keys, Scope.EVENTS_WRITE)],
     )
     async def publish_performance(campaign_id: CampaignIdPath) -> PerformanceAccepted:
         event = await reporter.report(campaign_id)

@@ -5,6 +5,7 @@ from services.analytics.handlers import register
 from services.analytics.performance import PerformanceReporter
 from services.analytics.repository import CampaignTotalsRepository, PaymentsRepository
 from services.analytics.settings import AnalyticsSettings
+from shared.api_keys.keyring import ApiKeys
 from shared.runtime import Infrastructure, Service
 
 NAME = "analytics"
@@ -21,7 +22,15 @@ def build(settings: AnalyticsSettings) -> Service:
     infra.finish()
     return Service(
         infra=infra,
-        http_app=build_api(infra, campaigns, payments, reporter),
+        http_app=build_api(
+            infra,
+            campaigns,
+            payments,
+            reporter,
+            ApiKeys.with_service_key(
+                "ANALYTICS_API_KEY", settings.analytics_api_key, settings.api_keys_file
+            ),
+        ),
         http_port=settings.analytics_api_port,
         on_startup=[payments.ensure_indexes],
         background=[reporter.report_periodically],

@@ -9,6 +9,7 @@ from services.content.repository import ContentTransaction, generated_content
 from services.content.settings import ContentSettings
 from shared.ai.decisions import DecisionLog, decision_routes
 from shared.ai.settings import configured_model
+from shared.api_keys.keyring import reporting_reads
 from shared.runtime import Infrastructure, Service, health_routes
 
 NAME = "content"
@@ -34,7 +35,9 @@ def build(settings: ContentSettings) -> Service:
     infra.finish()
     return Service(
         infra=infra,
-        http_app=Starlette(routes=[*health_routes(infra), *decision_routes(decisions)]),
+        http_app=Starlette(
+            routes=[*health_routes(infra), *decision_routes(decisions, reporting_reads(settings))]
+        ),
         http_port=settings.content_health_port,
         on_startup=[decisions.ensure_indexes],
     )

@@ -35,6 +35,7 @@ from services.payment.storage.payments import Payments
 from services.payment.storage.risk_history import RiskHistory
 from services.payment.storage.transaction import TOPICS, payment_transactions
 from services.payment.storage.webhook_events import WebhookEvents
+from shared.api_keys.keyring import ApiKeys
 from shared.events.envelope import CloudEvent
 from shared.runtime import Infrastructure, Service, health_routes
 
@@ -190,7 +191,9 @@ def assemble(settings: PaymentSettings) -> PaymentService:
         infra=infra,
         http_app=build_api(
             handlers,
-            settings.payment_api_key,
+            ApiKeys.with_service_key(
+                "PAYMENT_API_KEY", settings.payment_api_key, settings.api_keys_file
+            ),
             clients,
             health_routes(infra),
             Admission(settings.payment_max_in_flight),

@@ -19,6 +19,7 @@ from services.planner.response_curves import default_curve
 from services.planner.settings import PlannerSettings
 from shared.ai.decisions import DecisionLog, decision_routes
 from shared.ai.settings import configured_model
+from shared.api_keys.keyring import reporting_reads
 from shared.events.common import Channel
 from shared.runtime import Infrastructure, Service, health_routes
 
@@ -59,7 +60,9 @@ def build(settings: PlannerSettings) -> Service:
     infra.finish()
     return Service(
         infra=infra,
-        http_app=Starlette(routes=[*health_routes(infra), *decision_routes(decisions)]),
+        http_app=Starlette(
+            routes=[*health_routes(infra), *decision_routes(decisions, reporting_reads(settings))]
+        ),
         http_port=settings.planner_health_port,
         on_startup=[rejections.ensure_indexes, decisions.ensure_indexes],
     )

@@ -8,6 +8,7 @@ from services.segmenter.repository import Customers, Outcomes, Segmentations, Se
 from services.segmenter.settings import SegmenterSettings
 from shared.ai.decisions import DecisionLog
 from shared.ai.settings import configured_model
+from shared.api_keys.keyring import reporting_reads
 from shared.runtime import Infrastructure, Service
 
 NAME = "segmenter"
@@ -37,7 +38,7 @@ def build(settings: SegmenterSettings) -> Service:
     infra.finish()
     return Service(
         infra=infra,
-        http_app=http_app(infra, customers, decisions),
+        http_app=http_app(infra, customers, decisions, reporting_reads(settings)),
         http_port=settings.segmenter_health_port,
         on_startup=[decisions.ensure_indexes],
     )

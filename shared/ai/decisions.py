@@ -2,7 +2,8 @@
 
 Each service stores its own decisions in its ``decisions`` collection, written in the same
 transaction as the work the decision caused. ``decision_routes`` serves them over the
-service's HTTP port; ``campaignctl decisions`` reads them from there.
+service's HTTP port to keys with the ``reports:read`` scope; ``campaignctl decisions`` reads
+them from there.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from shared.ai.runner import Decision
+from shared.api_keys.keyring import ApiKeys
+from shared.api_keys.keys import Scope
+from shared.api_keys.starlette_routes import requiring
 from shared.storage.mongo import Document
 
 
@@ -75,11 +79,12 @@ def _as_json(document: Document) -> dict[str, Any]:
     }
 
 
-def decision_routes(log: DecisionLog) -> list[BaseRoute]:
+def decision_routes(log: DecisionLog, keys: ApiKeys) -> list[BaseRoute]:
     async def decisions(request: Request) -> JSONResponse:
         campaign_id = request.path_params["campaign_id"]
         return JSONResponse(
             {"campaign_id": campaign_id, "decisions": await log.for_campaign(campaign_id)}
         )
 
-    return [Route("/v1/campaigns/{campaign_id}/decisions", decisions)]
+    guarded = requiring(keys, Scope.REPORTS_READ, decisions)
+    return [Route("/v1/campaigns/{campaign_id}/decisions", guarded)]

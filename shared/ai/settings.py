@@ -15,14 +15,16 @@ from shared.ai.anthropic_model import AnthropicModel
 from shared.ai.costs import DEFAULT_PRICES, ModelPrice, PriceTable
 from shared.ai.openai_model import OpenAiModel
 from shared.ai.provider import StructuredModel
-from shared.settings import ServiceSettings
+from shared.settings import ReportingSettings
 
 log = logging.getLogger(__name__)
 
 type Engine = Literal["openai", "anthropic", "offline"]
 
 
-class AiSettings(ServiceSettings):
+class AiSettings(ReportingSettings):
+    """A service with an AI step; its decision log is a reporting read (ANALYTICS_API_KEY)."""
+
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = Field(
         default=None, description="An OpenAI-compatible server or gateway."

@@ -11,9 +11,21 @@ class ReportNotFoundError(LookupError):
     """Analytics knows nothing of the campaign (yet)."""
 
 
-async def fetch_report(analytics_url: str, campaign_id: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=analytics_url, timeout=10) as client:
+class KeyRefusedError(PermissionError):
+    """Analytics does not take the key sent, or it lacks the ``reports:read`` scope."""
+
+
+async def fetch_report(
+    analytics_url: str, headers: dict[str, str], campaign_id: str
+) -> dict[str, Any]:
+    """``headers`` carry the key (``CliSettings.reporting_headers``)."""
+    async with httpx.AsyncClient(base_url=analytics_url, headers=headers, timeout=10) as client:
         response = await client.get(f"/v1/campaigns/{campaign_id}/report")
+    if response.status_code in (401, 403):
+        raise KeyRefusedError(
+            f"analytics refused the key ({response.status_code}): set ANALYTICS_API_KEY to "
+            "its key, or to a key from API_KEYS_FILE with the reports:read scope"
+        )
     if response.status_code == 404:
         raise ReportNotFoundError(f"analytics has no report for campaign {campaign_id!r}")
     response.raise_for_status()

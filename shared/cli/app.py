@@ -1,4 +1,5 @@
-"""campaignctl: import customers, request and follow campaigns, read reports, run the demo."""
+"""campaignctl: import customers, request and follow campaigns, read reports, run the demo,
+make API keys."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from shared.cli import campaign_request, customer_import, demo
-from shared.cli.analytics_api import ReportNotFoundError, fetch_report
+from shared.cli.analytics_api import KeyRefusedError, ReportNotFoundError, fetch_report
+from shared.cli.api_key import api_key_app
 from shared.cli.decisions_view import fetch_decisions, render_decisions
 from shared.cli.events_client import belongs_to, follow
 from shared.cli.report_view import render_report
@@ -31,6 +33,7 @@ from shared.settings import load_settings
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 customers_app = typer.Typer(help="The customer base the segmenter works from.")
 app.add_typer(customers_app, name="customers")
+app.add_typer(api_key_app, name="api-key")
 
 # Piped into a log or CI, rich would assume 80 columns and squeeze the report's tables.
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -152,8 +155,10 @@ def report(campaign_id: str) -> None:
     """Show the campaign's report from the analytics API."""
     settings = load_settings(CliSettings)
     try:
-        found = asyncio.run(fetch_report(settings.analytics_url, campaign_id))
-    except ReportNotFoundError as error:
+        found = asyncio.run(
+            fetch_report(settings.analytics_url, settings.reporting_headers, campaign_id)
+        )
+    except (ReportNotFoundError, KeyRefusedError) as error:
         raise fail(str(error)) from None
     except httpx.HTTPError as error:
         raise fail(
@@ -166,7 +171,9 @@ def report(campaign_id: str) -> None:
 def decisions(campaign_id: str) -> None:
     """Show the campaign's AI decisions: engine, inputs hash, cost, violations, fallbacks."""
     settings = load_settings(CliSettings)
-    found = asyncio.run(fetch_decisions(settings.decision_log_urls, campaign_id))
+    found = asyncio.run(
+        fetch_decisions(settings.decision_log_urls, settings.reporting_headers, campaign_id)
+    )
     render_decisions(campaign_id, found, console)
     if len(found.unreachable) == len(settings.decision_log_urls):
         raise typer.Exit(1)

@@ -47,10 +47,14 @@ REVENUE_TIMEOUT = 45.0
 REPORT_TIMEOUT = 20.0
 
 
-async def segmenter_holds(segmenter_url: str, count: int, on_count: Callable[[int], None]) -> None:
+async def segmenter_holds(
+    settings: CliSettings, count: int, on_count: Callable[[int], None]
+) -> None:
     """Poll the segmenter's customer count until it reaches ``count``, or stops growing."""
     held, grew_at = -1, asyncio.get_running_loop().time()
-    async with httpx.AsyncClient(base_url=segmenter_url, timeout=5) as client:
+    async with httpx.AsyncClient(
+        base_url=settings.segmenter_url, headers=settings.reporting_headers, timeout=5
+    ) as client:
         while True:
             response = await client.get("/v1/customers/count")
             now_held = int(response.json()["customers"]) if response.status_code == 200 else 0
@@ -155,7 +159,7 @@ class CampaignFlow:
         with self.console.status(f"{len(purchases)} shoppers paying through the payment API"):
             return await shop(
                 self.settings.payment_url,
-                self.settings.payment_api_key,
+                self.settings.payment_api_key.get_secret_value(),
                 self.campaign_id,
                 purchases,
                 paid,
@@ -193,7 +197,9 @@ class CampaignFlow:
     async def settled_report(self, payments: int) -> dict[str, Any]:
         while True:
             try:
-                report = await fetch_report(self.settings.analytics_url, self.campaign_id)
+                report = await fetch_report(
+                    self.settings.analytics_url, self.settings.reporting_headers, self.campaign_id
+                )
                 if len(report.get("payments") or []) >= payments or "payments" not in report:
                     return report
             except ReportNotFoundError:

@@ -26,9 +26,12 @@ async def _service_decisions(
     return found
 
 
-async def fetch_decisions(urls: dict[str, str], campaign_id: str) -> CampaignDecisions:
-    """Ask every service at once; one that does not answer is reported, not fatal."""
-    async with httpx.AsyncClient(timeout=5) as client:
+async def fetch_decisions(
+    urls: dict[str, str], headers: dict[str, str], campaign_id: str
+) -> CampaignDecisions:
+    """Ask every service at once; one that does not answer is reported, not fatal.
+    ``headers`` carry the key (``CliSettings.reporting_headers``)."""
+    async with httpx.AsyncClient(headers=headers, timeout=5) as client:
         answers = await asyncio.gather(
             *(_service_decisions(client, url, campaign_id) for url in urls.values()),
             return_exceptions=True,

@@ -72,7 +72,7 @@ async def load_customers(settings: CliSettings, console: Console) -> list[Custom
             SEGMENTER_TIMEOUT,
             f"all {len(customers):,} customers in the segmenter",
             "segmenter",
-            campaign_flow.segmenter_holds(settings.segmenter_url, len(customers), show),
+            campaign_flow.segmenter_holds(settings, len(customers), show),
         )
     console.print(f"segmenter holds all {len(customers):,} customers")
     return customers

@@ -1,23 +1,39 @@
-"""Where ``campaignctl`` finds the system: the same environment variables the services read."""
+"""Where ``campaignctl`` finds the system, and the keys it sends: the same environment
+variables the services read."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.settings import DEV_ONLY_PAYMENT_API_KEY
+from shared.settings import (
+    DEV_ONLY_ANALYTICS_API_KEY,
+    DEV_ONLY_PAYMENT_API_KEY,
+    Environment,
+    refuse_dev_secrets,
+)
 
 
 class CliSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
+    environment: Environment = Field(
+        default="local", description="'local' sends the development-only keys by default."
+    )
     kafka_bootstrap_servers: str = Field(default="localhost:9092", min_length=1)
     mongodb_url: str = Field(default="mongodb://localhost:27017", pattern=r"^mongodb(\+srv)?://")
     payment_api_port: int = Field(default=8000, ge=1, le=65535)
     payment_api_url: str | None = Field(
         default=None, description="Overrides http://127.0.0.1:<PAYMENT_API_PORT>."
     )
-    payment_api_key: str = Field(default=DEV_ONLY_PAYMENT_API_KEY, min_length=1)
+    payment_api_key: SecretStr = Field(default=SecretStr(DEV_ONLY_PAYMENT_API_KEY), min_length=1)
+    analytics_api_key: SecretStr = Field(
+        default=SecretStr(DEV_ONLY_ANALYTICS_API_KEY),
+        min_length=1,
+        description="Sent to analytics, and to the decision logs and customer count.",
+    )
     analytics_api_port: int = Field(default=8001, ge=1, le=65535)
     analytics_api_url: str | None = Field(
         default=None, description="Overrides http://127.0.0.1:<ANALYTICS_API_PORT>."
@@ -25,6 +41,22 @@ class CliSettings(BaseSettings):
     planner_health_port: int = Field(default=8010, ge=1, le=65535)
     segmenter_health_port: int = Field(default=8011, ge=1, le=65535)
     content_health_port: int = Field(default=8012, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _no_dev_keys_outside_local(self) -> Self:
+        refuse_dev_secrets(
+            self.environment,
+            {
+                "payment_api_key": self.payment_api_key.get_secret_value(),
+                "analytics_api_key": self.analytics_api_key.get_secret_value(),
+            },
+        )
+        return self
+
+    @property
+    def reporting_headers(self) -> dict[str, str]:
+        """What the reporting reads need: analytics, the decision logs, the customer count."""
+        return {"Authorization": f"Bearer {self.analytics_api_key.get_secret_value()}"}
 
     @property
     def payment_url(self) -> str:

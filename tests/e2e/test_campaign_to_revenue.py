@@ -45,7 +45,7 @@ from tests.support.fake_llm import FakeLlm, fake_llm_server
 from tests.support.infrastructure import TestInfrastructure
 from tests.support.kafka import EventLog, Publisher, cloud_event, for_campaign
 from tests.support.llm_responders import MODEL_MARK, answer_from_facts, requested_output
-from tests.support.services import running_all, settings_for
+from tests.support.services import REPORTS_AUTH, running_all, settings_for
 
 # (method, token, amount, expected fee, expected net) per the fee table.
 PURCHASES = [
@@ -99,7 +99,7 @@ async def import_customers(publisher: Publisher, count: int) -> list[dict[str, A
 
 
 async def wait_for_customers(url: str, at_least: int) -> None:
-    async with httpx.AsyncClient(base_url=url) as http:
+    async with httpx.AsyncClient(base_url=url, headers=REPORTS_AUTH) as http:
         for _ in range(300):
             if (await http.get("/v1/customers/count")).json()["customers"] >= at_least:
                 return
@@ -206,7 +206,7 @@ async def test_campaign_request_flows_to_attributed_revenue_with_exact_amounts(
 
 
 async def settled_report(url: str, cid: str, *, completed: int, failed: int) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=url) as http:
+    async with httpx.AsyncClient(base_url=url, headers=REPORTS_AUTH) as http:
         for _ in range(300):
             response = await http.get(f"/v1/campaigns/{cid}/report")
             if response.status_code == 200:

@@ -32,7 +32,7 @@ from tests.support.factories import (
     payment_record,
 )
 from tests.support.kafka import Event, cloud_event, for_campaign
-from tests.support.services import running, settings_for
+from tests.support.services import REPORTS_AUTH, running, settings_for
 
 type Report = dict[str, Any]
 
@@ -92,7 +92,9 @@ async def report_once(
 
 
 def api(settings: AnalyticsSettings) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.analytics_api_port}")
+    return httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{settings.analytics_api_port}", headers=REPORTS_AUTH
+    )
 
 
 async def test_each_completed_payment_records_revenue_once_and_failed_ones_none(

@@ -10,18 +10,23 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 from typer.testing import CliRunner, Result
 
+from services.analytics.app import build as build_analytics
+from services.analytics.settings import AnalyticsSettings
 from shared.cli.app import app
 from shared.cli.customer_base import generate_customer_base
 from shared.cli.customer_import import customer_lines
 from shared.events.campaigns import CampaignRequested
 from shared.events.customers import CustomerUpserted
-from shared.events.topics import CAMPAIGN_REQUESTED, CUSTOMER_UPSERTED
-from tests.support.factories import campaign_id, campaign_request
+from shared.events.topics import CAMPAIGN_PLANNED, CAMPAIGN_REQUESTED, CUSTOMER_UPSERTED
+from shared.settings import DEV_ONLY_ANALYTICS_API_KEY
+from tests.support.factories import campaign_id, campaign_planned, campaign_request
+from tests.support.kafka import cloud_event
+from tests.support.services import running, settings_for
 
 
-async def campaignctl(infra, *args: str) -> Result:
+async def campaignctl(infra, *args: str, **env: str) -> Result:
     """Run the CLI in a thread: it runs its own event loop, as it does from a shell."""
-    env = {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka}
+    env = {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka} | env
     return await asyncio.to_thread(CliRunner().invoke, app, list(args), env=env)
 
 
@@ -112,3 +117,27 @@ async def test_watch_prints_the_campaigns_events_and_no_others(infra, publisher,
     assert "campaign.requested" in result.stdout
     assert "Spring sale, budget 50,000.00 USD" in result.stdout
     assert result.stdout.count("campaign.requested") == 1
+
+
+async def test_report_sends_the_analytics_key_it_is_given(infra, publisher):
+    cid = campaign_id("cli")
+    key = f"analytics-key-{uuid.uuid4().hex}"
+    settings = settings_for(AnalyticsSettings, infra, analytics_api_key=key)
+    planned = cloud_event(CAMPAIGN_PLANNED, campaign_planned(cid), subject=cid)
+    env = {"ANALYTICS_API_PORT": str(settings.analytics_api_port)}
+
+    async with running(build_analytics, settings):
+        await publisher.send(CAMPAIGN_PLANNED, planned, key=cid)
+        async with asyncio.timeout(30):
+            while (
+                shown := await campaignctl(infra, "report", cid, **env, ANALYTICS_API_KEY=key)
+            ).exit_code:
+                assert "has no report" in shown.stderr, shown.output
+                await asyncio.sleep(0.2)
+        refused = await campaignctl(
+            infra, "report", cid, **env, ANALYTICS_API_KEY=DEV_ONLY_ANALYTICS_API_KEY
+        )
+
+    assert "Spring sale" in shown.stdout
+    assert refused.exit_code == 1
+    assert "analytics refused the key (401): set ANALYTICS_API_KEY" in refused.stderr

@@ -27,7 +27,7 @@ from shared.runtime import Service
 from tests.support.factories import campaign_id, campaign_planned, campaign_segmented
 from tests.support.fake_llm import FakeLlm, answer, fake_llm_server, http_error, slow
 from tests.support.kafka import cloud_event, for_campaign
-from tests.support.services import running, settings_for
+from tests.support.services import REPORTS_AUTH, running, settings_for
 
 ADDRESS = "Example Shop, 1 Test Street, Springfield, USA"
 SENDER = Sender(
@@ -259,7 +259,8 @@ async def test_the_same_inputs_written_offline_again_give_the_same_decision(fake
 
 
 async def decisions_of(service: Service, cid: str) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.http_port}") as http:
+    base_url = f"http://127.0.0.1:{service.http_port}"
+    async with httpx.AsyncClient(base_url=base_url, headers=REPORTS_AUTH) as http:
         response = await http.get(f"/v1/campaigns/{cid}/decisions")
     decisions: list[dict[str, Any]] = response.json()["decisions"]
     return decisions

@@ -19,11 +19,20 @@ from shared.ai.costs import DEFAULT_PRICES, PriceTable
 from shared.ai.decisions import DecisionLog, decision_routes
 from shared.ai.provider import Prompt, Usage
 from shared.ai.runner import AiStep, Decision, run_step
+from shared.api_keys.keyring import ApiKeys
+from shared.api_keys.keys import ApiKey, Scope
 from shared.cli.app import app as campaignctl
+from shared.settings import DEV_ONLY_ANALYTICS_API_KEY
 from shared.storage.mongo import Document, connect, service_database
 from shared.storage.unit_of_work import Transaction, UnitOfWork
 from tests.support.factories import campaign_id
 from tests.support.infrastructure import free_port
+from tests.support.services import REPORTS_AUTH
+
+# What the planner, segmenter and content accept in local mode.
+REPORTING_KEYS = ApiKeys(
+    [ApiKey.of("ANALYTICS_API_KEY", DEV_ONLY_ANALYTICS_API_KEY, [Scope.REPORTS_READ])]
+)
 
 
 class Split(BaseModel):
@@ -127,10 +136,12 @@ async def test_decisions_are_listed_over_http_oldest_first(store):
         decision = await offline_decision(amount)
         async with uow as tx:
             await tx.decisions.record(cid, "allocate", decision)
-    app = Starlette(routes=decision_routes(log))
+    app = Starlette(routes=decision_routes(log, REPORTING_KEYS))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://planner") as client:
-        response = await client.get(f"/v1/campaigns/{cid}/decisions")
+        refused = await client.get(f"/v1/campaigns/{cid}/decisions")
+        response = await client.get(f"/v1/campaigns/{cid}/decisions", headers=REPORTS_AUTH)
+    assert refused.status_code == 401
     assert response.status_code == 200
     body = response.json()
     assert body["campaign_id"] == cid
@@ -146,7 +157,9 @@ async def test_campaignctl_decisions_shows_each_services_log_and_names_the_silen
         await tx.decisions.record(cid, "allocate", decision)
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(Starlette(routes=decision_routes(log)), port=port, log_level="warning")
+        uvicorn.Config(
+            Starlette(routes=decision_routes(log, REPORTING_KEYS)), port=port, log_level="warning"
+        )
     )
     serving = asyncio.create_task(server.serve())
     while not server.started:

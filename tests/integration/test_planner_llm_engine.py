@@ -23,7 +23,7 @@ from tests.support.factories import campaign_id, campaign_request
 from tests.support.fake_llm import FakeLlm, answer, fake_llm_server
 from tests.support.kafka import cloud_event, for_campaign
 from tests.support.planning import given_audience
-from tests.support.services import running, settings_for
+from tests.support.services import REPORTS_AUTH, running, settings_for
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 REQUEST = CampaignRequested.model_validate(campaign_request(campaign_id()))
@@ -101,7 +101,7 @@ async def test_without_a_model_the_offline_plan_is_labelled_offline():
 
 async def decisions_of(service: Service, cid: str) -> list[dict[str, Any]]:
     port = service.http_port
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=REPORTS_AUTH) as http:
         response = await http.get(f"/v1/campaigns/{cid}/decisions")
     decisions: list[dict[str, Any]] = response.json()["decisions"]
     return decisions

@@ -23,7 +23,7 @@ from shared.runtime import Service
 from shared.storage.unit_of_work import PROCESSED_EVENTS, processed_event_key
 from tests.support.factories import campaign_id, campaign_launched, campaign_planned, customer
 from tests.support.kafka import Event, EventLog, Publisher, cloud_event, for_campaign
-from tests.support.services import running, settings_for
+from tests.support.services import REPORTS_AUTH, running, settings_for
 
 if TYPE_CHECKING:
     from tests.support.infrastructure import TestInfrastructure
@@ -50,7 +50,7 @@ async def send_customer(
 
 async def until_customer_count(service: Service, expected: int) -> None:
     url = f"http://127.0.0.1:{service.http_port}/v1/customers/count"
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(headers=REPORTS_AUTH) as client:
         async with asyncio.timeout(30):
             while (await client.get(url)).json()["customers"] < expected:
                 await asyncio.sleep(0.1)

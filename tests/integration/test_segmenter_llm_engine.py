@@ -30,7 +30,7 @@ from tests.support.segmentations import (
     small_segmentation,
     wording,
 )
-from tests.support.services import running, settings_for
+from tests.support.services import REPORTS_AUTH, running, settings_for
 
 if TYPE_CHECKING:
     from tests.support.infrastructure import TestInfrastructure
@@ -266,7 +266,7 @@ async def test_the_segmenter_names_segments_with_the_model_and_logs_the_decision
         planned = cloud_event(CAMPAIGN_PLANNED, campaign_planned(cid), subject=cid)
         await publisher.send(CAMPAIGN_PLANNED, planned, key=cid)
         [segmented] = await events.wait_for(CAMPAIGN_SEGMENTED, for_campaign(cid))
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(headers=REPORTS_AUTH) as client:
             url = f"http://127.0.0.1:{service.http_port}/v1/campaigns/{cid}/decisions"
             listed = (await client.get(url)).json()
 
@@ -289,7 +289,7 @@ async def test_the_segmenter_names_segments_with_the_model_and_logs_the_decision
 
 
 async def until_customers(port: int, expected: int) -> None:
-    async with httpx.AsyncClient() as client, asyncio.timeout(30):
+    async with httpx.AsyncClient(headers=REPORTS_AUTH) as client, asyncio.timeout(30):
         url = f"http://127.0.0.1:{port}/v1/customers/count"
         while (await client.get(url)).json()["customers"] < expected:
             await asyncio.sleep(0.1)

@@ -8,8 +8,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from shared.runtime import Service, serve
-from shared.settings import ServiceSettings
+from shared.settings import DEV_ONLY_ANALYTICS_API_KEY, ServiceSettings
 from tests.support.infrastructure import TestInfrastructure, free_port
+
+# What the reporting reads take in local mode: analytics, decision logs, the customer count.
+REPORTS_AUTH = {"Authorization": f"Bearer {DEV_ONLY_ANALYTICS_API_KEY}"}
 
 
 def settings_for[S: ServiceSettings](

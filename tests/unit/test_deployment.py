@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from shared.api_keys.keys import parse_keys_file
 from shared.devstack.processes import SERVICES
 from shared.settings import RequiresSecrets, ServiceSettings
 
@@ -108,6 +109,24 @@ def test_secrets_must_be_supplied_by_whoever_runs_compose(
         assert str(environment.get(variable, "")).startswith(f"${{{variable}:?"), (
             f"{service}: {variable} must be required from the environment (${{{variable}:?...}})"
         )
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_services_with_keyed_apis_mount_the_keys_file_they_read(
+    compose: dict[str, Any], service: str
+) -> None:
+    """The directory is mounted, not the file: a file renamed over the old one (how the
+    keys file is replaced) shows through a directory mount only."""
+    cls = settings_class(service)
+    secrets = cls.model_construct().secret_values() if issubclass(cls, RequiresSecrets) else {}
+    if not {"payment_api_key", "analytics_api_key"} & set(secrets):
+        return
+    spec = compose["services"][service]
+    keys_file = Path(spec["environment"]["API_KEYS_FILE"])
+    mounts = [interpolated(volume).split(":") for volume in spec["volumes"]]
+    [(host, _, mode)] = [m for m in mounts if Path(m[1]) == keys_file.parent]
+    assert mode == "ro"
+    parse_keys_file((ROOT / host / keys_file.name).read_text())  # the shipped file parses
 
 
 @pytest.mark.parametrize("service", SERVICES)

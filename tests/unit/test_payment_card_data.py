@@ -1,4 +1,5 @@
-"""Card data in a request body is found by path, never echoed, and ordinary values pass."""
+"""Card data in a request body is found by path, never echoed, and ordinary values pass;
+card numbers in headers, query strings and paths are found by where they are."""
 
 from __future__ import annotations
 
@@ -14,8 +15,13 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from stdnum import luhn
 
-from services.payment.api.card_data import body_contains_card_data, find_card_data, luhn_valid
+from services.payment.api.card_data import (
+    body_contains_card_data,
+    find_card_data,
+    request_parts_with_card_data,
+)
 from tests.support.factories import payment_request
 
 TEST_PANS = {
@@ -30,13 +36,15 @@ TEST_PANS = {
 
 @pytest.mark.parametrize("pan", TEST_PANS.values(), ids=TEST_PANS.keys())
 def test_processor_test_card_numbers_pass_luhn_and_are_found(pan: str) -> None:
-    assert luhn_valid(pan)
+    assert luhn.is_valid(pan)
     assert find_card_data({"metadata": {"note": pan}}) == ["metadata.note"]
 
 
-@pytest.mark.parametrize("digits", ["4242424242424241", "", "4242 4242", "٤٢٤٢", "42a2"])
-def test_luhn_rejects_wrong_check_digits_and_anything_but_ascii_digits(digits: str) -> None:
-    assert not luhn_valid(digits)
+@pytest.mark.parametrize("digits", ["4242424242424241", "٤٢٤٢٤٢٤٢٤٢٤٢٤٢٤٢", "4242424242424242" * 2])
+def test_wrong_check_digits_non_ascii_digits_and_long_runs_are_not_card_numbers(
+    digits: str,
+) -> None:
+    assert find_card_data({"n": digits}) == []
 
 
 @pytest.mark.parametrize(
@@ -51,6 +59,21 @@ def test_luhn_rejects_wrong_check_digits_and_anything_but_ascii_digits(digits: s
         "pan=4242424242424242&cvc=123",
         "4242424242424242.00",
         "(4242424242424242)",
+        "4242.4242.4242.4242",
+        "4242/4242/4242/4242",
+        "4242_4242_4242_4242",
+        "4242  4242  4242  4242",
+        "4242\t4242\t4242\t4242",
+        "4242\u00a04242\u00a04242\u00a04242",  # non-breaking spaces
+        "4242\u20094242\u30004242\u202f4242",  # thin, ideographic, narrow no-break
+        "4242 - 4242 / 4242 ._ 4242",
+        "3782.822463.10005",
+        "3056/930902/5904",
+        "VISA4242 4242 4242 4242",
+        "pan4242424242424242",
+        "4242424242424242abc",
+        "ref4242424242424242",
+        "card:4242.4242.4242.4242EXP",
     ],
 )
 def test_card_numbers_are_found_however_they_are_written(written: str) -> None:
@@ -105,9 +128,18 @@ def test_every_finding_is_reported_once_in_document_order() -> None:
     [
         "pay_15eac602-c380-4bce-ad05-12ac162a06b4",
         "68387380-6956-0423-0411-442694208093",  # all decimal, and a Luhn-valid 8-4-4 run
-        "4242424242424242abc",
-        "ref4242424242424242",
         "2026-03-01T12:00:00.123456+00:00",
+        "2026.03.01 12:00:00",
+        "01/03/2026 12:00",
+        "2026/03/01_12-00-00.123456",
+        "192.168.100.200",
+        "10.0.0.1:8080, 203.0.113.7",
+        "1_000_000.00",
+        "1.000.000,00",
+        "INV/2026/000123/0042",
+        "order_20261126_021622",
+        "14242424242424242",  # a card number inside a longer digit run is not one
+        "4242424242424242" + "0000",
         "2026-03-01 12:00:00",
         "149.99",
         "+49 1512 3456780",
@@ -175,8 +207,7 @@ def test_a_deeply_nested_card_number_is_found() -> None:
 def luhn_numbers(draw: st.DrawFn) -> str:
     length = draw(st.integers(min_value=13, max_value=19))
     payload = draw(st.text(string.digits, min_size=length - 1, max_size=length - 1))
-    check = next(d for d in string.digits if luhn_valid(payload + d))
-    return payload + check
+    return payload + luhn.calc_check_digit(payload)
 
 
 @st.composite
@@ -216,6 +247,36 @@ def _nest(
     return value, path.removeprefix(".") or "body"
 
 
+# Whitespace (``str.isspace``, which covers every Zs space) and the common separators.
+SEPARATORS = st.sampled_from([" ", "\t", "\n", "\u00a0", "\u2009", "\u3000", "-", ".", "/", "_"])
+SEPARATOR_RUNS = st.lists(SEPARATORS, min_size=1, max_size=3).map("".join)
+NOT_DIGITS = st.text(st.characters(exclude_categories=["Nd"]), max_size=12)
+
+
+@st.composite
+def printed(draw: st.DrawFn, digits: str) -> str:
+    """Grouped as cards are printed, each gap a run of one to three separators."""
+    layouts = {15: (4, 6, 5), 14: (4, 6, 4)}
+    if len(digits) in layouts and draw(st.booleans()):
+        cuts = list(accumulate(layouts[len(digits)], initial=0))
+        groups = [digits[a:b] for a, b in itertools.pairwise(cuts)]
+    else:
+        groups = [digits[i : i + 4] for i in range(0, len(digits), 4)]
+    written = groups[0]
+    for group in groups[1:]:
+        written += draw(SEPARATOR_RUNS) + group
+    return written
+
+
+@given(pan=luhn_numbers(), data=st.data(), before=NOT_DIGITS, after=NOT_DIGITS)
+def test_a_card_number_with_any_separators_touching_any_text_is_found(
+    pan: str, data: st.DataObject, before: str, after: str
+) -> None:
+    written = data.draw(printed(pan))
+
+    assert find_card_data({"note": before + written + after}) == ["note"]
+
+
 @given(pan=luhn_numbers(), data=st.data(), steps=steps)
 def test_any_card_number_anywhere_in_any_json_is_found_and_never_echoed(
     pan: str, data: st.DataObject, steps: list[tuple[bool, str, int]]
@@ -241,7 +302,7 @@ def test_any_card_number_sent_as_a_json_integer_is_found(
 
 @given(digits=st.text(string.digits, min_size=13, max_size=19))
 def test_a_bare_digit_run_is_a_card_number_exactly_when_luhn_says_so(digits: str) -> None:
-    assert (find_card_data({"n": digits}) == ["n"]) == luhn_valid(digits)
+    assert (find_card_data({"n": digits}) == ["n"]) == luhn.is_valid(digits)
 
 
 @given(
@@ -276,3 +337,29 @@ def test_uuid_generated_ids_are_never_card_numbers() -> None:
 
 def test_amounts_as_decimals_are_not_card_numbers() -> None:
     assert find_card_data({"amount": Decimal("149.99"), "big": Decimal("4242424242424242.5")}) == []
+
+
+def test_headers_query_and_path_are_named_by_where_the_number_was() -> None:
+    found = request_parts_with_card_data(
+        headers=[("Idempotency-Key", "key-4242.4242.4242.4242"), ("User-Agent", "curl/8.5.0")],
+        query=[("customer_id", "c-1"), ("note", "pan 4242424242424242"), ("note", "again")],
+        path={"payment_id": "VISA4242 4242 4242 4242"},
+    )
+
+    assert found == ["header:Idempotency-Key", "query:note", "path:payment_id"]
+
+
+def test_a_query_parameter_named_by_a_card_number_is_shown_without_it() -> None:
+    found = request_parts_with_card_data([], [("4242424242424242", "")], {})
+
+    assert found == ["query:<key>"]
+
+
+def test_ordinary_headers_queries_and_paths_pass() -> None:
+    found = request_parts_with_card_data(
+        headers=[("X-Forwarded-For", "198.51.100.9, 203.0.113.77"), ("User-Agent", "Mozilla/5.0")],
+        query=[("campaign_id", "spring-sale-2026"), ("limit", "20"), ("status", "completed")],
+        path={"payment_id": f"pay_{uuid.uuid4()}"},
+    )
+
+    assert found == []

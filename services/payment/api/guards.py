@@ -1,19 +1,23 @@
-"""What a payment request must pass before a route sees it: no card data, a bounded body,
-an Idempotency-Key header, room among the operations in flight; and where it came from."""
+"""What a payment request must pass before a route sees it: no card data in its body,
+headers, query or path, a bounded body, an Idempotency-Key header, room among the
+operations in flight; and where it came from."""
 
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
-from typing import Annotated
+from typing import Annotated, Self
 
 from fastapi import Header, HTTPException, Request
 
-from services.payment.api.card_data import body_contains_card_data
+from services.payment.api.card_data import body_contains_card_data, request_parts_with_card_data
 from services.payment.api.client_ip import client_ip, is_trusted_proxy
 from services.payment.domain.requests import RequestContext
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
+# The headers the service stores (the key as an id, the user agent encrypted), reads an
+# address from, or could echo; the client's country header is added when configured.
+STORED_HEADERS = (IDEMPOTENCY_KEY, "User-Agent", "X-Forwarded-For")
 MAX_BODY_BYTES = 64 * 1024  # a payment request is well under 1 KiB
 
 
@@ -53,20 +57,40 @@ class CardDataError(Exception):
         self.fields = fields
 
 
-async def refuse_card_data(request: Request) -> None:
+@dataclass(frozen=True)
+class CardDataGuard:
     """Card numbers and security codes never enter: refused before validation, so the value
     reaches no error message, log, record or event. Oversized bodies are refused unread."""
-    if request.method != "POST":
-        return
+
+    headers: tuple[str, ...] = STORED_HEADERS
+
+    @classmethod
+    def for_clients(cls, clients: ClientPolicy) -> Self:
+        country = (clients.country_header,) if clients.country_header else ()
+        return cls((*STORED_HEADERS, *country))
+
+    async def __call__(self, request: Request) -> None:
+        # Every line of a repeated header: one hidden behind the first is still sent.
+        headers = [
+            (name, value) for name in self.headers for value in request.headers.getlist(name)
+        ]
+        found = request_parts_with_card_data(
+            headers, request.query_params.multi_items(), request.path_params
+        )
+        if request.method == "POST":
+            found += await _body_with_card_data(request)
+        if found:
+            raise CardDataError(found)
+
+
+async def _body_with_card_data(request: Request) -> list[str]:
     declared = request.headers.get("content-length", "0")
     if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
         raise HTTPException(413, f"the body must be at most {MAX_BODY_BYTES} bytes")
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
         raise HTTPException(413, f"the body must be at most {MAX_BODY_BYTES} bytes")
-    found = body_contains_card_data(body)
-    if found:
-        raise CardDataError(found)
+    return body_contains_card_data(body)
 
 
 class Admission:

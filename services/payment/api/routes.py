@@ -1,25 +1,26 @@
 """The payment HTTP API: take, list, read, review and refund payments; OpenAPI at /docs.
 
-Requests pass the guards in ``api_guards`` first; every error answers with the envelope
-in ``api_errors``.
+Requests pass an API key with the route's scope, then the guards in ``guards``; every
+error answers with the envelope in ``errors``.
 """
 
-import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field
 from starlette.routing import BaseRoute
 
 from services.payment.api.errors import ErrorBody, handle_errors
-from services.payment.api.guards import Admission, ClientPolicy, IdempotencyKey, refuse_card_data
+from services.payment.api.guards import Admission, CardDataGuard, ClientPolicy, IdempotencyKey
 from services.payment.domain.requests import CreatePayment, RefundRequest, ReviewDecision
 from services.payment.handlers import PaymentHandlers
 from services.payment.storage.payments import InvalidCursorError, PaymentQuery
 from services.payment.views import Answer, PaymentView
+from shared.api_keys.fastapi_dependency import requires
+from shared.api_keys.keyring import ApiKeys
+from shared.api_keys.keys import Scope
 from shared.events.payments import PaymentStatus
 
 type Responses = dict[int | str, dict[str, Any]]
@@ -54,7 +55,7 @@ def _reply(answer: Answer) -> JSONResponse:
 
 def build_api(
     handlers: PaymentHandlers,
-    api_key: SecretStr,
+    keys: ApiKeys,
     clients: ClientPolicy,
     extra_routes: list[BaseRoute],
     admission: Admission,
@@ -64,33 +65,28 @@ def build_api(
         title="Payment service",
         version="1.0.0",
         description="Payments attributed to campaigns, routed to processors by method, "
-        "scored for risk, refundable. Every /v1/payments call needs the bearer API key; "
+        "scored for risk, refundable. Every /v1/payments call needs a bearer API key "
+        "holding the route's scope (PAYMENT_API_KEY holds them all); "
         "the processors' /v1/webhooks calls are verified by their signatures instead.",
         routes=extra_routes,
+        # A redirect would repeat the path, and a path may hold what the guards refuse.
+        redirect_slashes=False,
     )
     handle_errors(app)
-    bearer = HTTPBearer(auto_error=False, description="The PAYMENT_API_KEY.")
+    card_data = Depends(CardDataGuard.for_clients(clients))
 
-    async def authorized(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> None:
-        given = (credentials.credentials if credentials else "").encode()
-        if not hmac.compare_digest(given, api_key.get_secret_value().encode()):
-            raise HTTPException(
-                401,
-                "send Authorization: Bearer <PAYMENT_API_KEY>",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+    def guarded(scope: Scope) -> list[Any]:
+        """The key first: a client without one learns nothing about the rest."""
+        return [requires(keys, scope), card_data]
 
-    router = APIRouter(
-        prefix="/v1/payments", dependencies=[Depends(authorized), Depends(refuse_card_data)]
-    )
+    router = APIRouter(prefix="/v1/payments")
 
     @router.post(
         "",
         status_code=201,
         response_model=PaymentView,
-        responses=_DECLINED | _HELD | _errors(401, 409, 422),
+        responses=_DECLINED | _HELD | _errors(401, 403, 409, 422),
+        dependencies=guarded(Scope.PAYMENTS_WRITE),
     )
     async def create_payment(
         payment: CreatePayment, idempotency_key: IdempotencyKey, request: Request
@@ -99,7 +95,12 @@ def build_api(
             context = clients.context(request)
             return _reply(await handlers.take_payment(payment, idempotency_key, context))
 
-    @router.get("", response_model=PaymentPage, responses=_errors(401, 422))
+    @router.get(
+        "",
+        response_model=PaymentPage,
+        responses=_errors(401, 403, 422),
+        dependencies=guarded(Scope.PAYMENTS_READ),
+    )
     async def list_payments(
         campaign_id: str | None = None,
         customer_id: str | None = None,
@@ -114,14 +115,20 @@ def build_api(
             raise _field_error("cursor", str(error)) from None
         return PaymentPage(data=views, next_cursor=next_cursor)
 
-    @router.get("/{payment_id}", response_model=PaymentView, responses=_errors(401, 404))
+    @router.get(
+        "/{payment_id}",
+        response_model=PaymentView,
+        responses=_errors(401, 403, 404),
+        dependencies=guarded(Scope.PAYMENTS_READ),
+    )
     async def get_payment(payment_id: str) -> PaymentView:
         return await handlers.find_payment(payment_id)
 
     @router.post(
         "/{payment_id}/review",
         response_model=PaymentView,
-        responses=_DECLINED | _errors(401, 404, 409, 422),
+        responses=_DECLINED | _errors(401, 403, 404, 409, 422),
+        dependencies=guarded(Scope.PAYMENTS_WRITE),
     )
     async def review_payment(
         payment_id: str, decision: ReviewDecision, idempotency_key: IdempotencyKey
@@ -134,7 +141,8 @@ def build_api(
         "/{payment_id}/refunds",
         status_code=201,
         response_model=PaymentView,
-        responses=_errors(401, 402, 404, 409, 422),
+        responses=_errors(401, 402, 403, 404, 409, 422),
+        dependencies=guarded(Scope.REFUNDS_WRITE),
     )
     async def refund_payment(
         payment_id: str, refund: RefundRequest, idempotency_key: IdempotencyKey
