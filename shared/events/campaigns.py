@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import AwareDatetime, Field, NonNegativeInt, ValidationInfo, field_validator
+from pydantic import (
+    AwareDatetime,
+    Field,
+    NonNegativeInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from shared.events.common import CampaignId, Channel, Contract, FieldError
 from shared.money import DecimalString, Money
@@ -227,17 +234,43 @@ class ProcessorShare(Contract):
     gross: Money
 
 
+class TotalsInCurrency(Contract):
+    """A campaign's payments in one currency: summed as paid, never converted."""
+
+    currency: str = Field(description="ISO 4217 code of every amount here.", examples=["EUR"])
+    gross: Money = Field(description="Completed payments' amounts, less what was refunded.")
+    fees: Money = Field(description="Processor fees, less the refunded payments' share.")
+    net: Money = Field(description="gross - fees.")
+    payments_completed: NonNegativeInt
+    refunded: Money = Field(description="Refunded so far; already taken out of gross and net.")
+
+    @model_validator(mode="after")
+    def _one_currency(self) -> Self:
+        for name in ("gross", "fees", "net", "refunded"):
+            amount: Money = getattr(self, name)
+            if amount.currency != self.currency:
+                raise ValueError(f"{name} is in {amount.currency}, not {self.currency}")
+        return self
+
+
 class CampaignPerformance(Contract):
     campaign_id: CampaignId
     as_of: AwareDatetime
-    gross_revenue: Money
+    gross_revenue: Money = Field(
+        description="In the budget's currency (before the plan, the first currency paid in); "
+        "payments in other currencies are in other_currencies."
+    )
     fees: Money
     net_revenue: Money
-    payments_completed: NonNegativeInt
+    payments_completed: NonNegativeInt = Field(description="In every currency.")
     payments_failed: NonNegativeInt
     success_rate: float = Field(ge=0, le=1)
-    average_transaction: Money
-    processor_mix: list[ProcessorShare]
+    average_transaction: Money = Field(
+        description="gross_revenue / the completed payments in its currency."
+    )
+    processor_mix: list[ProcessorShare] = Field(
+        description="The payments in gross_revenue's currency, per processor, largest first."
+    )
     reach: NonNegativeInt
     spend: Money | None = Field(
         default=None,
@@ -257,6 +290,11 @@ class CampaignPerformance(Contract):
     refunds: Money | None = Field(
         default=None,
         description="Refunded so far; gross_revenue, fees and net_revenue are already net of it.",
+    )
+    other_currencies: list[TotalsInCurrency] | None = Field(
+        default=None,
+        description="Payments in currencies other than gross_revenue's, per currency, sorted "
+        "by currency and never converted; absent when there are none.",
     )
 
 
@@ -278,4 +316,5 @@ __all__ = [
     "Schedule",
     "Segment",
     "SendWindow",
+    "TotalsInCurrency",
 ]

@@ -9,15 +9,13 @@ from services.analytics.app import build
 from services.analytics.settings import AnalyticsSettings
 from shared.events.topics import CAMPAIGN_PLANNED, PAYMENT_COMPLETED, REVENUE_RECORDED
 from tests.integration.test_analytics import api, for_payment, publish, report_once
-from tests.support.factories import campaign_id, campaign_planned, payment_record
+from tests.support.factories import campaign_id, campaign_planned, payment_completed
 from tests.support.services import running, settings_for
 
 
 def euro_payment(cid: str) -> dict[str, Any]:
     """100.00 EUR captured by Stripe: fee 3.20, net 96.80."""
-    record = payment_record(cid, amount="100.00", currency="EUR")
-    record["metadata"]["processor_fees"] |= {"processor_fee": "3.20", "net_amount": "96.80"}
-    return record
+    return payment_completed(cid, amount="100.00", fee="3.20", currency="EUR")
 
 
 async def test_payment_in_another_currency_than_the_budget_is_recorded_beside_it(
@@ -28,10 +26,10 @@ async def test_payment_in_another_currency_than_the_budget_is_recorded_beside_it
     async with running(build, settings), api(settings) as http:
         await publish(publisher, CAMPAIGN_PLANNED, campaign_planned(cid), cid)
         await report_once(http, cid, lambda r: r["budget"] is not None)
-        dollars, euros = payment_record(cid), euro_payment(cid)
+        dollars, euros = payment_completed(cid), euro_payment(cid)
         await publish(publisher, PAYMENT_COMPLETED, dollars, cid)
         await publish(publisher, PAYMENT_COMPLETED, euros, cid)
-        [revenue] = await events.wait_for(REVENUE_RECORDED, for_payment(euros["id"]))
+        [revenue] = await events.wait_for(REVENUE_RECORDED, for_payment(euros["payment_id"]))
         report = await report_once(http, cid, lambda r: r["totals"]["payments_completed"] == 2)
 
     assert revenue["data"]["net"] == {"amount": "96.80", "currency": "EUR"}
@@ -58,11 +56,11 @@ async def test_payment_before_the_plan_in_another_currency_never_blocks_the_plan
     async with running(build, settings), api(settings) as http:
         euros = euro_payment(cid)
         await publish(publisher, PAYMENT_COMPLETED, euros, cid)
-        await events.wait_for(REVENUE_RECORDED, for_payment(euros["id"]))
+        await events.wait_for(REVENUE_RECORDED, for_payment(euros["payment_id"]))
         await publish(publisher, CAMPAIGN_PLANNED, campaign_planned(cid), cid)
-        dollars = payment_record(cid)
+        dollars = payment_completed(cid)
         await publish(publisher, PAYMENT_COMPLETED, dollars, cid)
-        await events.wait_for(REVENUE_RECORDED, for_payment(dollars["id"]))
+        await events.wait_for(REVENUE_RECORDED, for_payment(dollars["payment_id"]))
         report = await report_once(
             http, cid, lambda r: r["budget"] is not None and r["totals"]["payments_completed"]
         )
