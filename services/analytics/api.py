@@ -12,7 +12,7 @@ from services.analytics.domain import CampaignTotals
 from services.analytics.payment_lines import PaymentLine
 from services.analytics.performance import PerformanceReporter
 from services.analytics.repository import CampaignTotalsRepository, PaymentsRepository
-from shared.events.campaigns import CampaignPlanned, ProcessorShare, TotalsInCurrency
+from shared.events.campaigns import ProcessorShare, TotalsInCurrency
 from shared.events.common import Channel
 from shared.money import DecimalString, Money
 from shared.runtime import Infrastructure, health_routes
@@ -84,7 +84,7 @@ def campaign_report(totals: CampaignTotals, payments: list[PaymentLine]) -> Camp
         campaign_id=totals.campaign_id,
         name=plan.name if plan else None,
         budget=plan.budget if plan else None,
-        allocation=_allocation(plan),
+        allocation=plan.allocation if plan else {},
         predicted_revenue=plan.predicted_revenue if plan else None,
         predicted_roi=plan.predicted_roi if plan else None,
         segments=[SegmentReport.model_validate(s.model_dump()) for s in totals.segments],
@@ -113,15 +113,6 @@ def totals_report(totals: CampaignTotals) -> TotalsReport:
         average_transaction=figures.average_transaction(totals),
         processor_mix=figures.processor_mix(totals),
     )
-
-
-def _allocation(plan: CampaignPlanned | None) -> dict[Channel, Money]:
-    if plan is None:
-        return {}
-    return {
-        channel: Money.of(amount, plan.budget.currency)
-        for channel, amount in plan.allocation.items()
-    }
 
 
 def unknown_campaign(campaign_id: str) -> HTTPException:

@@ -109,9 +109,16 @@ class CampaignPlanned(Contract):
     campaign_id: CampaignId
     name: str
     budget: Money
-    allocation: dict[Channel, DecimalString] = Field(
-        description="Channel -> amount; only requested channels; sums exactly to the budget.",
-        examples=[{"email": "20000.00", "social": "17500.00", "web": "12500.00"}],
+    allocation: dict[Channel, Money] = Field(
+        description="Channel -> amount in the budget's currency; only requested channels; "
+        "sums exactly to the budget.",
+        examples=[
+            {
+                "email": {"amount": "20000.00", "currency": "USD"},
+                "social": {"amount": "17500.00", "currency": "USD"},
+                "web": {"amount": "12500.00", "currency": "USD"},
+            }
+        ],
     )
     product: Product
     predicted_revenue: Money
@@ -125,7 +132,7 @@ class CampaignPlanned(Contract):
     predicted_roi_interval: RoiInterval | None = Field(
         default=None, description="80% interval around predicted_roi."
     )
-    predicted_revenue_by_channel: dict[Channel, DecimalString] | None = Field(
+    predicted_revenue_by_channel: dict[Channel, Money] | None = Field(
         default=None, description="Channel -> predicted revenue, in the budget's currency."
     )
     ai_cost: DecimalString | None = Field(
@@ -133,6 +140,20 @@ class CampaignPlanned(Contract):
         description="US dollars spent on model calls for this step, unrounded; 0 offline.",
         examples=["0.0124"],
     )
+
+    @field_validator("allocation", "predicted_revenue_by_channel")
+    @classmethod
+    def _in_budget_currency(
+        cls, amounts: dict[Channel, Money] | None, info: ValidationInfo
+    ) -> dict[Channel, Money] | None:
+        budget = info.data.get("budget")
+        for channel, amount in (amounts or {}).items():
+            if budget is not None and amount.currency != budget.currency:
+                raise ValueError(
+                    f"{channel.value} is in {amount.currency}; "
+                    f"use the budget's currency ({budget.currency})"
+                )
+        return amounts
 
 
 class ConversionInterval(Contract):

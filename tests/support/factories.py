@@ -55,12 +55,18 @@ def customer(customer_id: str | None = None, **overrides: Any) -> dict[str, Any]
 
 
 def campaign_planned(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
-    """A campaign.planned payload for a 50,000 USD campaign over all three channels."""
+    """A campaign.planned payload for a 50,000 USD campaign over all three channels; the
+    allocation is in the budget's currency when only the budget is overridden."""
+    currency = overrides.get("budget", {}).get("currency", "USD")
     planned: dict[str, Any] = {
         "campaign_id": cid or campaign_id(),
         "name": "Spring sale",
         "budget": {"amount": "50000.00", "currency": "USD"},
-        "allocation": {"email": "20000.00", "social": "17500.00", "web": "12500.00"},
+        "allocation": {
+            "email": money("20000.00", currency),
+            "social": money("17500.00", currency),
+            "web": money("12500.00", currency),
+        },
         "product": {
             "sku": "SKU-HEADPHONES-01",
             "name": "Noise-cancelling headphones",
