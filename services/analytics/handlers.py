@@ -63,8 +63,9 @@ def register(infra: Infrastructure, uow: UnitOfWork[AnalyticsTransaction]) -> No
     @infra.subscriber(PAYMENT_COMPLETED, description="Record each completed payment's revenue.")
     async def record_revenue(event: CloudEvent[PaymentCompleted]) -> None:
         async with uow.consuming(event) as tx:
-            if not await tx.payments.revenue_recorded(event.data.payment_id):
-                await _record_revenue(tx, event)
+            if await tx.payments.revenue_recorded(event.data.payment_id):
+                return  # re-published under a new event id, or its refund came first
+            await _record_revenue(tx, event)
 
     @infra.subscriber(PAYMENT_REFUNDED, description="Reverse each refund's share of revenue.")
     async def reverse_revenue(event: CloudEvent[PaymentRefunded]) -> None:
