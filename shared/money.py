@@ -11,7 +11,15 @@ from collections.abc import Mapping, Sequence
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+)
 
 # ISO 4217 minor units for the currencies the product accepts.
 MAX_DIGITS = 28  # the default decimal context's precision
@@ -26,9 +34,27 @@ MINOR_UNITS: Mapping[str, int] = {
     "JPY": 0,
 }
 
+
+def decimal_from(value: Any) -> Any:
+    """A decimal read from a message, a request or a document: never a float, since a
+    float has already lost the exact amount by the time it arrives."""
+    if isinstance(value, float):
+        raise ValueError("must be a decimal string such as '149.99', not a float")
+    try:
+        parsed = Decimal(str(value)) if isinstance(value, int | str) else value
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a decimal amount") from None
+    if isinstance(parsed, Decimal) and not parsed.is_finite():
+        raise ValueError("must be a finite number")
+    return parsed
+
+
+# Every decimal field of every contract: a string on the wire, refused as a float.
 DecimalString = Annotated[
     Decimal,
+    BeforeValidator(decimal_from),
     PlainSerializer(lambda value: format(value, "f"), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}),
 ]
 
 
@@ -63,19 +89,6 @@ class Money(BaseModel):
             known = ", ".join(sorted(MINOR_UNITS))
             raise ValueError(f"unknown currency {value!r}; use one of {known}")
         return value
-
-    @field_validator("amount", mode="before")
-    @classmethod
-    def _no_floats(cls, value: Any) -> Any:
-        if isinstance(value, float):
-            raise ValueError("amount must be a decimal string such as '149.99', not a float")
-        try:
-            parsed = Decimal(str(value)) if isinstance(value, int | str) else value
-        except InvalidOperation:
-            raise ValueError(f"{value!r} is not a decimal amount") from None
-        if isinstance(parsed, Decimal) and not parsed.is_finite():
-            raise ValueError("amount must be a finite number")
-        return parsed
 
     def model_post_init(self, context: Any, /) -> None:
         places = MINOR_UNITS[self.currency]

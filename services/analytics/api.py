@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, HTTPException, Path
 from pydantic import BaseModel, Field
 
-from services.analytics import domain
+from services.analytics import figures
 from services.analytics.domain import CampaignTotals
 from services.analytics.payment_lines import PaymentLine
 from services.analytics.performance import PerformanceReporter
@@ -16,7 +16,7 @@ from services.analytics.repository import CampaignTotalsRepository, PaymentsRepo
 from shared.api_keys.fastapi_dependency import requires
 from shared.api_keys.keyring import ApiKeys
 from shared.api_keys.keys import Scope
-from shared.events.campaigns import CampaignPlanned, ProcessorShare
+from shared.events.campaigns import ProcessorShare, TotalsInCurrency
 from shared.events.common import Channel
 from shared.money import DecimalString, Money
 from shared.runtime import Infrastructure, health_routes
@@ -39,16 +39,19 @@ class ReachReport(BaseModel):
 
 
 class TotalsReport(BaseModel):
+    """Amounts in the budget's currency (before the plan, the first currency paid in);
+    counts and rates over every currency."""
+
     gross: Money = Field(description="Completed payments' amounts, less what was refunded.")
     fees: Money = Field(description="Processor fees, less the refunded payments' share.")
     net: Money = Field(description="What the campaign keeps: gross less fees.")
-    payments_completed: int
+    payments_completed: int = Field(description="In every currency.")
     payments_failed: int
     refunded: Money = Field(description="Refunded so far; already taken out of gross and net.")
     payments_refunded: int = Field(description="Payments refunded in part or in full.")
     success_rate: float = Field(description="Completed / (completed + failed).")
-    average_transaction: Money = Field(description="Gross / completed payments.")
-    processor_mix: list[ProcessorShare]
+    average_transaction: Money = Field(description="Gross / completed payments in its currency.")
+    processor_mix: list[ProcessorShare] = Field(description="The payments in gross's currency.")
 
 
 class CampaignReport(BaseModel):
@@ -62,6 +65,10 @@ class CampaignReport(BaseModel):
     reach: ReachReport
     payments: list[PaymentLine]
     totals: TotalsReport
+    other_currencies: list[TotalsInCurrency] = Field(
+        description="Payments in currencies other than the totals', per currency, sorted by "
+        "currency and never converted."
+    )
     spend: Money | None = Field(
         description="The budget, plus the AI cost when the campaign is in USD; once planned."
     )
@@ -81,38 +88,35 @@ def campaign_report(totals: CampaignTotals, payments: list[PaymentLine]) -> Camp
         campaign_id=totals.campaign_id,
         name=plan.name if plan else None,
         budget=plan.budget if plan else None,
-        allocation=_allocation(plan),
+        allocation=plan.allocation if plan else {},
         predicted_revenue=plan.predicted_revenue if plan else None,
         predicted_roi=plan.predicted_roi if plan else None,
         segments=[SegmentReport.model_validate(s.model_dump()) for s in totals.segments],
         reach=ReachReport(channels=totals.reach, total=totals.total_reach),
         payments=payments,
-        totals=TotalsReport(
-            gross=totals.money(totals.gross),
-            fees=totals.money(totals.fees),
-            net=totals.money(totals.net),
-            payments_completed=totals.payments_completed,
-            payments_failed=totals.payments_failed,
-            refunded=totals.money(totals.refunded),
-            payments_refunded=totals.payments_refunded,
-            success_rate=domain.success_rate(totals),
-            average_transaction=domain.average_transaction(totals),
-            processor_mix=domain.processor_mix(totals),
-        ),
-        spend=domain.spend(totals),
+        totals=totals_report(totals),
+        other_currencies=figures.other_currencies(totals),
+        spend=figures.spend(totals),
         ai_cost=totals.ai_cost,
-        actual_roi=domain.actual_roi(totals),
-        conversion_rate=domain.conversion_rate(totals),
+        actual_roi=figures.actual_roi(totals),
+        conversion_rate=figures.conversion_rate(totals),
     )
 
 
-def _allocation(plan: CampaignPlanned | None) -> dict[Channel, Money]:
-    if plan is None:
-        return {}
-    return {
-        channel: Money.of(amount, plan.budget.currency)
-        for channel, amount in plan.allocation.items()
-    }
+def totals_report(totals: CampaignTotals) -> TotalsReport:
+    reported = totals.reported
+    return TotalsReport(
+        gross=totals.money(reported.gross),
+        fees=totals.money(reported.fees),
+        net=totals.money(reported.net),
+        payments_completed=totals.payments_completed,
+        payments_failed=totals.payments_failed,
+        refunded=totals.money(reported.refunded),
+        payments_refunded=totals.payments_refunded,
+        success_rate=figures.success_rate(totals),
+        average_transaction=figures.average_transaction(totals),
+        processor_mix=figures.processor_mix(totals),
+    )
 
 
 def unknown_campaign(campaign_id: str) -> HTTPException:

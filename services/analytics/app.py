@@ -3,7 +3,11 @@
 from services.analytics.api import build_api
 from services.analytics.handlers import register
 from services.analytics.performance import PerformanceReporter
-from services.analytics.repository import CampaignTotalsRepository, PaymentsRepository
+from services.analytics.repository import (
+    AnalyticsTransaction,
+    CampaignTotalsRepository,
+    PaymentsRepository,
+)
 from services.analytics.settings import AnalyticsSettings
 from shared.api_keys.keyring import ApiKeys
 from shared.runtime import Infrastructure, Service
@@ -13,11 +17,11 @@ NAME = "analytics"
 
 def build(settings: AnalyticsSettings) -> Service:
     infra = Infrastructure.build(NAME, settings)
-    campaigns = CampaignTotalsRepository(infra.db)
-    payments = PaymentsRepository(infra.db)
-    register(infra, campaigns, payments)
+    uow = infra.uow.bound(AnalyticsTransaction)
+    register(infra, uow)
+    campaigns, payments = CampaignTotalsRepository(infra.db), PaymentsRepository(infra.db)
     reporter = PerformanceReporter(
-        infra, campaigns, interval=settings.analytics_performance_interval_seconds
+        uow, campaigns, interval=settings.analytics_performance_interval_seconds
     )
     infra.finish()
     return Service(

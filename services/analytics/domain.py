@@ -1,8 +1,12 @@
-"""Revenue and campaign performance rules: what a payment earns and how a campaign is doing."""
+"""Revenue and running totals: what a payment earns, and a campaign's sums per currency.
+
+A campaign's payments are summed in the currency each was paid in and never converted
+(analytics keeps no exchange rates). The campaign reports in its budget's currency, or
+before the plan in the first currency a payment was in; the others are reported beside it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -10,55 +14,52 @@ from decimal import Decimal
 from shared.events.campaigns import (
     CampaignContentGenerated,
     CampaignLaunched,
-    CampaignPerformance,
     CampaignPlanned,
     CampaignSegmented,
-    ProcessorShare,
     Segment,
 )
 from shared.events.common import Channel
-from shared.events.payments import PaymentRecord
+from shared.events.payments import PaymentCompleted, PaymentRefunded
 from shared.events.revenue import RevenueRecorded, RevenueReversed
-from shared.money import Money, round_half_up
+from shared.money import Money
 
 # Zero amounts still need a currency before the first payment or plan names one.
 UNPRICED_CURRENCY = "USD"
-# Model providers bill in US dollars. Analytics keeps no exchange rates, so the AI cost
-# counts as spend only for campaigns in this currency; others report it beside the spend.
-AI_COST_CURRENCY = "USD"
 
 
-class CurrencyMismatchError(ValueError):
-    """An amount in another currency than the campaign's; ``field`` names the offending field."""
+class InvalidPaymentEventError(ValueError):
+    """A payment event analytics can never apply; ``field`` names the offending field."""
 
-    def __init__(self, field: str, given: str, expected: str) -> None:
-        super().__init__(f"{field}: {given} differs from the campaign's currency {expected}")
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
         self.field = field
 
 
-def credited_campaign(payment: PaymentRecord) -> str:
-    """The campaign a sale counts for: the attribution's, else the one paid through."""
-    return payment.metadata.campaign_attribution or payment.campaign_id
+def revenue_from(
+    payment: PaymentCompleted | PaymentRefunded, recorded_at: datetime
+) -> RevenueRecorded:
+    """What a completed payment earns: its amount, less the processor's fee.
 
-
-def revenue_from(payment: PaymentRecord, recorded_at: datetime) -> RevenueRecorded:
-    """What a completed payment earns: gross, less the processor's fee; no fee known, none taken."""
-    currency = payment.currency
-    gross = Money.of(round_half_up(payment.amount, currency), currency)
-    fees = payment.metadata.processor_fees
-    fee = Money.of(round_half_up(fees.processor_fee, currency), currency) if fees else None
-    net = Money.of(round_half_up(fees.net_amount, currency), currency) if fees else None
+    A refund carries the payment's amount, fee and net as it completed, so it stands in for
+    a completion that has not arrived yet.
+    """
+    currency = payment.amount.currency
+    for name, money in (("fee", payment.fee), ("net", payment.net)):
+        if money.currency != currency:
+            raise InvalidPaymentEventError(
+                name, f"{money.currency} differs from the amount's currency {currency}"
+            )
     return RevenueRecorded(
-        campaign_id=credited_campaign(payment),
-        payment_id=payment.id,
+        campaign_id=payment.campaign_id,
+        payment_id=payment.payment_id,
         customer_id=payment.customer_id,
         processor=payment.processor,
         payment_method=payment.payment_method,
-        gross=gross,
-        fee=fee or Money.zero(currency),
-        net=net or gross,
+        gross=payment.amount,
+        fee=payment.fee,
+        net=payment.net,
         recorded_at=recorded_at,
-        attribution=payment.metadata.attribution,
+        attribution=payment.attribution,
     )
 
 
@@ -69,31 +70,18 @@ class ProcessorTally:
 
 
 @dataclass
-class CampaignTotals:
-    """Everything analytics knows about one campaign, from whichever events arrived so far.
+class CurrencyTotals:
+    """A campaign's payments in one currency; ``gross``, ``fees`` and ``net`` are net of
+    refunds, and ``refunded`` says how much they gave back."""
 
-    ``gross``, ``fees`` and ``net`` are net of refunds; ``refunded`` says how much they gave back.
-    """
-
-    campaign_id: str
-    currency: str | None = None
     gross: Decimal = Decimal(0)
     fees: Decimal = Decimal(0)
     net: Decimal = Decimal(0)
-    payments_completed: int = 0
-    payments_failed: int = 0
     refunded: Decimal = Decimal(0)
-    payments_refunded: int = 0  # payments with at least one succeeded refund
+    payments_completed: int = 0
     processors: dict[str, ProcessorTally] = field(default_factory=dict)
-    plan: CampaignPlanned | None = None
-    segments: list[Segment] = field(default_factory=list)
-    reach: dict[Channel, int] = field(default_factory=dict)
-    total_reach: int = 0
-    ai_costs: dict[str, Decimal] = field(default_factory=dict)  # per AI step, US dollars
-    version: int = 0
 
-    def record_revenue(self, revenue: RevenueRecorded) -> None:
-        self._agree_on_currency(revenue.gross.currency, "currency")
+    def add(self, revenue: RevenueRecorded) -> None:
         self.gross += revenue.gross.amount
         self.fees += revenue.fee.amount
         self.net += revenue.net.amount
@@ -103,29 +91,49 @@ class CampaignTotals:
             tally.count + 1, tally.gross + revenue.gross.amount
         )
 
-    def record_refund(
-        self, reversals: Sequence[RevenueReversed], *, first_for_payment: bool
-    ) -> None:
-        """Take a payment's refunded revenue back; ``first_for_payment`` counts the payment
+    def take_back(self, reversal: RevenueReversed) -> None:
+        self.gross -= reversal.gross.amount
+        self.fees -= reversal.fee.amount
+        self.net -= reversal.net.amount
+        self.refunded += reversal.gross.amount
+        tally = self.processors.get(reversal.processor, ProcessorTally())
+        self.processors[reversal.processor] = ProcessorTally(
+            tally.count, tally.gross - reversal.gross.amount
+        )
+
+
+@dataclass
+class CampaignTotals:
+    """Everything analytics knows about one campaign, from whichever events arrived so far."""
+
+    campaign_id: str
+    first_currency: str | None = None  # of the first payment, for reports before the plan
+    currencies: dict[str, CurrencyTotals] = field(default_factory=dict)
+    payments_failed: int = 0
+    payments_refunded: int = 0  # payments with at least one refund, in any currency
+    plan: CampaignPlanned | None = None
+    segments: list[Segment] = field(default_factory=list)
+    reach: dict[Channel, int] = field(default_factory=dict)
+    total_reach: int = 0
+    ai_costs: dict[str, Decimal] = field(default_factory=dict)  # per AI step, US dollars
+    version: int = 0
+
+    def record_revenue(self, revenue: RevenueRecorded) -> None:
+        currency = revenue.gross.currency
+        self.first_currency = self.first_currency or currency
+        self.currencies.setdefault(currency, CurrencyTotals()).add(revenue)
+
+    def record_refund(self, reversal: RevenueReversed, *, first_for_payment: bool) -> None:
+        """Take a refund's share of revenue back; ``first_for_payment`` counts its payment
         among the refunded ones."""
-        for reversal in reversals:
-            self._agree_on_currency(reversal.gross.currency, "currency")
-            self.gross -= reversal.gross.amount
-            self.fees -= reversal.fee.amount
-            self.net -= reversal.net.amount
-            self.refunded += reversal.gross.amount
-            tally = self.processors.get(reversal.processor, ProcessorTally())
-            self.processors[reversal.processor] = ProcessorTally(
-                tally.count, tally.gross - reversal.gross.amount
-            )
-        if reversals and first_for_payment:
+        self.currencies.setdefault(reversal.gross.currency, CurrencyTotals()).take_back(reversal)
+        if first_for_payment:
             self.payments_refunded += 1
 
     def record_failure(self) -> None:
         self.payments_failed += 1
 
     def record_plan(self, plan: CampaignPlanned) -> None:
-        self._agree_on_currency(plan.budget.currency, "budget.currency")
         self.plan = plan
         self._record_ai_cost("plan", plan.ai_cost)
 
@@ -136,6 +144,10 @@ class CampaignTotals:
     def record_content(self, content: CampaignContentGenerated) -> None:
         self._record_ai_cost("content", content.ai_cost)
 
+    def record_launch(self, launched: CampaignLaunched) -> None:
+        self.reach = dict(launched.reach)
+        self.total_reach = launched.total_reach
+
     def _record_ai_cost(self, step: str, cost: Decimal | None) -> None:
         # Set, not added: each step is decided once, and a redelivered event counts once.
         self.ai_costs[step] = cost or Decimal(0)
@@ -144,86 +156,33 @@ class CampaignTotals:
     def ai_cost(self) -> Decimal:
         return sum(self.ai_costs.values(), Decimal(0))
 
-    def record_launch(self, launched: CampaignLaunched) -> None:
-        self.reach = dict(launched.reach)
-        self.total_reach = launched.total_reach
-
-    def money(self, amount: Decimal) -> Money:
-        return Money.of(amount, self.reporting_currency)
+    @property
+    def payments_completed(self) -> int:
+        """In every currency."""
+        return sum(totals.payments_completed for totals in self.currencies.values())
 
     @property
     def reporting_currency(self) -> str:
-        return self.currency or (self.plan.budget.currency if self.plan else UNPRICED_CURRENCY)
+        """The budget's, else the first payment's: the currency ROI can be measured in."""
+        if self.plan is not None:
+            return self.plan.budget.currency
+        return self.first_currency or UNPRICED_CURRENCY
 
-    def _agree_on_currency(self, currency: str, field_name: str) -> None:
-        if self.currency is None:
-            self.currency = currency
-        elif currency != self.currency:
-            raise CurrencyMismatchError(field_name, currency, self.currency)
+    @property
+    def reported(self) -> CurrencyTotals:
+        """The sums in the reporting currency (zero when nothing was paid in it)."""
+        return self.currencies.get(self.reporting_currency, CurrencyTotals())
 
+    def others(self) -> list[tuple[str, CurrencyTotals]]:
+        """The sums in every other currency, sorted by currency."""
+        return sorted(
+            (
+                (currency, totals)
+                for currency, totals in self.currencies.items()
+                if currency != self.reporting_currency
+            ),
+            key=lambda item: item[0],
+        )
 
-def success_rate(totals: CampaignTotals) -> float:
-    attempted = totals.payments_completed + totals.payments_failed
-    return round(totals.payments_completed / attempted, 4) if attempted else 0.0
-
-
-def average_transaction(totals: CampaignTotals) -> Money:
-    if not totals.payments_completed:
-        return totals.money(Decimal(0))
-    currency = totals.reporting_currency
-    return Money.of(round_half_up(totals.gross / totals.payments_completed, currency), currency)
-
-
-def spend(totals: CampaignTotals) -> Money | None:
-    """The planned budget plus what the AI steps cost (see ``AI_COST_CURRENCY``)."""
-    if totals.plan is None:
-        return None
-    budget = totals.plan.budget
-    if budget.currency != AI_COST_CURRENCY:
-        return budget
-    return Money.of(round_half_up(budget.amount + totals.ai_cost, budget.currency), budget.currency)
-
-
-def actual_roi(totals: CampaignTotals) -> float | None:
-    """(net revenue - spend) / spend; None before the plan."""
-    spent = spend(totals)
-    if spent is None:
-        return None
-    return round(float((totals.net - spent.amount) / spent.amount), 4)
-
-
-def conversion_rate(totals: CampaignTotals) -> float | None:
-    """Completed payments per person reached; None until the launch reports a reach."""
-    if not totals.total_reach:
-        return None
-    return round(totals.payments_completed / totals.total_reach, 6)
-
-
-def processor_mix(totals: CampaignTotals) -> list[ProcessorShare]:
-    """Per processor, the largest gross first."""
-    ranked = sorted(totals.processors.items(), key=lambda item: (-item[1].gross, item[0]))
-    return [
-        ProcessorShare(processor=name, count=tally.count, gross=totals.money(tally.gross))
-        for name, tally in ranked
-    ]
-
-
-def performance(totals: CampaignTotals, as_of: datetime) -> CampaignPerformance:
-    return CampaignPerformance(
-        campaign_id=totals.campaign_id,
-        as_of=as_of,
-        gross_revenue=totals.money(totals.gross),
-        fees=totals.money(totals.fees),
-        net_revenue=totals.money(totals.net),
-        payments_completed=totals.payments_completed,
-        payments_failed=totals.payments_failed,
-        success_rate=success_rate(totals),
-        average_transaction=average_transaction(totals),
-        processor_mix=processor_mix(totals),
-        reach=totals.total_reach,
-        spend=spend(totals),
-        roi=actual_roi(totals),
-        ai_cost=totals.ai_cost,
-        conversion_rate=conversion_rate(totals),
-        refunds=totals.money(totals.refunded),
-    )
+    def money(self, amount: Decimal) -> Money:
+        return Money.of(amount, self.reporting_currency)

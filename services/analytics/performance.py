@@ -1,5 +1,5 @@
-"""campaign.performance through the outbox: on demand, and periodically for the campaigns
-whose totals changed since they were last reported."""
+"""campaign.performance: emitted on demand, and on a schedule for the campaigns whose totals
+changed since they were last reported."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ import asyncio
 import logging
 from typing import Any
 
-from services.analytics import domain
-from services.analytics.repository import CampaignTotalsRepository
+from services.analytics import figures
+from services.analytics.repository import AnalyticsTransaction, CampaignTotalsRepository
 from shared.events.envelope import CloudEvent, utc_now
 from shared.events.topics import CAMPAIGN_PERFORMANCE
-from shared.runtime import Infrastructure
-from shared.storage.unit_of_work import Transaction
+from shared.storage.unit_of_work import UnitOfWork, retry_on_write_conflict
 
 log = logging.getLogger(__name__)
 
@@ -22,25 +21,27 @@ class PerformanceReporter:
     campaigns whose totals changed since they were last reported."""
 
     def __init__(
-        self, infra: Infrastructure, campaigns: CampaignTotalsRepository, interval: float
+        self,
+        uow: UnitOfWork[AnalyticsTransaction],
+        campaigns: CampaignTotalsRepository,
+        interval: float,
     ) -> None:
-        self._infra = infra
+        self._uow = uow
         self._campaigns = campaigns
         self._interval = interval
 
+    @retry_on_write_conflict
     async def report(self, campaign_id: str) -> CloudEvent[Any] | None:
-        """Emit the campaign's performance now; None if analytics has never heard of it."""
-
-        async def work(tx: Transaction) -> None:
-            totals = await self._campaigns.get(campaign_id, tx.session)
+        """The campaign.performance emitted now; None if analytics has never heard of it."""
+        async with self._uow as tx:
+            totals = await tx.campaigns.get(campaign_id)
             if totals is None:
-                return
+                return None
             now = utc_now()
-            await tx.emit(CAMPAIGN_PERFORMANCE, domain.performance(totals, now), key=campaign_id)
-            await self._campaigns.mark_reported(totals, now, tx.session)
-
-        emitted = (await self._infra.uow.run(work)).emitted
-        return emitted[0] if emitted else None
+            performance = figures.performance(totals, now)
+            emitted = await tx.emit(CAMPAIGN_PERFORMANCE, performance, key=campaign_id)
+            await tx.campaigns.mark_reported(totals, now)
+        return emitted
 
     async def report_changed(self) -> int:
         changed = await self._campaigns.changed_since_reported()

@@ -41,7 +41,7 @@ def channel_reach(
         channel: (
             email_reach(segmented)
             if channel is Channel.EMAIL
-            else paid_impressions(spend, cpm[channel])
+            else paid_impressions(spend.amount, cpm[channel])
         )
         for channel, spend in planned.allocation.items()
     }

@@ -23,6 +23,7 @@ from shared.events.campaigns import (
     Weekday,
 )
 from shared.events.common import Channel
+from shared.money import Money
 
 # Without engagement history (the planner has none): email mid-morning on the days most
 # newsletters see their best open rates, social in the evening, web whenever people browse.
@@ -131,16 +132,20 @@ def channel_observations(
                 price=plan.product.price.amount,
             ),
         )
-        for channel, spend in plan.allocation.items()
+        for channel, spend in _amounts(plan.allocation).items()
         if spend > 0
     ]
 
 
+def _amounts(by_channel: Mapping[Channel, Money]) -> dict[Channel, Decimal]:
+    return {channel: money.amount for channel, money in by_channel.items()}
+
+
 def _weights(plan: CampaignPlanned) -> Mapping[Channel, Decimal]:
-    predicted = plan.predicted_revenue_by_channel
-    if predicted and sum(predicted.values(), Decimal(0)) > 0:
+    predicted = _amounts(plan.predicted_revenue_by_channel or {})
+    if sum(predicted.values(), Decimal(0)) > 0:
         return predicted
-    return plan.allocation
+    return _amounts(plan.allocation)
 
 
 def _split(amount: Decimal, weights: Mapping[Channel, Decimal]) -> dict[Channel, Decimal]:

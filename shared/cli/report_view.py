@@ -121,6 +121,20 @@ def processor_table(report: Report) -> Table:
     return shown
 
 
+def other_currencies_table(report: Report) -> Table:
+    """Payments in currencies other than the totals', summed as paid: never converted."""
+    shown = table("Other currencies", "Currency", ">Payments", ">Gross", ">Fees", ">Net")
+    for other in report.get("other_currencies") or []:
+        shown.add_row(
+            str(other.get("currency")),
+            count_text(other.get("payments_completed")),
+            money_text(other.get("gross")),
+            money_text(other.get("fees")),
+            money_text(other.get("net")),
+        )
+    return shown
+
+
 def side_by_side(*tables: Table) -> Table:
     row = Table.grid(padding=(0, 4))
     row.add_row(*tables)
@@ -131,10 +145,13 @@ def render_report(report: Report, console: Console) -> None:
     title = f"Campaign {report.get('campaign_id')}"
     if name := report.get("name"):
         title += f" — {name}"
-    body = Group(
+    parts = [
         side_by_side(plan_table(report), reach_table(report)),
         segments_table(report),
         payments_table(report),
         side_by_side(totals_table(report), processor_table(report)),
-    )
+    ]
+    if report.get("other_currencies"):
+        parts.append(other_currencies_table(report))
+    body = Group(*parts)
     console.print(Panel(body, title=title, title_align="left", expand=False))

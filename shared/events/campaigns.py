@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import AwareDatetime, Field, NonNegativeInt, ValidationInfo, field_validator
+from pydantic import (
+    AwareDatetime,
+    Field,
+    NonNegativeInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from shared.events.common import CampaignId, Channel, Contract, FieldError
 from shared.money import DecimalString, Money
@@ -102,9 +109,16 @@ class CampaignPlanned(Contract):
     campaign_id: CampaignId
     name: str
     budget: Money
-    allocation: dict[Channel, DecimalString] = Field(
-        description="Channel -> amount; only requested channels; sums exactly to the budget.",
-        examples=[{"email": "20000.00", "social": "17500.00", "web": "12500.00"}],
+    allocation: dict[Channel, Money] = Field(
+        description="Channel -> amount in the budget's currency; only requested channels; "
+        "sums exactly to the budget.",
+        examples=[
+            {
+                "email": {"amount": "20000.00", "currency": "USD"},
+                "social": {"amount": "17500.00", "currency": "USD"},
+                "web": {"amount": "12500.00", "currency": "USD"},
+            }
+        ],
     )
     product: Product
     predicted_revenue: Money
@@ -118,7 +132,7 @@ class CampaignPlanned(Contract):
     predicted_roi_interval: RoiInterval | None = Field(
         default=None, description="80% interval around predicted_roi."
     )
-    predicted_revenue_by_channel: dict[Channel, DecimalString] | None = Field(
+    predicted_revenue_by_channel: dict[Channel, Money] | None = Field(
         default=None, description="Channel -> predicted revenue, in the budget's currency."
     )
     ai_cost: DecimalString | None = Field(
@@ -126,6 +140,20 @@ class CampaignPlanned(Contract):
         description="US dollars spent on model calls for this step, unrounded; 0 offline.",
         examples=["0.0124"],
     )
+
+    @field_validator("allocation", "predicted_revenue_by_channel")
+    @classmethod
+    def _in_budget_currency(
+        cls, amounts: dict[Channel, Money] | None, info: ValidationInfo
+    ) -> dict[Channel, Money] | None:
+        budget = info.data.get("budget")
+        for channel, amount in (amounts or {}).items():
+            if budget is not None and amount.currency != budget.currency:
+                raise ValueError(
+                    f"{channel.value} is in {amount.currency}; "
+                    f"use the budget's currency ({budget.currency})"
+                )
+        return amounts
 
 
 class ConversionInterval(Contract):
@@ -227,17 +255,43 @@ class ProcessorShare(Contract):
     gross: Money
 
 
+class TotalsInCurrency(Contract):
+    """A campaign's payments in one currency: summed as paid, never converted."""
+
+    currency: str = Field(description="ISO 4217 code of every amount here.", examples=["EUR"])
+    gross: Money = Field(description="Completed payments' amounts, less what was refunded.")
+    fees: Money = Field(description="Processor fees, less the refunded payments' share.")
+    net: Money = Field(description="gross - fees.")
+    payments_completed: NonNegativeInt
+    refunded: Money = Field(description="Refunded so far; already taken out of gross and net.")
+
+    @model_validator(mode="after")
+    def _one_currency(self) -> Self:
+        for name in ("gross", "fees", "net", "refunded"):
+            amount: Money = getattr(self, name)
+            if amount.currency != self.currency:
+                raise ValueError(f"{name} is in {amount.currency}, not {self.currency}")
+        return self
+
+
 class CampaignPerformance(Contract):
     campaign_id: CampaignId
     as_of: AwareDatetime
-    gross_revenue: Money
+    gross_revenue: Money = Field(
+        description="In the budget's currency (before the plan, the first currency paid in); "
+        "payments in other currencies are in other_currencies."
+    )
     fees: Money
     net_revenue: Money
-    payments_completed: NonNegativeInt
+    payments_completed: NonNegativeInt = Field(description="In every currency.")
     payments_failed: NonNegativeInt
     success_rate: float = Field(ge=0, le=1)
-    average_transaction: Money
-    processor_mix: list[ProcessorShare]
+    average_transaction: Money = Field(
+        description="gross_revenue / the completed payments in its currency."
+    )
+    processor_mix: list[ProcessorShare] = Field(
+        description="The payments in gross_revenue's currency, per processor, largest first."
+    )
     reach: NonNegativeInt
     spend: Money | None = Field(
         default=None,
@@ -257,6 +311,11 @@ class CampaignPerformance(Contract):
     refunds: Money | None = Field(
         default=None,
         description="Refunded so far; gross_revenue, fees and net_revenue are already net of it.",
+    )
+    other_currencies: list[TotalsInCurrency] | None = Field(
+        default=None,
+        description="Payments in currencies other than gross_revenue's, per currency, sorted "
+        "by currency and never converted; absent when there are none.",
     )
 
 
@@ -278,4 +337,5 @@ __all__ = [
     "Schedule",
     "Segment",
     "SendWindow",
+    "TotalsInCurrency",
 ]

@@ -7,13 +7,12 @@ record the payment service keeps (its attempts, history, revision, flags, risk s
 the request's IP address) is its own and never travels.
 """
 
-from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import AwareDatetime, Field
 
 from shared.events.common import Channel, Contract
-from shared.money import DecimalString, Money
+from shared.money import Money
 
 
 class PaymentMethod(StrEnum):
@@ -40,138 +39,12 @@ class RiskLevel(StrEnum):
     BLOCK = "block"
 
 
-class RiskReason(Contract):
-    """One signal behind a risk score, in words that name no personal data."""
-
-    signal: str = Field(examples=["token_velocity"])
-    contribution: float = Field(ge=0, le=1, examples=[0.35])
-    detail: str = Field(examples=["6 payments with this payment token in the last 10 minutes"])
-
-
-class StatusChange(Contract):
-    """One step of a payment's lifecycle, appended and never rewritten."""
-
-    model_config = ConfigDict(
-        extra="ignore", frozen=True, serialize_by_alias=True, validate_by_name=True
-    )
-
-    from_status: PaymentStatus | None = Field(
-        default=None,
-        alias="from",
-        description="None, and left out of events, for the payment's creation.",
-    )
-    to: PaymentStatus
-    at: AwareDatetime
-    reason: str | None = Field(default=None, examples=["card_declined"])
-    actor: str = Field(
-        description="Who moved it: api, processor, webhook:<processor>, reconciliation, "
-        "reviewer:<name>.",
-        examples=["processor"],
-    )
-
-
-class AttemptOutcome(StrEnum):
-    APPROVED = "approved"
-    DECLINED = "declined"
-    PENDING = "pending"  # the processor accepted it; confirmation comes later
-    UNAVAILABLE = "unavailable"  # nothing was charged: the next processor is tried
-    UNKNOWN = "unknown"  # sent, no answer: reconciliation asks the processor
-
-
-class ProcessorAttempt(Contract):
-    """One call to one processor for a payment."""
-
-    processor: str = Field(examples=["stripe"])
-    attempt_key: str = Field(description="The idempotency key the processor was given.")
-    started_at: AwareDatetime
-    finished_at: AwareDatetime | None = None
-    outcome: AttemptOutcome | None = Field(default=None, description="None while in flight.")
-    processor_reference: str | None = Field(default=None, examples=["pi_3PqX..."])
-    error_code: str | None = Field(default=None, examples=["timeout", "card_declined"])
-    latency_ms: float | None = Field(default=None, ge=0)
-
-
-class RefundStatus(StrEnum):
-    PENDING = "pending"  # asked of the processor; counts against what is left to refund
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-
-
-class Refund(Contract):
-    id: str = Field(examples=["re_8f14e45f-ceea-467f-a5a8-2b1d0f6c8c0b"])
-    amount: DecimalString = Field(examples=["50.00"])
-    reason: str | None = Field(default=None, max_length=500, examples=["requested_by_customer"])
-    status: RefundStatus
-    processor_refund_id: str | None = None
-    failure_reason: str | None = None
-    created_at: AwareDatetime
-
-
 class Attribution(Contract):
     """Where the sale came from: the tracking link's segment, channel and variant."""
 
     segment_id: str | None = Field(default=None, max_length=128)
     channel: Channel | None = None
     variant_id: str | None = Field(default=None, max_length=128)
-
-
-class ProcessorFees(Contract):
-    processor_fee: DecimalString = Field(examples=["4.65"])
-    net_amount: DecimalString = Field(examples=["145.34"])
-    fee_rate: DecimalString = Field(examples=["0.029"])
-    fee_fixed: DecimalString = Field(examples=["0.30"])
-
-
-class PaymentMetadata(Contract):
-    campaign_attribution: str | None = Field(description="The campaign id the sale is credited to.")
-    attribution: Attribution = Field(default_factory=Attribution)
-    processor_fees: ProcessorFees | None = None
-    ip_address: str | None = Field(
-        default=None, description="Encrypted at rest; never in events or logs."
-    )
-    user_agent: str | None = Field(
-        default=None, description="Encrypted at rest; never in events or logs."
-    )
-    risk_score: float | None = Field(default=None, ge=0, le=1)
-    risk_level: RiskLevel | None = None
-    risk_reasons: list[RiskReason] = Field(
-        default_factory=list, description="Each signal behind risk_score and its contribution."
-    )
-
-
-class PaymentRecord(Contract):
-    id: str = Field(examples=["pay_15eac602-c380-4bce-ad05-12ac162a06b4"])
-    customer_id: str
-    campaign_id: str
-    amount: DecimalString = Field(description="Decimal string.", examples=["149.99"])
-    currency: str = Field(examples=["USD"])
-    payment_method: PaymentMethod
-    processor: str = Field(examples=["stripe"])
-    processor_transaction_id: str | None = None
-    status: PaymentStatus
-    failure_reason: str | None = Field(default=None, examples=["card_declined"])
-    created_at: AwareDatetime
-    processed_at: AwareDatetime | None = None
-    metadata: PaymentMetadata
-    status_history: list[StatusChange] = Field(
-        default_factory=list, description="Every transition, oldest first."
-    )
-    attempts: list[ProcessorAttempt] = Field(
-        default_factory=list, description="Every processor call, in order."
-    )
-    refunds: list[Refund] = Field(default_factory=list)
-    refunded_amount: DecimalString = Field(
-        default=Decimal(0), description="Sum of the succeeded refunds.", examples=["0.00"]
-    )
-    revision: int = Field(
-        default=0,
-        ge=0,
-        description="Bumped by every change: of two copies, the higher revision is newer.",
-    )
-    flags: list[str] = Field(
-        default_factory=list,
-        description="Conditions that need a person, e.g. reconciliation_timeout.",
-    )
 
 
 class PaymentEvent(Contract):

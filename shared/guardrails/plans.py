@@ -14,16 +14,17 @@ DEFAULT_ROI_BOUNDS = (-1.0, 50.0)
 
 
 def check_allocation(
-    allocation: Mapping[Channel, Decimal],
+    allocation: Mapping[Channel, Money],
     budget: Money,
     requested_channels: Collection[Channel],
     min_share: Decimal | float,
     max_share: Decimal | float,
 ) -> list[str]:
-    """Exact to the minor unit, summing to the budget, only requested channels, shares in limits.
+    """In the budget's currency, summing to it, only requested channels, shares in limits.
 
-    A share limit is met to within one minor unit: a split exact to the cent cannot always
-    hit a fractional share of an odd budget.
+    Exact to the minor unit by construction: ``Money`` holds nothing finer. A share limit is
+    met to within one minor unit: a split exact to the cent cannot always hit a fractional
+    share of an odd budget.
     """
     cent = minor_unit(budget.currency)
     violations = [
@@ -31,12 +32,16 @@ def check_allocation(
         for channel in allocation
         if channel not in requested_channels
     ]
-    for channel, amount in allocation.items():
-        if amount != amount.quantize(cent):
-            violations.append(f"allocation[{channel.value}] {amount} is finer than {cent}")
-        if amount < 0:
-            violations.append(f"allocation[{channel.value}] {amount} is negative")
-    total = sum(allocation.values(), Decimal(0))
+    for channel, money in allocation.items():
+        if money.currency != budget.currency:
+            violations.append(
+                f"allocation[{channel.value}] is in {money.currency}, "
+                f"the budget in {budget.currency}"
+            )
+        if money.amount < 0:
+            violations.append(f"allocation[{channel.value}] {money.amount} is negative")
+    amounts = {channel: money.amount for channel, money in allocation.items()}
+    total = sum(amounts.values(), Decimal(0))
     if total != budget.amount:
         violations.append(
             f"allocation sums to {total} {budget.currency}, not the budget {budget.amount}"
@@ -44,7 +49,7 @@ def check_allocation(
     low = Decimal(str(min_share)) * budget.amount - cent
     high = Decimal(str(max_share)) * budget.amount + cent
     for channel in requested_channels:
-        amount = allocation.get(channel, Decimal(0))
+        amount = amounts.get(channel, Decimal(0))
         if budget.amount > 0 and not low <= amount <= high:
             share = amount / budget.amount
             violations.append(

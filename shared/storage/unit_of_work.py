@@ -214,30 +214,6 @@ class UnitOfWork[T: Transaction]:
             await tx.mark_processed(event.source, event.id)
             yield tx
 
-    # Transitional: payment and analytics still pass their work as a callback.
-    async def run(self, work: Callable[[T], Awaitable[None]]) -> T:
-        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-            try:
-                async with self as tx:
-                    await work(tx)
-                return tx
-            except WriteConflictError:
-                if attempt == CONFLICT_ATTEMPTS:
-                    raise
-                await asyncio.sleep(CONFLICT_BACKOFF.delay(attempt))
-        raise AssertionError("unreachable")
-
-    async def consume(self, event_id: str, work: Callable[[T], Awaitable[None]]) -> bool:
-        async def once(tx: T) -> None:
-            await tx.mark_processed("", event_id)
-            await work(tx)
-
-        try:
-            await self.run(once)
-        except AlreadyProcessedError:
-            return False
-        return True
-
     async def ensure_indexes(self, dedup_window: timedelta = DEFAULT_DEDUP_WINDOW) -> None:
         await ensure_ttl_index(self.db[PROCESSED_EVENTS], "processed_at", dedup_window)
         # Published rows expire after a day; unpublished ones (published_at null) never do.

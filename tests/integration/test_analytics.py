@@ -1,9 +1,7 @@
 """Analytics against the real broker and database."""
 
 import asyncio
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -28,8 +26,10 @@ from tests.support.factories import (
     campaign_launched,
     campaign_planned,
     campaign_segmented,
-    failed_payment_record,
-    payment_record,
+    money,
+    payment_completed,
+    payment_failed,
+    payment_refunded,
 )
 from tests.support.kafka import Event, cloud_event, for_campaign
 from tests.support.services import REPORTS_AUTH, running, settings_for
@@ -41,27 +41,11 @@ def for_payment(payment_id: str) -> Callable[[Event], bool]:
     return lambda e: e["data"].get("payment_id") == payment_id
 
 
-def money(amount: str) -> dict[str, str]:
-    return {"amount": amount, "currency": "USD"}
-
-
 def paypal_payment(cid: str) -> dict[str, Any]:
-    record = payment_record(cid, amount="50.00", processor="paypal", payment_method="paypal")
-    record["metadata"]["processor_fees"] |= {"processor_fee": "2.24", "net_amount": "47.76"}
-    return record
-
-
-def refunded(record: dict[str, Any], *amounts: str) -> dict[str, Any]:
-    """A payment.refunded payload: ``record`` after succeeded refunds of ``amounts``, added to
-    any it lists already, with the status and refunded amount the payment service gives."""
-    now = datetime.now(UTC).isoformat()
-    refunds = record.get("refunds", []) + [
-        {"id": f"re_{uuid.uuid4()}", "amount": a, "status": "succeeded", "created_at": now}
-        for a in amounts
-    ]
-    total = sum((Decimal(r["amount"]) for r in refunds), Decimal(0))
-    status = "refunded" if total == Decimal(record["amount"]) else "partially_refunded"
-    return record | {"status": status, "refunds": refunds, "refunded_amount": str(total)}
+    """50.00 USD through PayPal: fee 2.24, net 47.76."""
+    return payment_completed(
+        cid, amount="50.00", fee="2.24", processor="paypal", payment_method="paypal"
+    )
 
 
 async def publish(publisher, topic: str, data: dict[str, Any], cid: str) -> Event:
@@ -101,7 +85,7 @@ async def test_each_completed_payment_records_revenue_once_and_failed_ones_none(
     infra, publisher, events
 ):
     cid = campaign_id()
-    completed, declined = payment_record(cid), failed_payment_record(cid)
+    completed, declined = payment_completed(cid), payment_failed(cid)
     settings = settings_for(AnalyticsSettings, infra)
     async with running(build, settings), api(settings) as http:
         delivered = await publish(publisher, PAYMENT_COMPLETED, completed, cid)
@@ -110,13 +94,13 @@ async def test_each_completed_payment_records_revenue_once_and_failed_ones_none(
         await publish(publisher, PAYMENT_FAILED, declined, cid)
         await report_once(http, cid, lambda r: r["totals"]["payments_failed"] == 1)
         # Same key, so the same partitions: the sentinel is consumed and relayed after the rest.
-        sentinel = payment_record(cid)
+        sentinel = payment_completed(cid)
         await publish(publisher, PAYMENT_COMPLETED, sentinel, cid)
-        await events.wait_for(REVENUE_RECORDED, for_payment(sentinel["id"]))
+        await events.wait_for(REVENUE_RECORDED, for_payment(sentinel["payment_id"]))
         report = await report_once(http, cid, lambda r: r["totals"]["payments_completed"] == 2)
 
-    [revenue] = events.matching(REVENUE_RECORDED, for_payment(completed["id"]))
-    assert events.matching(REVENUE_RECORDED, for_payment(declined["id"])) == []
+    [revenue] = events.matching(REVENUE_RECORDED, for_payment(completed["payment_id"]))
+    assert events.matching(REVENUE_RECORDED, for_payment(declined["payment_id"])) == []
     data = revenue["data"]
     assert (data["gross"], data["fee"], data["net"]) == (
         money("149.99"),
@@ -135,9 +119,9 @@ async def test_report_combines_plan_segments_reach_and_payments_in_any_order(inf
     settings = settings_for(AnalyticsSettings, infra)
     async with running(build, settings), api(settings) as http:
         # Payments before the plan they belong to: totals start from whichever comes first.
-        stripe = await publish(publisher, PAYMENT_COMPLETED, payment_record(cid), cid)
+        stripe = await publish(publisher, PAYMENT_COMPLETED, payment_completed(cid), cid)
         await publish(publisher, PAYMENT_COMPLETED, paypal_payment(cid), cid)
-        await publish(publisher, PAYMENT_FAILED, failed_payment_record(cid), cid)
+        await publish(publisher, PAYMENT_FAILED, payment_failed(cid), cid)
         await publish(publisher, CAMPAIGN_PLANNED, campaign_planned(cid, ai_cost="2.5"), cid)
         await publish(publisher, CAMPAIGN_SEGMENTED, campaign_segmented(cid, ai_cost="0.25"), cid)
         content = {"campaign_id": cid, "content": [], "ai_cost": "0.25"}
@@ -172,7 +156,8 @@ async def test_report_combines_plan_segments_reach_and_payments_in_any_order(inf
         ("stripe", 1, money("149.99")),
         ("paypal", 1, money("50.00")),
     ]
-    [stripe_line] = [p for p in report["payments"] if p["payment_id"] == stripe["data"]["id"]]
+    stripe_id = stripe["data"]["payment_id"]
+    [stripe_line] = [p for p in report["payments"] if p["payment_id"] == stripe_id]
     assert (stripe_line["amount"], stripe_line["fee"], stripe_line["net"]) == (
         money("149.99"),
         money("4.65"),
@@ -180,6 +165,7 @@ async def test_report_combines_plan_segments_reach_and_payments_in_any_order(inf
     )
     assert stripe_line["status"] == "completed"
     assert stripe_line["attribution"]["segment_id"] == "high_value"
+    assert report["other_currencies"] == []
     assert report["spend"] == money("50003.00")  # the budget and the three AI steps
     assert report["actual_roi"] == -0.9961  # (193.10 - 50,003) / 50,003
     assert report["conversion_rate"] == 0.001
@@ -192,7 +178,7 @@ async def test_performance_requested_over_http_is_emitted_with_the_totals(infra,
     settings = settings_for(AnalyticsSettings, infra)
     async with running(build, settings), api(settings) as http:
         await publish(publisher, CAMPAIGN_PLANNED, campaign_planned(cid), cid)
-        await publish(publisher, PAYMENT_COMPLETED, payment_record(cid), cid)
+        await publish(publisher, PAYMENT_COMPLETED, payment_completed(cid), cid)
         await report_once(http, cid, lambda r: r["name"] and r["totals"]["payments_completed"] == 1)
         accepted = await http.post(f"/v1/campaigns/{cid}/performance")
         [performance] = await events.wait_for(CAMPAIGN_PERFORMANCE, for_campaign(cid))
@@ -208,6 +194,7 @@ async def test_performance_requested_over_http_is_emitted_with_the_totals(infra,
     )
     assert (data["payments_completed"], data["success_rate"]) == (1, 1.0)
     assert data["spend"] == money("50000.00")
+    assert "other_currencies" not in data  # none: left out
     assert performance["correlationid"] == cid
     assert unknown.status_code == 404
 
@@ -218,7 +205,7 @@ async def test_performance_is_emitted_periodically_only_for_campaigns_that_chang
     cid, quiet = campaign_id(), campaign_id()
     settings = settings_for(AnalyticsSettings, infra, analytics_performance_interval_seconds=0.3)
     async with running(build, settings):
-        await publish(publisher, PAYMENT_COMPLETED, payment_record(cid), cid)
+        await publish(publisher, PAYMENT_COMPLETED, payment_completed(cid), cid)
         await events.wait_for(
             CAMPAIGN_PERFORMANCE,
             lambda e: for_campaign(cid)(e) and e["data"]["payments_completed"] == 1,
@@ -230,7 +217,7 @@ async def test_performance_is_emitted_periodically_only_for_campaigns_that_chang
         )
         # Two later rounds that report another campaign, and so would have re-reported cid.
         for _ in range(2):
-            await publish(publisher, PAYMENT_COMPLETED, payment_record(quiet), quiet)
+            await publish(publisher, PAYMENT_COMPLETED, payment_completed(quiet), quiet)
             count = len(events.matching(CAMPAIGN_PERFORMANCE, for_campaign(quiet))) + 1
             await events.wait_for(CAMPAIGN_PERFORMANCE, for_campaign(quiet), count=count)
 
@@ -242,13 +229,13 @@ async def test_redelivered_refunds_reverse_each_refund_once_and_the_net_drops_ex
     infra, publisher, events
 ):
     cid = campaign_id()
-    completed = payment_record(cid)  # 149.99, fee 4.65, net 145.34
-    partly = refunded(completed, "50.00")
-    fully = refunded(partly, "99.99")
+    completed = payment_completed(cid)  # 149.99, fee 4.65, net 145.34
+    partly = payment_refunded(completed, "50.00")
+    fully = payment_refunded(completed, "99.99", refunded_total="149.99")
     settings = settings_for(AnalyticsSettings, infra)
     async with running(build, settings), api(settings) as http:
         await publish(publisher, PAYMENT_COMPLETED, completed, cid)
-        await events.wait_for(REVENUE_RECORDED, for_payment(completed["id"]))
+        await events.wait_for(REVENUE_RECORDED, for_payment(completed["payment_id"]))
         first = await publish(publisher, PAYMENT_REFUNDED, partly, cid)
         await publisher.send(PAYMENT_REFUNDED, first, key=cid)  # redelivered, same event id
         await publish(publisher, PAYMENT_REFUNDED, partly, cid)  # re-published, new event id
@@ -257,14 +244,17 @@ async def test_redelivered_refunds_reverse_each_refund_once_and_the_net_drops_ex
         # Same key, so the same partition: the sentinel's refund is consumed after the rest.
         sentinel = paypal_payment(cid)  # 50.00, fee 2.24, net 47.76
         await publish(publisher, PAYMENT_COMPLETED, sentinel, cid)
-        await publish(publisher, PAYMENT_REFUNDED, refunded(sentinel, "10.00"), cid)
-        await events.wait_for(REVENUE_REVERSED, for_payment(sentinel["id"]))
+        await publish(publisher, PAYMENT_REFUNDED, payment_refunded(sentinel, "10.00"), cid)
+        await events.wait_for(REVENUE_REVERSED, for_payment(sentinel["payment_id"]))
         report = await report_once(http, cid, lambda r: r["totals"]["payments_refunded"] == 2)
         await http.post(f"/v1/campaigns/{cid}/performance")
         [performance] = await events.wait_for(CAMPAIGN_PERFORMANCE, for_campaign(cid))
 
-    reversals = events.matching(REVENUE_REVERSED, for_payment(completed["id"]))
-    assert [r["data"]["refund_id"] for r in reversals] == [f["id"] for f in fully["refunds"]]
+    reversals = events.matching(REVENUE_REVERSED, for_payment(completed["payment_id"]))
+    assert [r["data"]["refund_id"] for r in reversals] == [
+        partly["refund_id"],
+        fully["refund_id"],
+    ]
     assert [(r["data"]["gross"], r["data"]["fee"], r["data"]["net"]) for r in reversals] == [
         (money("50.00"), money("1.55"), money("48.45")),  # 4.65 x 50.00 / 149.99 = 1.5501
         (money("99.99"), money("3.10"), money("96.89")),  # the rest of the fee, exactly
@@ -281,12 +271,10 @@ async def test_redelivered_refunds_reverse_each_refund_once_and_the_net_drops_ex
     assert (totals["refunded"], totals["payments_refunded"]) == (money("159.99"), 2)
     assert (totals["payments_completed"], totals["payments_failed"]) == (2, 0)
     lines = {line["payment_id"]: line for line in report["payments"]}
-    assert (lines[completed["id"]]["status"], lines[completed["id"]]["refunded"]) == (
-        "refunded",
-        money("149.99"),
-    )
-    assert lines[completed["id"]]["net"] == money("145.34")  # as it completed
-    assert lines[sentinel["id"]]["status"] == "partially_refunded"
+    refunded_line = lines[completed["payment_id"]]
+    assert (refunded_line["status"], refunded_line["refunded"]) == ("refunded", money("149.99"))
+    assert refunded_line["net"] == money("145.34")  # as it completed
+    assert lines[sentinel["payment_id"]]["status"] == "partially_refunded"
     data = performance["data"]
     assert (data["gross_revenue"], data["net_revenue"], data["refunds"]) == (
         money("40.00"),
@@ -299,20 +287,21 @@ async def test_refund_announced_before_its_payment_completed_reverses_the_revenu
     infra, publisher, events
 ):
     cid = campaign_id()
-    completed = payment_record(cid)
+    completed = payment_completed(cid)
     settings = settings_for(AnalyticsSettings, infra)
     async with running(build, settings), api(settings) as http:
-        early = await publish(publisher, PAYMENT_REFUNDED, refunded(completed, "149.99"), cid)
-        await events.wait_for(REVENUE_REVERSED, for_payment(completed["id"]))
+        refund = payment_refunded(completed, "149.99")
+        early = await publish(publisher, PAYMENT_REFUNDED, refund, cid)
+        await events.wait_for(REVENUE_REVERSED, for_payment(completed["payment_id"]))
         await publish(publisher, PAYMENT_COMPLETED, completed, cid)  # late
-        sentinel = payment_record(cid)
+        sentinel = payment_completed(cid)
         await publish(publisher, PAYMENT_COMPLETED, sentinel, cid)
-        await events.wait_for(REVENUE_RECORDED, for_payment(sentinel["id"]))
+        await events.wait_for(REVENUE_RECORDED, for_payment(sentinel["payment_id"]))
         report = await report_once(http, cid, lambda r: r["totals"]["payments_completed"] == 2)
 
-    # Recorded from the refunded record, which carries the completed payment's amount and fees.
-    [recorded] = events.matching(REVENUE_RECORDED, for_payment(completed["id"]))
-    [reversed_] = events.matching(REVENUE_REVERSED, for_payment(completed["id"]))
+    # Recorded from the refund, which carries the completed payment's amount, fee and net.
+    [recorded] = events.matching(REVENUE_RECORDED, for_payment(completed["payment_id"]))
+    [reversed_] = events.matching(REVENUE_REVERSED, for_payment(completed["payment_id"]))
     assert recorded["causationid"] == early["id"]
     assert recorded["data"]["net"] == money("145.34")
     assert (reversed_["data"]["gross"], reversed_["data"]["net"]) == (
@@ -326,3 +315,22 @@ async def test_refund_announced_before_its_payment_completed_reverses_the_revenu
         money("145.34"),
     )  # the sentinel's alone
     assert (totals["refunded"], totals["payments_refunded"]) == (money("149.99"), 1)
+
+
+async def test_failure_after_a_completion_changes_nothing(infra, publisher, events):
+    cid = campaign_id()
+    completed = payment_completed(cid)
+    late_failure = payment_failed(cid, payment_id=completed["payment_id"])
+    settings = settings_for(AnalyticsSettings, infra)
+    async with running(build, settings), api(settings) as http:
+        await publish(publisher, PAYMENT_COMPLETED, completed, cid)
+        await events.wait_for(REVENUE_RECORDED, for_payment(completed["payment_id"]))
+        await publish(publisher, PAYMENT_FAILED, late_failure, cid)
+        sentinel = payment_failed(cid)  # same topic and key: consumed after the late failure
+        await publish(publisher, PAYMENT_FAILED, sentinel, cid)
+        report = await report_once(http, cid, lambda r: r["totals"]["payments_failed"] == 1)
+
+    lines = {line["payment_id"]: line for line in report["payments"]}
+    assert lines[completed["payment_id"]]["status"] == "completed"
+    assert lines[sentinel["payment_id"]]["status"] == "failed"
+    assert report["totals"]["payments_completed"] == 1

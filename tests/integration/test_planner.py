@@ -47,8 +47,9 @@ async def test_requested_campaign_is_planned_once_even_when_requested_twice(
         )
         await events.wait_for(CAMPAIGN_PLANNED, for_campaign(sentinel))
     assert len(events.matching(CAMPAIGN_PLANNED, for_campaign(cid))) == 1
-    allocation = {k: Decimal(v) for k, v in planned["data"]["allocation"].items()}
-    assert sum(allocation.values()) == Decimal("50000.00")
+    allocation = planned["data"]["allocation"].values()
+    assert sum(Decimal(spend["amount"]) for spend in allocation) == Decimal("50000.00")
+    assert {spend["currency"] for spend in allocation} == {"USD"}
     assert planned["correlationid"] == cid
     assert planned["causationid"] is not None
 
@@ -150,9 +151,8 @@ async def test_a_segmentation_bounds_what_the_next_plan_expects_of_email(infra, 
     data = planned["data"]
     assert "audience of 321 opted-in customers" in data["rationale"]
     # 321 x 5% = 16.05 purchases at most, at the request's 149.99.
-    assert Decimal(data["predicted_revenue_by_channel"]["email"]) <= Decimal("16.05") * Decimal(
-        "149.99"
-    )
+    email_revenue = data["predicted_revenue_by_channel"]["email"]
+    assert Decimal(email_revenue["amount"]) <= Decimal("16.05") * Decimal("149.99")
 
 
 async def observations_recorded(service: Service, cid: str) -> None:

@@ -18,6 +18,7 @@ from shared.ai.openai_model import OpenAiModel
 from shared.events.campaigns import CampaignRequested
 from shared.events.common import Channel
 from shared.events.topics import CAMPAIGN_PLANNED, CAMPAIGN_REQUESTED
+from shared.money import Money, sum_money
 from shared.runtime import Service
 from tests.support.factories import campaign_id, campaign_request
 from tests.support.fake_llm import FakeLlm, answer, fake_llm_server
@@ -64,9 +65,9 @@ async def test_a_valid_proposal_becomes_the_plan_with_a_forecast_from_the_curves
     offline, _ = await planner(None).plan(REQUEST, NOW)
     assert plan.engine == decision.engine == "openai:gpt-4.1"
     assert plan.allocation == {
-        Channel.EMAIL: Decimal("20000.00"),
-        Channel.SOCIAL: Decimal("17500.00"),
-        Channel.WEB: Decimal("12500.00"),
+        Channel.EMAIL: Money.of("20000.00", "USD"),
+        Channel.SOCIAL: Money.of("17500.00", "USD"),
+        Channel.WEB: Money.of("12500.00", "USD"),
     }
     assert plan.rationale == PROPOSAL["rationale"]
     assert plan.predicted_revenue != offline.predicted_revenue  # recomputed, not copied
@@ -96,7 +97,7 @@ async def test_a_split_off_budget_is_reasked_with_the_violation_then_planned_off
 async def test_without_a_model_the_offline_plan_is_labelled_offline():
     plan, decision = await planner(None).plan(REQUEST, NOW)
     assert plan.engine == decision.engine == "offline"
-    assert sum(plan.allocation.values()) == Decimal("50000.00")
+    assert sum_money(list(plan.allocation.values()), "USD") == REQUEST.budget
 
 
 async def decisions_of(service: Service, cid: str) -> list[dict[str, Any]]:
@@ -133,7 +134,7 @@ async def test_the_planner_service_plans_with_the_model_and_logs_the_decision_an
     # gpt-4.1 list price: 1000 x $2 + 200 x $8 per million tokens.
     assert planned["data"]["engine"] == "openai:gpt-4.1"
     assert Decimal(planned["data"]["ai_cost"]) == Decimal("0.0036")
-    assert planned["data"]["allocation"]["email"] == "20000.00"
+    assert planned["data"]["allocation"]["email"] == {"amount": "20000.00", "currency": "USD"}
     assert decision["engine"] == "openai:gpt-4.1"
     assert Decimal(decision["cost_usd"]) == Decimal("0.0036")
     assert decision["output"]["rationale"] == PROPOSAL["rationale"]

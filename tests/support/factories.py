@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from services.payment.processors import Charge
@@ -18,6 +19,11 @@ def usd(amount: str) -> dict[str, str]:
 
 def campaign_id(prefix: str = "c") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def money(amount: str, currency: str = "USD") -> dict[str, str]:
+    """Money as every contract carries it."""
+    return {"amount": amount, "currency": currency}
 
 
 def campaign_request(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
@@ -54,12 +60,18 @@ def customer(customer_id: str | None = None, **overrides: Any) -> dict[str, Any]
 
 
 def campaign_planned(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
-    """A campaign.planned payload for a 50,000 USD campaign over all three channels."""
+    """A campaign.planned payload for a 50,000 USD campaign over all three channels; the
+    allocation is in the budget's currency when only the budget is overridden."""
+    currency = overrides.get("budget", {}).get("currency", "USD")
     planned: dict[str, Any] = {
         "campaign_id": cid or campaign_id(),
         "name": "Spring sale",
         "budget": {"amount": "50000.00", "currency": "USD"},
-        "allocation": {"email": "20000.00", "social": "17500.00", "web": "12500.00"},
+        "allocation": {
+            "email": money("20000.00", currency),
+            "social": money("17500.00", currency),
+            "web": money("12500.00", currency),
+        },
         "product": {
             "sku": "SKU-HEADPHONES-01",
             "name": "Noise-cancelling headphones",
@@ -120,47 +132,144 @@ def campaign_content_generated(cid: str | None = None, **overrides: Any) -> dict
     return generated | overrides
 
 
-def payment_record(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
-    """A payment.completed payload: 149.99 USD by card through stripe, fee 4.65, net 145.34."""
-    campaign = cid or campaign_id()
-    now = datetime.now(UTC)
-    record: dict[str, Any] = {
-        "id": f"pay_{uuid.uuid4()}",
+def payment_event(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """What every payment event carries: 149.99 USD by card through stripe, from an email."""
+    event: dict[str, Any] = {
+        "payment_id": f"pay_{uuid.uuid4()}",
+        "campaign_id": cid or campaign_id(),
         "customer_id": f"customer-{uuid.uuid4().hex[:12]}",
-        "campaign_id": campaign,
-        "amount": "149.99",
-        "currency": "USD",
+        "amount": money("149.99"),
         "payment_method": "credit_card",
         "processor": "stripe",
-        "processor_transaction_id": f"ch_{uuid.uuid4().hex[:24]}",
-        "status": "completed",
-        "failure_reason": None,
-        "created_at": now.isoformat(),
-        "processed_at": now.isoformat(),
-        "metadata": {
-            "campaign_attribution": campaign,
-            "attribution": {
-                "segment_id": "high_value",
-                "channel": "email",
-                "variant_id": "high_value-email-a",
-            },
-            "processor_fees": {
-                "processor_fee": "4.65",
-                "net_amount": "145.34",
-                "fee_rate": "0.029",
-                "fee_fixed": "0.30",
-            },
+        "attribution": {
+            "segment_id": "high_value",
+            "channel": "email",
+            "variant_id": "high_value-email-a",
         },
+        "occurred_at": datetime.now(UTC).isoformat(),
     }
-    return record | overrides
+    return event | overrides
 
 
-def failed_payment_record(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
-    """A payment.failed payload: a declined card, so no processor fees."""
-    record = payment_record(cid, status="failed", failure_reason="card_declined")
-    record["processor_transaction_id"] = None
-    record["metadata"] = record["metadata"] | {"processor_fees": None}
-    return record | overrides
+def payment_initiated(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A payment.initiated payload: the factory's payment, scored low risk."""
+    return payment_event(cid, risk_level="low", risk_score=0.05) | overrides
+
+
+def payment_review_required(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A payment.review_required payload: held for the payment token's velocity."""
+    held = payment_event(cid, risk_score=0.7, risk_signals=["token_velocity"])
+    return held | overrides
+
+
+def payment_completed(
+    cid: str | None = None,
+    *,
+    amount: str = "149.99",
+    fee: str = "4.65",
+    currency: str = "USD",
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A payment.completed payload: 149.99 USD by card through stripe, fee 4.65, net 145.34;
+    the net is always the amount less the fee."""
+    completed = payment_event(
+        cid,
+        amount=money(amount, currency),
+        processor_transaction_id=f"ch_{uuid.uuid4().hex[:24]}",
+        fee=money(fee, currency),
+        net=money(str(Decimal(amount) - Decimal(fee)), currency),
+    )
+    return completed | overrides
+
+
+def payment_failed(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A payment.failed payload: the factory's payment, declined."""
+    return payment_event(cid, failure_reason="card_declined") | overrides
+
+
+def payment_refunded(
+    completed: dict[str, Any],
+    refund_amount: str,
+    refunded_total: str | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A payment.refunded payload: one refund of ``refund_amount`` of the ``completed``
+    payment; ``refunded_total`` (this one included) defaults to the refund alone."""
+    currency = completed["amount"]["currency"]
+    refunded = {key: value for key, value in completed.items() if key != "occurred_at"} | {
+        "refund_id": f"re_{uuid.uuid4()}",
+        "refund_amount": money(refund_amount, currency),
+        "refunded_total": money(refunded_total or refund_amount, currency),
+        "occurred_at": datetime.now(UTC).isoformat(),
+    }
+    return refunded | overrides
+
+
+def revenue_recorded(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A revenue.recorded payload: the factory's completed payment, as analytics records it."""
+    completed = payment_completed(cid)
+    recorded = {
+        key: completed[key]
+        for key in ("campaign_id", "payment_id", "customer_id", "processor", "payment_method")
+    } | {
+        "gross": completed["amount"],
+        "fee": completed["fee"],
+        "net": completed["net"],
+        "recorded_at": completed["occurred_at"],
+        "attribution": completed["attribution"],
+    }
+    return recorded | overrides
+
+
+def revenue_reversed(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A revenue.reversed payload: 50.00 of the factory's payment refunded, fee share 1.55."""
+    recorded = revenue_recorded(cid)
+    reversed_ = {key: value for key, value in recorded.items() if key != "recorded_at"} | {
+        "refund_id": f"re_{uuid.uuid4()}",
+        "gross": money("50.00"),
+        "fee": money("1.55"),
+        "net": money("48.45"),
+        "reversed_at": datetime.now(UTC).isoformat(),
+    }
+    return reversed_ | overrides
+
+
+def campaign_performance(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A campaign.performance payload with every optional part filled: two payments in USD,
+    one in EUR beside them, an AI cost and a refund."""
+    performance: dict[str, Any] = {
+        "campaign_id": cid or campaign_id(),
+        "as_of": datetime.now(UTC).isoformat(),
+        "gross_revenue": money("199.99"),
+        "fees": money("6.89"),
+        "net_revenue": money("193.10"),
+        "payments_completed": 3,
+        "payments_failed": 1,
+        "success_rate": 0.75,
+        "average_transaction": money("100.00"),
+        "processor_mix": [
+            {"processor": "stripe", "count": 1, "gross": money("149.99")},
+            {"processor": "paypal", "count": 1, "gross": money("50.00")},
+        ],
+        "reach": 2000,
+        "spend": money("50000.25"),
+        "roi": -0.9961,
+        "ai_cost": "0.25",
+        "conversion_rate": 0.0015,
+        "revenue_by_channel": {"email": money("199.99")},
+        "refunds": money("10.00"),
+        "other_currencies": [
+            {
+                "currency": "EUR",
+                "gross": money("100.00", "EUR"),
+                "fees": money("3.20", "EUR"),
+                "net": money("96.80", "EUR"),
+                "payments_completed": 1,
+                "refunded": money("0.00", "EUR"),
+            }
+        ],
+    }
+    return performance | overrides
 
 
 def campaign_launched(cid: str | None = None, **overrides: Any) -> dict[str, Any]:

@@ -173,6 +173,21 @@ def test_report_shows_plan_payments_and_totals_with_the_decline_reason():
     assert "50.0%" in text
 
 
+def test_report_shows_payments_in_other_currencies_beside_the_totals():
+    euros = {"amount": "100.00", "currency": "EUR"}
+    other = {
+        "currency": "EUR",
+        "gross": euros,
+        "fees": {"amount": "3.20", "currency": "EUR"},
+        "net": {"amount": "96.80", "currency": "EUR"},
+        "payments_completed": 1,
+        "refunded": {"amount": "0.00", "currency": "EUR"},
+    }
+    text = rendered({"campaign_id": "c-1", "payments": [], "other_currencies": [other]})
+    assert "Other currencies" in text
+    assert "96.80 EUR" in text
+
+
 def test_report_of_a_campaign_not_yet_planned_renders_with_gaps_marked():
     text = rendered({"campaign_id": "c-1", "name": None, "budget": None, "payments": []})
     assert "Campaign c-1" in text

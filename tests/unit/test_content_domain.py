@@ -23,7 +23,7 @@ from shared.guardrails import (
     check_content,
 )
 from shared.personalisation import render_for_recipient
-from tests.support.factories import campaign_planned, campaign_segmented
+from tests.support.factories import campaign_planned, campaign_segmented, money
 
 BASE_URL = "https://shop.example.com"
 ADDRESS = "Example Shop, 1 Test Street, Springfield, USA"
@@ -102,7 +102,7 @@ def test_copy_is_chosen_by_the_words_in_the_segment_id_then_its_name(
 
 def test_only_requested_channels_get_content() -> None:
     content = generate_content(
-        planned(allocation={"social": "50000.00"}), segmented(), SENDER
+        planned(allocation={"social": money("50000.00")}), segmented(), SENDER
     ).content
     assert {piece.channel.value for piece in content} == {"social"}
 

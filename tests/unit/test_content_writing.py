@@ -13,7 +13,7 @@ from shared.ai.runner import input_hash
 from shared.ai.settings import configured_model
 from shared.events.campaigns import CampaignPlanned, CampaignSegmented
 from shared.guardrails import DEFAULT_BANNED_CLAIMS, EMAIL_SUBJECT_LIMIT
-from tests.support.factories import campaign_planned, campaign_segmented
+from tests.support.factories import campaign_planned, campaign_segmented, money
 
 ADDRESS = "Example Shop, 1 Test Street, Springfield, USA"
 SENDER = Sender(
@@ -43,7 +43,9 @@ def with_strategy() -> CampaignSegmented:
 
 
 def test_the_writer_is_given_campaign_facts_and_segment_aggregates() -> None:
-    facts = copy_facts(planned(allocation={"web": "10.00", "email": "40.00"}), with_strategy(), [])
+    facts = copy_facts(
+        planned(allocation={"web": money("10.00"), "email": money("40.00")}), with_strategy(), []
+    )
     assert facts.model_dump(mode="json") == {
         "campaign_name": "Spring sale",
         "product_name": "Noise-cancelling headphones",
@@ -72,10 +74,14 @@ def test_the_writer_is_given_campaign_facts_and_segment_aggregates() -> None:
 
 def test_the_same_inputs_in_another_order_give_the_same_input_hash() -> None:
     one = copy_facts(
-        planned(allocation={"email": "40.00", "web": "10.00"}), segmented(), ["miracle"]
+        planned(allocation={"email": money("40.00"), "web": money("10.00")}),
+        segmented(),
+        ["miracle"],
     )
     other = copy_facts(
-        planned(allocation={"web": "10.00", "email": "40.00"}), segmented(), ["miracle"]
+        planned(allocation={"web": money("10.00"), "email": money("40.00")}),
+        segmented(),
+        ["miracle"],
     )
     assert input_hash(one) == input_hash(other)
 

@@ -20,12 +20,12 @@ ADDRESS = "Example Shop, 1 Test Street, Springfield, USA"
 UNSUBSCRIBE = "https://shop.example.com/unsubscribe?campaign=spring"
 
 
-def allocation(email: str, social: str, **more: str) -> dict[Channel, Decimal]:
+def allocation(email: str, social: str, **more: str) -> dict[Channel, Money]:
     amounts = {"email": email, "social": social} | more
-    return {Channel(channel): Decimal(amount) for channel, amount in amounts.items()}
+    return {Channel(channel): Money.of(amount, "USD") for channel, amount in amounts.items()}
 
 
-def allocation_violations(split: dict[Channel, Decimal]) -> list[str]:
+def allocation_violations(split: dict[Channel, Money]) -> list[str]:
     return check_allocation(split, BUDGET, REQUESTED, min_share=0.1, max_share=0.8)
 
 
@@ -38,9 +38,10 @@ def test_an_allocation_off_by_a_cent_is_caught() -> None:
     assert "999.99" in violation
 
 
-def test_fractions_of_a_cent_are_caught() -> None:
-    violations = allocation_violations(allocation("600.005", "399.995"))
-    assert any("finer than 0.01" in v for v in violations)
+def test_a_channel_in_another_currency_than_the_budget_is_caught() -> None:
+    split = allocation("600.00", "400.00") | {Channel.SOCIAL: Money.of("400.00", "EUR")}
+    violations = allocation_violations(split)
+    assert "allocation[social] is in EUR, the budget in USD" in violations
 
 
 def test_a_channel_that_was_not_requested_is_caught() -> None:
@@ -56,7 +57,7 @@ def test_a_share_outside_the_limits_is_caught(email: str, social: str) -> None:
 
 
 def test_a_requested_channel_left_out_counts_as_a_zero_share() -> None:
-    violations = allocation_violations({Channel.EMAIL: Decimal("1000.00")})
+    violations = allocation_violations({Channel.EMAIL: Money.of("1000.00", "USD")})
     assert any("allocation[social] is 0.00%" in v for v in violations)
 
 

@@ -10,7 +10,7 @@ from services.launcher.domain import LaunchBrief, channel_reach, launch, paid_im
 from services.launcher.settings import LauncherSettings
 from shared.events.campaigns import CampaignPlanned, CampaignSegmented
 from shared.events.common import Channel
-from tests.support.factories import campaign_planned, campaign_segmented
+from tests.support.factories import campaign_planned, campaign_segmented, money
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 CPM = {Channel.SOCIAL: Decimal("9"), Channel.WEB: Decimal("6")}
@@ -41,7 +41,7 @@ def test_email_reach_is_the_opted_in_members_of_every_segment() -> None:
 
 
 def test_only_requested_channels_have_reach() -> None:
-    plan = planned(allocation={"social": "50000.00"})
+    plan = planned(allocation={"social": money("50000.00")})
     assert channel_reach(plan, segmented(), CPM) == {Channel.SOCIAL: 5_555_555}
 
 

@@ -143,12 +143,12 @@ def test_plan_predicts_what_its_allocation_earns_and_explains_it() -> None:
     planner = OfflinePlanner(planning_policy(PlannerSettings()))
     plan = planner.plan(request, datetime(2026, 1, 1, tzinfo=UTC))
     assert plan.engine == "offline"
-    assert sum(plan.allocation.values(), Decimal(0)) == request.budget.amount
+    assert total(plan.allocation) == request.budget.amount
     assert plan.predicted_revenue_interval is not None
     assert plan.predicted_roi_interval is not None
     assert plan.predicted_roi_interval.low <= plan.predicted_roi <= plan.predicted_roi_interval.high
     for channel, spend in plan.allocation.items():
-        assert f"{channel.value} {spend} USD" in plan.rationale
+        assert f"{channel.value} {spend} ->" in plan.rationale  # "email 18120.75 USD ->"
     assert str(plan.predicted_revenue) in plan.rationale
     assert plan.schedule.ends_at - plan.schedule.starts_at == timedelta(days=14)
     assert plan.schedule.send_windows is not None
@@ -178,8 +178,8 @@ def test_performance_after_the_end_without_channel_revenue_is_split_as_predicted
     assert channel_observations(plan, performance.model_copy(update={"as_of": early})) == []
     learned = {o.channel: o.observation for o in channel_observations(plan, performance)}
     for channel, predicted in plan.predicted_revenue_by_channel.items():
-        assert learned[channel].spend == plan.allocation[channel]
-        assert learned[channel].revenue == pytest.approx(2 * predicted, abs=Decimal("0.05"))
+        assert learned[channel].spend == plan.allocation[channel].amount
+        assert learned[channel].revenue == pytest.approx(2 * predicted.amount, abs=Decimal("0.05"))
 
 
 @pytest.mark.parametrize(
@@ -210,6 +210,23 @@ def test_a_rationale_quoting_an_amount_the_plan_does_not_hold_is_a_violation() -
     assert violations("Email gets 30,000.00; social and web share the rest.") == [
         "the rationale quotes 30,000.00, which is not an amount of the plan"
     ]
+
+
+def test_a_proposed_amount_finer_than_a_cent_is_a_violation() -> None:
+    request = CampaignRequested.model_validate(campaign_request("cents"))
+    policy = planning_policy(PlannerSettings())
+    baseline = OfflinePlanner(policy).plan(request, datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    split = [
+        ChannelSpend(channel=Channel.EMAIL, amount=Decimal("20000.005")),
+        ChannelSpend(channel=Channel.SOCIAL, amount=Decimal("17499.995")),
+        ChannelSpend(channel=Channel.WEB, amount=Decimal("12500.00")),
+    ]
+    proposal = PlanProposal(allocation=split, rationale="Email, social and web.")
+
+    violations = proposal_violations(planning_facts(request, baseline, policy), proposal)
+
+    assert "allocation[email] 20000.005 is finer than 0.01" in violations
+    assert "allocation[social] 17499.995 is finer than 0.01" in violations
 
 
 def test_a_small_email_audience_caps_what_email_is_predicted_and_given() -> None:
@@ -244,9 +261,9 @@ def test_a_small_email_audience_caps_what_email_is_predicted_and_given() -> None
 
     assert (audience.reachable, audience.expected_purchases) == (400, pytest.approx(32.0))
     email_revenue = bounded.predicted_revenue_by_channel[Channel.EMAIL]
-    assert email_revenue <= Decimal(32) * request.product.price.amount  # 32 purchases at most
+    assert email_revenue.amount <= 32 * request.product.price.amount  # 32 purchases at most
     assert bounded.allocation[Channel.EMAIL] < unbounded.allocation[Channel.EMAIL]
-    assert sum(bounded.allocation.values()) == request.budget.amount
+    assert total(bounded.allocation) == request.budget.amount
     assert "audience of 400 opted-in customers" in bounded.rationale
 
 

@@ -31,7 +31,7 @@ from shared.ai.runner import AiStep, Decision, run_step
 from shared.events.campaigns import CampaignPlanned, CampaignRequested, RevenueInterval, RoiInterval
 from shared.events.common import Channel
 from shared.guardrails import check_allocation
-from shared.money import Money
+from shared.money import Money, minor_unit, round_half_up
 
 STEP = "plan"
 TEMPLATE_VERSION = "plan-proposal-v2"
@@ -66,6 +66,22 @@ class PlanProposal(BaseModel):
 
     def by_channel(self) -> dict[Channel, Decimal]:
         return {spend.channel: spend.amount for spend in self.allocation}
+
+    def finer_than(self, currency: str) -> list[str]:
+        """The amounts ``currency`` cannot hold: money has nothing below its minor unit."""
+        unit = minor_unit(currency)
+        return [
+            f"allocation[{spend.channel.value}] {spend.amount} is finer than {unit}"
+            for spend in self.allocation
+            if spend.amount != spend.amount.quantize(unit)
+        ]
+
+    def in_money(self, currency: str) -> dict[Channel, Money]:
+        """The split in ``currency``, rounded half-up where ``finer_than`` finds it too fine."""
+        return {
+            channel: Money.of(round_half_up(amount, currency), currency)
+            for channel, amount in self.by_channel().items()
+        }
 
 
 class PlanningFacts(BaseModel):
@@ -105,10 +121,17 @@ def planning_facts(
         min_share=Decimal(0) if single else policy.limits.minimum,
         max_share=Decimal(1) if single else policy.limits.maximum,
         reference=PlanProposal(
-            allocation=[ChannelSpend(channel=c, amount=a) for c, a in baseline.allocation.items()],
+            allocation=[
+                ChannelSpend(channel=c, amount=spend.amount)
+                for c, spend in baseline.allocation.items()
+            ],
             rationale=baseline.rationale,
         ),
-        reference_revenue_by_channel=baseline.predicted_revenue_by_channel,
+        reference_revenue_by_channel=(
+            {c: revenue.amount for c, revenue in predicted.items()}
+            if (predicted := baseline.predicted_revenue_by_channel)
+            else None
+        ),
         reference_revenue=baseline.predicted_revenue.amount,
         reference_revenue_interval=(
             (interval.low.amount, interval.high.amount)
@@ -134,8 +157,14 @@ def proposal_violations(facts: PlanningFacts, proposal: PlanProposal) -> list[st
         for c in facts.channels
         if c not in channels
     ]
+    currency = facts.budget.currency
+    found += proposal.finer_than(currency)
     found += check_allocation(
-        proposal.by_channel(), facts.budget, facts.channels, facts.min_share, facts.max_share
+        proposal.in_money(currency),
+        facts.budget,
+        facts.channels,
+        facts.min_share,
+        facts.max_share,
     )
     rationale = proposal.rationale.lower()
     found += [
@@ -233,15 +262,12 @@ class LlmPlanner:
         history: Sequence[ChannelObservation],
         audience: EmailAudience | None,
     ) -> CampaignPlanned:
-        currency = request.budget.currency
-        allocation = {
-            c: Money(amount=a, currency=currency) for c, a in decision.output.by_channel().items()
-        }
+        allocation = decision.output.in_money(request.budget.currency)
         curves = learned_curves(self._policy, request.channels, history, audience)
         forecast = forecast_revenue(allocation, curves, request.product.price, request.campaign_id)
         return baseline.model_copy(
             update={
-                "allocation": decision.output.by_channel(),
+                "allocation": allocation,
                 "predicted_revenue": forecast.revenue,
                 "predicted_roi": round(float(forecast.roi), 4),
                 "predicted_revenue_interval": RevenueInterval(
@@ -250,9 +276,7 @@ class LlmPlanner:
                 "predicted_roi_interval": RoiInterval(
                     low=round(float(forecast.roi_low), 4), high=round(float(forecast.roi_high), 4)
                 ),
-                "predicted_revenue_by_channel": {
-                    c: revenue.amount for c, revenue in forecast.revenue_by_channel.items()
-                },
+                "predicted_revenue_by_channel": forecast.revenue_by_channel,
                 "engine": decision.engine,
                 "rationale": decision.output.rationale,
             }

@@ -50,7 +50,7 @@ class OfflinePlanner:
             campaign_id=request.campaign_id,
             name=request.name,
             budget=request.budget,
-            allocation={c: spend.amount for c, spend in allocation.items()},
+            allocation=allocation,
             product=request.product,
             predicted_revenue=forecast.revenue,
             predicted_roi=round(float(forecast.roi), 4),
@@ -63,9 +63,7 @@ class OfflinePlanner:
             predicted_roi_interval=RoiInterval(
                 low=round(float(forecast.roi_low), 4), high=round(float(forecast.roi_high), 4)
             ),
-            predicted_revenue_by_channel={
-                c: revenue.amount for c, revenue in forecast.revenue_by_channel.items()
-            },
+            predicted_revenue_by_channel=forecast.revenue_by_channel,
         )
 
 
