@@ -8,7 +8,7 @@ the rounding rule card networks and processors use for fees.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Any, Self
 
 from pydantic import (
@@ -142,25 +142,6 @@ class Money(BaseModel):
 
     def is_positive(self) -> bool:
         return self.amount > 0
-
-    def allocate(self, weights: Sequence[Decimal]) -> list[Money]:
-        """Split into parts proportional to ``weights`` that sum exactly to this amount.
-
-        Largest-remainder method: every part is floored to the minor unit, then the
-        leftover units go one each to the parts with the largest fractional remainders
-        (ties to the earliest), so no unit is created or lost.
-        """
-        total_weight = sum(weights, Decimal(0))
-        if not weights or total_weight <= 0 or any(w < 0 for w in weights):
-            raise ValueError("weights must be non-negative and sum to more than zero")
-        unit = minor_unit(self.currency)
-        exact = [self.amount * w / total_weight for w in weights]
-        floored = [x.quantize(unit, rounding=ROUND_DOWN) for x in exact]
-        leftover = int((self.amount - sum(floored, Decimal(0))) / unit)
-        by_remainder = sorted(range(len(exact)), key=lambda i: (-(exact[i] - floored[i]), i))
-        for i in by_remainder[:leftover]:
-            floored[i] += unit
-        return [Money(amount=part, currency=self.currency) for part in floored]
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"

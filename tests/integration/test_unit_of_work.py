@@ -26,7 +26,7 @@ from shared.storage.unit_of_work import (
 )
 from tests.support.factories import customer
 from tests.support.kafka import Publisher, cloud_event
-from tests.support.services import running, settings_for
+from tests.support.services import REPORTS_AUTH, running, settings_for
 
 if TYPE_CHECKING:  # imported by name, pytest would try to collect it as a test class
     from tests.support.infrastructure import TestInfrastructure
@@ -150,7 +150,7 @@ async def test_events_with_one_id_from_two_sources_are_both_applied(
             sent |= {"id": "crm-event-1", "source": source}
             await publisher.send(CUSTOMER_UPSERTED, sent, key=record["customer_id"])
         url = f"http://127.0.0.1:{settings.segmenter_health_port}/v1/customers/count"
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(headers=REPORTS_AUTH) as http:
             assert await stored_customers(http, url, expected=2) == 2
 
 

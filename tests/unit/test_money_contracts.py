@@ -19,6 +19,7 @@ from typing import Any, get_args
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from services.payment.domain.requests import CreatePayment, RefundRequest
 from shared.events import topics
 from shared.events.campaigns import (
     CampaignContentGenerated,
@@ -53,9 +54,11 @@ from tests.support.factories import (
     payment_failed,
     payment_initiated,
     payment_refunded,
+    payment_request,
     payment_review_required,
     revenue_recorded,
     revenue_reversed,
+    usd,
 )
 
 type Path = tuple[str | int, ...]
@@ -109,6 +112,12 @@ CONTRACTS = [
     ContractRow(topics.REVENUE_RECORDED, RevenueRecorded, revenue_recorded),
     ContractRow(topics.REVENUE_REVERSED, RevenueReversed, revenue_reversed),
     ContractRow(topics.CAMPAIGN_PERFORMANCE, CampaignPerformance, campaign_performance),
+    ContractRow("POST /v1/payments", CreatePayment, payment_request),
+    ContractRow(
+        "POST /v1/payments/{id}/refunds",
+        RefundRequest,
+        lambda: {"amount": usd("50.00"), "reason": "requested_by_customer"},
+    ),
 ]
 
 

@@ -1,46 +1,55 @@
 """An authorised conversation with PayPal's REST API: one HTTP client, one cached token.
 
 PayPal grants an OAuth2 access token for the app's client id and secret (client
-credentials) that lasts ``expires_in`` seconds, typically hours. The session asks for one
-when it has none, reuses it until shortly before it expires, and asks again once when
-PayPal answers 401 (a token revoked or expired early), repeating the call with the same
+credentials) that lasts ``expires_in`` seconds, typically hours. Authlib's OAuth2 client
+asks for it (HTTP Basic client authentication, as PayPal wants) and keeps it with its
+expiry; the session asks again shortly before it expires, and once when PayPal answers
+401 (a token revoked or expired early), repeating the call with the same
 ``PayPal-Request-Id`` so the repeat cannot act twice.
+
+Authlib only fetches tokens. Its HTTP client is built on ``httpx2``, whose errors are not
+httpx's; the calls themselves stay on httpx, where ``http_calls`` tells "nothing reached
+PayPal" from "no answer came back". A token request can never move money, so any failure
+to get one means PayPal is unavailable.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import time
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import httpx2
+from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.httpx_client import AsyncOAuth2Client
+from authlib.oauth2.rfc6749 import OAuth2Token
 
-from services.payment.processors.http_calls import refusal, send
+from services.payment.processors import ProcessorUnavailableError
+from services.payment.processors.http_calls import send
 
 # Renew this long before PayPal's expiry, so no call carries a token that lapses in flight.
-TOKEN_RENEWAL_MARGIN_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class _AccessToken:
-    value: str
-    renew_at: float  # on the time.monotonic() clock
+TOKEN_RENEWAL_MARGIN_SECONDS = 60
+TOKEN_PATH = "/v1/oauth2/token"  # noqa: S105 - a path, not a secret
 
 
 class PayPalSession:
     def __init__(
         self, client_id: str, client_secret: str, base_url: str, timeout_seconds: float
     ) -> None:
-        credentials = f"{client_id}:{client_secret}".encode()
-        self._basic_auth = "Basic " + base64.b64encode(credentials).decode()
         self._client = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout_seconds))
-        self._token: _AccessToken | None = None
+        self._oauth = AsyncOAuth2Client(
+            client_id,
+            client_secret,
+            token_endpoint=f"{base_url.rstrip('/')}{TOKEN_PATH}",
+            grant_type="client_credentials",
+            timeout=timeout_seconds,
+        )
+        self._token: OAuth2Token | None = None
         self._token_lock = asyncio.Lock()
 
     async def close(self) -> None:
         await self._client.aclose()
+        await self._oauth.aclose()
 
     async def call(
         self,
@@ -75,20 +84,23 @@ class PayPalSession:
 
     async def _access_token(self) -> str:
         async with self._token_lock:  # concurrent calls wait for one token request
-            if self._token is None or time.monotonic() >= self._token.renew_at:
-                self._token = await self._request_token()
-            return self._token.value
+            token = self._token
+            if token is None or token.is_expired(leeway=TOKEN_RENEWAL_MARGIN_SECONDS):
+                token = self._token = await self._fetch_token()
+            return str(token["access_token"])
 
-    async def _request_token(self) -> _AccessToken:
-        request = self._client.build_request(
-            "POST",
-            "/v1/oauth2/token",
-            data={"grant_type": "client_credentials"},
-            headers={"Authorization": self._basic_auth, "Accept": "application/json"},
-        )
-        response = await send(self._client, "paypal", request, can_move_money=False)
-        if response.status_code != 200:
-            raise refusal("paypal", response, can_move_money=False)
-        granted = response.json()
-        lifetime = float(granted["expires_in"]) - TOKEN_RENEWAL_MARGIN_SECONDS
-        return _AccessToken(str(granted["access_token"]), time.monotonic() + lifetime)
+    async def _fetch_token(self) -> OAuth2Token:
+        try:
+            granted = await self._oauth.fetch_token()
+        except OAuthError as error:
+            raise ProcessorUnavailableError(
+                "authentication_failed", f"paypal: credentials refused ({error.error})"
+            ) from None
+        except httpx2.ConnectError:
+            raise ProcessorUnavailableError(
+                "connection_failed", f"paypal: could not connect for {TOKEN_PATH}"
+            ) from None
+        except httpx2.HTTPError as error:
+            code = "timeout" if isinstance(error, httpx2.TimeoutException) else "connection_lost"
+            raise ProcessorUnavailableError(code, f"paypal: no token ({code})") from None
+        return OAuth2Token(dict(granted))
