@@ -8,21 +8,14 @@ import uuid
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
-from typer.testing import CliRunner, Result
 
-from shared.cli.app import app
 from shared.cli.customer_base import generate_customer_base
 from shared.cli.customer_import import customer_lines
 from shared.events.campaigns import CampaignRequested
 from shared.events.customers import CustomerUpserted
 from shared.events.topics import CAMPAIGN_REQUESTED, CUSTOMER_UPSERTED
+from tests.support.cli import campaignctl
 from tests.support.factories import campaign_id, campaign_request
-
-
-async def campaignctl(infra, *args: str) -> Result:
-    """Run the CLI in a thread: it runs its own event loop, as it does from a shell."""
-    env = {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka}
-    return await asyncio.to_thread(CliRunner().invoke, app, list(args), env=env)
 
 
 async def records_with_key_prefix(
