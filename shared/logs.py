@@ -1,4 +1,10 @@
-"""The one logging setup: JSON lines on stderr, tagged with service and correlation id."""
+"""The one logging setup: JSON lines on stderr, tagged with service and correlation id.
+
+``correlation_id`` holds the campaign a piece of work belongs to (the delivery policy sets
+it from each consumed event). Every log record is stamped with it when it is created, so
+the id travels with the record to any handler (and to tests' ``caplog``), whoever set up
+logging.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,27 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "correlation_id", default=None
 )
+
+_plain_records = logging.getLogRecordFactory()
+
+
+def _record_with_correlation_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    record = _plain_records(*args, **kwargs)
+    record.correlation_id = correlation_id.get()
+    return record
+
+
+logging.setLogRecordFactory(_record_with_correlation_id)
+
+
+def _correlation_of(record: logging.LogRecord) -> str | None:
+    found: str | None = getattr(record, "correlation_id", None)
+    return found
 
 
 class _JsonFormatter(logging.Formatter):
@@ -26,7 +49,7 @@ class _JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if cid := correlation_id.get():
+        if cid := _correlation_of(record):
             entry["correlation_id"] = cid
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
@@ -35,12 +58,24 @@ class _JsonFormatter(logging.Formatter):
 
 class _TextFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
-        super().__init__(f"%(asctime)s %(levelname)-7s {service} %(name)s: %(message)s")
+        super().__init__(
+            f"%(asctime)s %(levelname)-7s {service} %(name)s%(correlation)s: %(message)s"
+        )
+
+    def format(self, record: logging.LogRecord) -> str:
+        cid = _correlation_of(record)
+        record.correlation = f" [{cid}]" if cid else ""
+        return super().format(record)
+
+
+def log_formatter(service: str, fmt: str = "json") -> logging.Formatter:
+    """How the service's lines read: ``json`` for collectors, ``text`` for people."""
+    return _JsonFormatter(service) if fmt == "json" else _TextFormatter(service)
 
 
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter(service) if fmt == "json" else _TextFormatter(service))
+    handler.setFormatter(log_formatter(service, fmt))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -67,7 +67,11 @@ class Infrastructure:
             client_id=name,
             idempotent_producer=settings.kafka_idempotent_producer,
         )
-        mongo = connect(settings.mongodb_url, app_name=name)
+        mongo = connect(
+            settings.mongodb_url,
+            app_name=name,
+            server_selection_timeout=settings.mongodb_server_selection_timeout_seconds,
+        )
         db = service_database(mongo, name, settings.mongodb_db_prefix)
         uow = UnitOfWork(
             mongo,
@@ -84,6 +88,8 @@ class Infrastructure:
         delivery = DeliveryPolicy(
             broker,
             consumer_group=name,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topic_partitions=settings.kafka_topic_partitions,
             retry=RetryPolicy(
                 max_attempts=settings.handler_max_attempts,
                 base_delay=settings.handler_retry_base_seconds,

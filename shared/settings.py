@@ -36,6 +36,12 @@ class ServiceSettings(BaseSettings):
             "embedded database conflicts on any concurrent commit; off elsewhere."
         ),
     )
+    mongodb_server_selection_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="How long an operation waits for a reachable MongoDB server before failing.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     handler_max_attempts: int = Field(default=5, ge=1, le=50)

@@ -1,29 +1,26 @@
-"""campaignctl: import customers, request and follow campaigns, read reports, run the demo,
-make API keys."""
+"""campaignctl: import customers, request and follow campaigns, read reports, re-drive dead
+letters, make API keys, run the demo."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import httpx
 import typer
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
-from rich.console import Console
-from rich.markup import escape
 
 from shared.cli import campaign_request, customer_import, demo
 from shared.cli.analytics_api import KeyRefusedError, ReportNotFoundError, fetch_report
 from shared.cli.api_key import api_key_app
 from shared.cli.decisions_view import fetch_decisions, render_decisions
+from shared.cli.dlq import dlq_app
 from shared.cli.events_client import belongs_to, follow
 from shared.cli.report_view import render_report
 from shared.cli.settings import CliSettings
+from shared.cli.terminal import console, errors, fail, run_against_kafka
 from shared.cli.timeline import event_line
 from shared.events.campaigns import CampaignRequested
 from shared.events.common import field_errors
@@ -34,26 +31,7 @@ app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 customers_app = typer.Typer(help="The customer base the segmenter works from.")
 app.add_typer(customers_app, name="customers")
 app.add_typer(api_key_app, name="api-key")
-
-# Piped into a log or CI, rich would assume 80 columns and squeeze the report's tables.
-console = Console(width=None if sys.stdout.isatty() else 140)
-errors = Console(stderr=True, soft_wrap=True)  # whole lines, for grep and for logs
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    errors.print(f"[red]error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(code)
-
-
-def run_against_kafka(settings: CliSettings, work: Coroutine[Any, Any, object]) -> None:
-    """Run ``work``; an unreachable broker is one line naming the address, not a traceback."""
-    try:
-        asyncio.run(work)
-    except KafkaError as error:
-        raise fail(
-            f"cannot reach Kafka at {settings.kafka_bootstrap_servers} "
-            f"(KAFKA_BOOTSTRAP_SERVERS): {error}"
-        ) from None
+app.add_typer(dlq_app, name="dlq")
 
 
 @customers_app.command("import")

@@ -1,4 +1,4 @@
-"""At-least-once delivery: bounded retries with backoff, then a dead-letter topic.
+"""At-least-once delivery: outages waited out, failing handlers retried, then a dead-letter topic.
 
 Subscribers use ``AckPolicy.ACK``: the offset is committed after this middleware returns,
 which it does only once the handler succeeded (its writes are committed) or the message
@@ -6,56 +6,62 @@ was dead-lettered. It never lets an exception out, because FastStream's ``ACK`` 
 commit a failed message too; a crash or shutdown mid-handler commits nothing and the
 message is read again.
 
-Invalid messages (schema validation, ``UnprocessableEventError``) are not retried: they go
-straight to ``<topic>.dlq``. A service can register a hook per topic that runs first, to
-tell the sender why (the planner answers an invalid request with ``campaign.rejected``).
+What happens after a failure depends on whose fault it is (``failures.py``):
+
+- **An outage** (database or broker unreachable, a transient conflict) is never the
+  message's fault. The handler runs again with capped backoff for as long as the outage
+  lasts, a warning each time, the message's partition paused meanwhile; these runs do not
+  count against ``HANDLER_MAX_ATTEMPTS``, so an outage never dead-letters anything.
+- **An invalid message** (schema, JSON, ``UnprocessableEventError``, a header that is
+  not text) is dead-lettered at once. A service can register a hook per topic that runs
+  first, to tell the sender why (the planner answers with ``campaign.rejected``).
+- **A failing handler** is retried until ``HANDLER_MAX_ATTEMPTS`` failures, then the
+  message is dead-lettered.
+
+An outage longer than aiokafka's ``max_poll_interval_ms`` (5 minutes by default): the
+consumer has not polled for that long, so aiokafka leaves the group and the partition goes
+to another member, or back to this one when it next polls, from the last committed
+offset: this very message. Nothing is lost, because this middleware still returns only
+after the handler succeeded. Nothing is applied twice: both runs go through the unit of
+work, whose processed-event id lets one apply and the other find it done. The commit after
+the stale run is refused by the group (UnknownMemberId), or, if no member is left, commits
+offsets whose messages were all processed.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faststream import BaseMiddleware
 from faststream.kafka import KafkaBroker
+from faststream.kafka.message import KafkaMessage
 from faststream.message import StreamMessage
-from pydantic import ValidationError
 
-from shared.events.common import FieldError, field_errors
+from shared.events.common import FieldError
 from shared.events.dead_letters import DeadLetter, DeadLetterError
 from shared.events.envelope import utc_now
-from shared.events.topics import dead_letter_topic
+from shared.logs import correlation_id
+from shared.messaging.dead_lettering import DeadLetterPublisher
+from shared.messaging.failures import (
+    Failure,
+    InvalidHeaderError,
+    UnprocessableEventError,
+    classify,
+    errors_of,
+    undecodable_headers,
+)
+from shared.messaging.retries import Attempts, RetryPolicy
 from shared.storage.unit_of_work import AlreadyProcessedError
+
+__all__ = ["DeliveryPolicy", "InvalidEventHook", "RetryPolicy", "UnprocessableEventError"]
 
 log = logging.getLogger(__name__)
 
-
-class UnprocessableEventError(Exception):
-    """An event that can never succeed, whatever the number of attempts."""
-
-    def __init__(self, message: str, errors: list[FieldError] | None = None) -> None:
-        super().__init__(message)
-        self.errors = errors or []
-
-
 type InvalidEventHook = Callable[[bytes, list[FieldError]], Awaitable[None]]
-
-
-@dataclass
-class RetryPolicy:
-    """Exponential backoff with full jitter, capped; ``max_attempts`` includes the first."""
-
-    max_attempts: int = 5
-    base_delay: float = 0.2
-    max_delay: float = 5.0
-
-    def delay(self, attempt: int) -> float:
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
 
 @dataclass
@@ -64,21 +70,21 @@ class DeliveryPolicy:
 
     broker: KafkaBroker
     consumer_group: str
+    bootstrap_servers: str
+    topic_partitions: int = 3
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     invalid_event_hooks: Mapping[str, InvalidEventHook] = field(default_factory=dict)
 
     def __call__(self, msg: Any, /, **kwargs: Any) -> _Delivery:
         return _Delivery(msg, policy=self, **kwargs)
 
-    async def dead_letter(
-        self, msg: StreamMessage[Any], error: BaseException, attempts: int
-    ) -> None:
+    async def dead_letter(self, msg: StreamMessage[Any], error: Exception, attempts: int) -> None:
         record = msg.raw_message
         topic: str = record.topic
-        errors = _errors_of(error)
+        errors = errors_of(error)
         hook = self.invalid_event_hooks.get(topic)
-        if hook and (errors or isinstance(error, UnprocessableEventError | json.JSONDecodeError)):
-            await _until_done(lambda: hook(msg.body, errors), self.retry, "invalid-event hook")
+        if hook and classify(error) is Failure.INVALID:
+            await self._tell_sender(hook, msg.body, errors)
         letter = DeadLetter(
             topic=topic,
             partition=record.partition,
@@ -90,83 +96,116 @@ class DeliveryPolicy:
             error=DeadLetterError(type=type(error).__name__, message=str(error), errors=errors),
             original=msg.body.decode(errors="replace"),
         )
-        await _until_done(
-            lambda: self.broker.publish(
-                letter.model_dump_json().encode(),
-                dead_letter_topic(topic),
-                key=record.key,
-                headers={"content-type": "application/json"},
-            ),
-            self.retry,
-            "dead-letter publish",
+        letters = DeadLetterPublisher(
+            self.broker,
+            self.bootstrap_servers,
+            self.topic_partitions,
+            self.retry.backoff(Failure.INFRASTRUCTURE),
         )
+        published = await letters.publish(letter, record.key)
         log.error(
-            "dead-lettered %s[%s]@%s after %d attempt(s): %s",
+            "dead-lettered %s[%s]@%s after %d failed attempt(s)%s: %s",
             topic,
             record.partition,
             record.offset,
             attempts,
+            " (original trimmed to fit)" if published.original_trimmed else "",
             error,
         )
 
-
-def _errors_of(error: BaseException) -> list[FieldError]:
-    if isinstance(error, ValidationError):
-        return field_errors(error.errors(include_url=False, include_input=False))
-    if isinstance(error, UnprocessableEventError):
-        return error.errors
-    if isinstance(error, json.JSONDecodeError | UnicodeDecodeError):
-        return [FieldError(field="(message)", message="not valid JSON")]
-    return []
-
-
-def _is_permanent(error: BaseException) -> bool:
-    return isinstance(
-        error, ValidationError | UnprocessableEventError | json.JSONDecodeError | UnicodeDecodeError
-    )
+    async def _tell_sender(
+        self, hook: InvalidEventHook, body: bytes, errors: list[FieldError]
+    ) -> None:
+        """Run the topic's invalid-event hook through any outage; a hook failing on its own
+        is given up after ``max_attempts``, and the letter still says why."""
+        attempts = Attempts(self.retry, "invalid-event hook")
+        while True:
+            try:
+                return await hook(body, errors)
+            except Exception as error:
+                if not await attempts.wait_after(error):
+                    log.exception("invalid-event hook gave up; dead-lettering without it")
+                    return
 
 
-async def _until_done(action: Callable[[], Awaitable[Any]], retry: RetryPolicy, what: str) -> None:
-    """Keep trying ``action``: losing a message is worse than blocking its partition."""
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            await action()
-            return
-        except Exception:
-            log.exception("%s failed (attempt %d); retrying", what, attempt)
-            await asyncio.sleep(retry.delay(min(attempt, 8)))
+class _PausedPartition:
+    """The message's partition, paused while the message waits out an outage, so that
+    nothing more is fetched for it; resumed when the message is done."""
+
+    def __init__(self, msg: StreamMessage[Any]) -> None:
+        consumer = msg.consumer if isinstance(msg, KafkaMessage) else None
+        self._consumer = consumer if isinstance(consumer, AIOKafkaConsumer) else None
+        self._partition = TopicPartition(msg.raw_message.topic, msg.raw_message.partition)
+        self._paused = False
+
+    def hold(self) -> None:
+        # A rebalance may have taken the partition away: only an assigned one can pause.
+        if self._consumer and not self._paused and self._partition in self._consumer.assignment():
+            self._consumer.pause(self._partition)
+            self._paused = True
+
+    def release(self) -> None:
+        if self._consumer and self._paused and self._partition in self._consumer.assignment():
+            self._consumer.resume(self._partition)
+        self._paused = False
 
 
 class _Delivery(BaseMiddleware):
     def __init__(self, msg: Any, /, *, policy: DeliveryPolicy, **kwargs: Any) -> None:
         super().__init__(msg, **kwargs)
         self.policy = policy
+        self.bad_headers: dict[str, str] = {}
+
+    async def on_receive(self) -> None:
+        # FastStream decodes every header before the handler, and a failure there would
+        # bypass this middleware and be acknowledged: the message silently dropped. Set
+        # aside what cannot be decoded, so the message gets here and is dead-lettered.
+        if isinstance(self.msg, ConsumerRecord):
+            self.bad_headers = undecodable_headers(self.msg.headers)
+            if self.bad_headers:
+                self.msg.headers = [h for h in self.msg.headers if h[0] not in self.bad_headers]
 
     async def consume_scope(
         self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
     ) -> Any:
-        retry = self.policy.retry
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await call_next(msg)
-            except AlreadyProcessedError:
-                log.info("skipping redelivered event on %s", msg.raw_message.topic)
+        token = correlation_id.set(await _correlation_of(msg))
+        try:
+            if self.bad_headers:
+                await self.policy.dead_letter(msg, InvalidHeaderError(self.bad_headers), 0)
                 return None
-            except Exception as error:
-                if _is_permanent(error) or attempt >= retry.max_attempts:
-                    await self.policy.dead_letter(msg, error, attempt)
+            return await self._deliver(call_next, msg)
+        finally:
+            correlation_id.reset(token)
+
+    async def _deliver(
+        self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
+    ) -> Any:
+        record = msg.raw_message
+        partition = _PausedPartition(msg)
+        what = f"handler of {record.topic}[{record.partition}]@{record.offset}"
+        attempts = Attempts(self.policy.retry, what, on_outage=partition.hold)
+        try:
+            while True:
+                try:
+                    return await call_next(msg)
+                except AlreadyProcessedError:
+                    log.info("skipping redelivered event on %s", record.topic)
                     return None
-                delay = retry.delay(attempt)
-                log.warning(
-                    "handler failed on %s (attempt %d of %d), retrying in %.2fs: %r",
-                    msg.raw_message.topic,
-                    attempt,
-                    retry.max_attempts,
-                    delay,
-                    error,
-                )
-                await asyncio.sleep(delay)
+                except Exception as error:
+                    if not await attempts.wait_after(error):
+                        await self.policy.dead_letter(msg, error, attempts.failed)
+                        return None
+        finally:
+            partition.release()
+
+
+async def _correlation_of(msg: StreamMessage[Any]) -> str | None:
+    """The consumed CloudEvent's ``correlationid``, else its ``subject``."""
+    try:
+        event = await msg.decode()  # cached: the handler does not decode it again
+    except Exception:
+        return None  # the handler meets the same error, and the message is dead-lettered
+    if not isinstance(event, dict):
+        return None
+    found = event.get("correlationid") or event.get("subject")
+    return found if isinstance(found, str) else None

@@ -30,9 +30,20 @@ CODEC_OPTIONS: CodecOptions[Document] = CodecOptions(
 )
 
 
-def connect(url: str, *, app_name: str) -> AsyncMongoClient[Document]:
-    """A client; it connects lazily, so building one never blocks or fails."""
-    return AsyncMongoClient(url, appname=app_name, tz_aware=True, serverSelectionTimeoutMS=10_000)
+def connect(
+    url: str, *, app_name: str, server_selection_timeout: float = 10.0
+) -> AsyncMongoClient[Document]:
+    """A client; it connects lazily, so building one never blocks or fails.
+
+    ``server_selection_timeout`` (seconds) bounds how long an operation waits for a
+    reachable server before it fails: the pace at which an outage shows.
+    """
+    return AsyncMongoClient(
+        url,
+        appname=app_name,
+        tz_aware=True,
+        serverSelectionTimeoutMS=int(server_selection_timeout * 1000),
+    )
 
 
 def service_database(

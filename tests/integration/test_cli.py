@@ -8,26 +8,19 @@ import uuid
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
-from typer.testing import CliRunner, Result
 
 from services.analytics.app import build as build_analytics
 from services.analytics.settings import AnalyticsSettings
-from shared.cli.app import app
 from shared.cli.customer_base import generate_customer_base
 from shared.cli.customer_import import customer_lines
 from shared.events.campaigns import CampaignRequested
 from shared.events.customers import CustomerUpserted
 from shared.events.topics import CAMPAIGN_PLANNED, CAMPAIGN_REQUESTED, CUSTOMER_UPSERTED
 from shared.settings import DEV_ONLY_ANALYTICS_API_KEY
+from tests.support.cli import campaignctl
 from tests.support.factories import campaign_id, campaign_planned, campaign_request
 from tests.support.kafka import cloud_event
 from tests.support.services import running, settings_for
-
-
-async def campaignctl(infra, *args: str, **env: str) -> Result:
-    """Run the CLI in a thread: it runs its own event loop, as it does from a shell."""
-    env = {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka} | env
-    return await asyncio.to_thread(CliRunner().invoke, app, list(args), env=env)
 
 
 async def records_with_key_prefix(

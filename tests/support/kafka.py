@@ -10,10 +10,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.events.envelope import CONTENT_TYPE
 from shared.events.topics import ALL_TOPICS
+from shared.messaging.broker import ensure_topics
 
 type Event = dict[str, Any]
 
@@ -116,3 +118,46 @@ class EventLog:
 
 def for_campaign(campaign_id: str) -> Callable[[Event], bool]:
     return lambda e: e.get("correlationid") == campaign_id or e.get("subject") == campaign_id
+
+
+def own_topic(purpose: str) -> str:
+    """A topic of one test's own, so nothing else reads it or has a backlog on it."""
+    return f"test.{purpose}.{uuid.uuid4().hex[:8]}"
+
+
+async def create_topics(bootstrap: str, *topics: str) -> None:
+    await ensure_topics(bootstrap_servers=bootstrap, topics=topics, partitions=1)
+
+
+async def delete_topics(bootstrap: str, *topics: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics(list(topics))
+    finally:
+        await admin.close()
+
+
+async def read_topic(
+    bootstrap: str, topic: str, count: int = 1, timeout: float = 30
+) -> list[ConsumerRecord]:
+    """The first ``count`` records on ``topic``, once it exists and holds that many."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    found: list[ConsumerRecord] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while topic not in await consumer.topics() or not consumer.partitions_for_topic(topic):
+                await asyncio.sleep(0.1)
+            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            while len(found) < count:
+                batches = await consumer.getmany(timeout_ms=500)
+                found += [record for records in batches.values() for record in records]
+    except TimeoutError:
+        found_count = f"{len(found)} of {count} records"
+        raise AssertionError(f"{found_count} on {topic} within {timeout}s") from None
+    finally:
+        await consumer.stop()
+    return found

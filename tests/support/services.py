@@ -7,6 +7,8 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from aiokafka import TopicPartition
+
 from shared.runtime import Service, serve
 from shared.settings import DEV_ONLY_ANALYTICS_API_KEY, ServiceSettings
 from tests.support.infrastructure import TestInfrastructure, free_port
@@ -61,3 +63,38 @@ async def running_all(
             *(stack.enter_async_context(running(build, settings)) for build, settings in services)
         )
         yield list(entered)
+
+
+async def until(condition: Callable[[], object], timeout: float = 30, what: str = "") -> None:
+    """Poll ``condition`` until it holds; a bound on the wait, never a timing assertion."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"not within {timeout}s: {what or condition}") from None
+
+
+def consumer_of(service: Service, topic: str) -> Any:
+    """The service's Kafka consumer of ``topic`` (an ``AIOKafkaConsumer``)."""
+    [consumer] = [s.consumer for s in service.infra.broker.subscribers if topic in s.topic_names]
+    return consumer
+
+
+async def caught_up(service: Service, topic: str, timeout: float = 30) -> None:
+    """Until the service's group on ``topic`` has committed everything published so far:
+    nothing older is in flight or waiting, so what the test publishes next comes first."""
+    consumer = consumer_of(service, topic)
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+    ends = await consumer.end_offsets(partitions)
+
+    async def behind() -> bool:
+        committed = {tp: await consumer.committed(tp) or 0 for tp in ends}
+        return any(committed[tp] < end for tp, end in ends.items())
+
+    try:
+        async with asyncio.timeout(timeout):
+            while await behind():
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise AssertionError(f"{service.infra.name} did not catch up on {topic}") from None

@@ -119,6 +119,14 @@ def test_request_file_that_is_not_json_exits_2(tmp_path):
     assert "not valid JSON" in result.stderr
 
 
+def test_dlq_replay_wants_one_letter_or_all_and_says_so():
+    for options in ([], ["--partition", "0"], ["--offset", "3"], ["--all", "--offset", "3"]):
+        result = runner.invoke(app, ["dlq", "replay", "orders.dlq", *options])
+
+        assert result.exit_code == 2, options
+        assert "give --partition and --offset for one letter, or --all" in result.stderr
+
+
 def usd(amount: str) -> dict[str, str]:
     return {"amount": amount, "currency": "USD"}
 

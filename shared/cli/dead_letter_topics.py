@@ -1,0 +1,152 @@
+"""Dead letters read straight from the ``*.dlq`` topics, and re-driven to where they failed.
+
+Reading uses no consumer group: nothing is committed, so listing never takes a letter
+from anyone. A replay publishes the letter's ``original`` back to its topic with its key
+and the CloudEvents content type; consumers deduplicate by event id, so replaying
+something already applied changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import ValidationError
+
+from shared.events.dead_letters import DeadLetter
+from shared.events.envelope import CONTENT_TYPE
+from shared.events.topics import dead_letter_topic
+
+DLQ_SUFFIX = dead_letter_topic("")
+
+
+def dead_letter_topic_of(topic: str) -> str:
+    """``orders.dlq`` as given, or the dead-letter topic of ``orders``."""
+    return topic if topic.endswith(DLQ_SUFFIX) else dead_letter_topic(topic)
+
+
+@dataclass(frozen=True)
+class StoredLetter:
+    """One record of a dead-letter topic; ``letter`` is None when it is not a DeadLetter."""
+
+    topic: str
+    partition: int
+    offset: int
+    letter: DeadLetter | None
+    problem: str = ""
+
+    @property
+    def address(self) -> str:
+        """What ``dlq show`` takes: topic, partition, offset."""
+        return f"{self.topic} {self.partition} {self.offset}"
+
+    @classmethod
+    def parsed(cls, topic: str, partition: int, offset: int, value: bytes | None) -> StoredLetter:
+        try:
+            return cls(topic, partition, offset, DeadLetter.model_validate_json(value or b""))
+        except ValidationError as error:
+            return cls(
+                topic, partition, offset, None, f"not a dead letter: {error.errors()[0]['msg']}"
+            )
+
+
+class NoSuchLetterError(LookupError):
+    pass
+
+
+def _consumer(bootstrap_servers: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        client_id="campaignctl",
+    )
+
+
+async def read_letters(
+    bootstrap_servers: str, topics: Sequence[str] | None = None
+) -> list[StoredLetter]:
+    """Every letter on ``topics`` (default: every ``*.dlq`` topic) up to now, in order."""
+    consumer = _consumer(bootstrap_servers)
+    await consumer.start()
+    try:
+        existing = await consumer.topics()
+        chosen = [t for t in topics or sorted(existing) if t.endswith(DLQ_SUFFIX) and t in existing]
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in chosen
+            for partition in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        found: list[StoredLetter] = []
+        while unread := [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            batches = await consumer.getmany(*unread, timeout_ms=1000)
+            for tp, records in batches.items():
+                found += [
+                    StoredLetter.parsed(tp.topic, tp.partition, r.offset, r.value)
+                    for r in records
+                    if r.offset < ends[tp]
+                ]
+        return sorted(found, key=lambda s: (s.topic, s.partition, s.offset))
+    finally:
+        await consumer.stop()
+
+
+async def read_letter(
+    bootstrap_servers: str, topic: str, partition: int, offset: int
+) -> StoredLetter:
+    consumer = _consumer(bootstrap_servers)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        if partition not in (consumer.partitions_for_topic(topic) or set()):
+            raise NoSuchLetterError(f"{topic} has no partition {partition}")
+        consumer.assign([tp])
+        if not 0 <= offset < (await consumer.end_offsets([tp]))[tp]:
+            raise NoSuchLetterError(f"{topic} partition {partition} has no offset {offset}")
+        consumer.seek(tp, offset)
+        record = await asyncio.wait_for(consumer.getone(tp), timeout=30)
+        return StoredLetter.parsed(topic, partition, record.offset, record.value)
+    finally:
+        await consumer.stop()
+
+
+def refusal(stored: StoredLetter) -> str | None:
+    """Why ``stored`` cannot be replayed, or None."""
+    if stored.letter is None:
+        return stored.problem
+    if stored.letter.original_trimmed:
+        size = stored.letter.original_size
+        return (
+            f"trimmed to fit the broker ({len(stored.letter.original.encode())} of {size} bytes "
+            f"kept); the whole message is on {stored.letter.topic} partition "
+            f"{stored.letter.partition} offset {stored.letter.offset}, while the topic keeps it"
+        )
+    return None
+
+
+async def replay(bootstrap_servers: str, letters: Iterable[DeadLetter]) -> int:
+    """Publish each letter's original back to its topic; returns how many were sent."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers, acks="all", client_id="campaignctl"
+    )
+    await producer.start()
+    sent = 0
+    try:
+        for letter in letters:
+            await producer.send_and_wait(
+                letter.topic,
+                letter.original.encode(),
+                key=letter.key.encode() if letter.key is not None else None,
+                headers=[("content-type", CONTENT_TYPE.encode())],
+            )
+            sent += 1
+    finally:
+        await producer.stop()
+    return sent
