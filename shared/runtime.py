@@ -176,7 +176,9 @@ async def serve(service: Service, stop: asyncio.Event | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
 
     await ensure_topics(
-        infra.settings.kafka_bootstrap_servers, partitions=infra.settings.kafka_topic_partitions
+        infra.settings.kafka_bootstrap_servers,
+        partitions=infra.settings.kafka_topic_partitions,
+        replication_factor=infra.settings.kafka_topic_replication_factor,
     )
     await infra.uow.ensure_indexes()
     for hook in service.on_startup:

@@ -26,6 +26,12 @@ class ServiceSettings(BaseSettings):
         default=False, description="Enable on Apache Kafka; the embedded broker lacks it."
     )
     kafka_topic_partitions: int = Field(default=3, ge=1, le=128)
+    kafka_topic_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        le=32767,
+        description="Replicas of each topic created at start-up; at most the number of brokers.",
+    )
     mongodb_url: str = Field(default="mongodb://localhost:27017", pattern=r"^mongodb(\+srv)?://")
     mongodb_db_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$")
     mongodb_serialize_transactions: bool | None = Field(
