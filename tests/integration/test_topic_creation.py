@@ -23,6 +23,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.admin import CreateTopicsResponse_v3
 
+from shared.devstack.processes import ProcessGroup
 from shared.events.topics import ALL_TOPICS, CAMPAIGN_PLANNED
 from shared.messaging.broker import TopicCreationError, check_created, ensure_topics
 from shared.runtime import Infrastructure, Service, health_app
@@ -35,8 +36,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def fresh_kafka(tmp_path: Path) -> Iterator[str]:
-    from shared.devstack.processes import ProcessGroup
-
     port = free_port()
     processes = ProcessGroup(tmp_path)
     processes.start_broker("127.0.0.1", port)
