@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Iterator
@@ -30,7 +31,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from shared.events.envelope import CloudEvent
-from shared.messaging.broker import build_broker, ensure_topics
+from shared.messaging.broker import build_broker, ensure_topics, list_topics
 from shared.messaging.delivery import DeliveryPolicy, InvalidEventHook, RetryPolicy
 from shared.messaging.outbox import OutboxRelay
 from shared.settings import ServiceSettings
@@ -68,7 +69,13 @@ class Infrastructure:
             mongo, db, source=f"/services/{name}", serialize=settings.serialize_transactions
         )
         relay = OutboxRelay(
-            db, broker, poll_interval=settings.outbox_poll_seconds, exclusive=uow.exclusive
+            db,
+            broker,
+            poll_interval=settings.outbox_poll_seconds,
+            lease_seconds=settings.outbox_lease_seconds,
+            renew_seconds=settings.outbox_lease_renew_seconds,
+            existing_topics=functools.partial(list_topics, settings.kafka_bootstrap_servers),
+            exclusive=uow.exclusive,
         )
         uow.on_commit = relay.notify
         hooks: dict[str, InvalidEventHook] = {}

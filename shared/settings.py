@@ -46,6 +46,16 @@ class ServiceSettings(BaseSettings):
     handler_max_attempts: int = Field(default=5, ge=1, le=50)
     handler_retry_base_seconds: float = Field(default=0.2, gt=0, le=60)
     outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    outbox_lease_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=3600,
+        description="How long a replica's outbox relay stays the only publisher without renewing; "
+        "a standby takes over this long after the active relay's process died.",
+    )
+    outbox_lease_renew_seconds: float = Field(
+        default=5.0, gt=0, le=1200, description="How often the active relay renews its lease."
+    )
     health_host: str = "0.0.0.0"  # noqa: S104 - containers must answer their healthchecks
 
     @model_validator(mode="before")
@@ -56,6 +66,15 @@ class ServiceSettings(BaseSettings):
         if isinstance(data, dict):
             return {name: value for name, value in data.items() if value != ""}
         return data
+
+    @model_validator(mode="after")
+    def _lease_renewed_before_it_expires(self) -> Self:
+        if self.outbox_lease_renew_seconds >= self.outbox_lease_seconds:
+            raise ValueError(
+                "OUTBOX_LEASE_RENEW_SECONDS must be shorter than OUTBOX_LEASE_SECONDS "
+                f"({self.outbox_lease_renew_seconds} >= {self.outbox_lease_seconds})"
+            )
+        return self
 
     @property
     def serialize_transactions(self) -> bool:
