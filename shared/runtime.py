@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Iterator
@@ -30,7 +31,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from shared.events.envelope import CloudEvent
-from shared.messaging.broker import build_broker, ensure_topics
+from shared.messaging.broker import build_broker, ensure_topics, list_topics
 from shared.messaging.delivery import DeliveryPolicy, InvalidEventHook, RetryPolicy
 from shared.messaging.outbox import OutboxRelay
 from shared.settings import ServiceSettings
@@ -81,7 +82,13 @@ class Infrastructure:
             serialize=settings.serialize_transactions,
         )
         relay = OutboxRelay(
-            db, broker, poll_interval=settings.outbox_poll_seconds, exclusive=uow.exclusive
+            db,
+            broker,
+            poll_interval=settings.outbox_poll_seconds,
+            lease_seconds=settings.outbox_lease_seconds,
+            renew_seconds=settings.outbox_lease_renew_seconds,
+            existing_topics=functools.partial(list_topics, settings.kafka_bootstrap_servers),
+            exclusive=uow.exclusive,
         )
         uow.on_commit = relay.notify
         hooks: dict[str, InvalidEventHook] = {}
@@ -90,6 +97,7 @@ class Infrastructure:
             consumer_group=name,
             bootstrap_servers=settings.kafka_bootstrap_servers,
             topic_partitions=settings.kafka_topic_partitions,
+            topic_replication_factor=settings.kafka_topic_replication_factor,
             retry=RetryPolicy(
                 max_attempts=settings.handler_max_attempts,
                 base_delay=settings.handler_retry_base_seconds,
@@ -192,7 +200,9 @@ async def serve(service: Service, stop: asyncio.Event | None = None) -> None:
 
     await require_transactions(infra.db)
     await ensure_topics(
-        infra.settings.kafka_bootstrap_servers, partitions=infra.settings.kafka_topic_partitions
+        infra.settings.kafka_bootstrap_servers,
+        partitions=infra.settings.kafka_topic_partitions,
+        replication_factor=infra.settings.kafka_topic_replication_factor,
     )
     await infra.uow.ensure_indexes()
     for hook in service.on_startup:

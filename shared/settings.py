@@ -27,6 +27,12 @@ class ServiceSettings(BaseSettings):
         default=False, description="Enable on Apache Kafka; the embedded broker lacks it."
     )
     kafka_topic_partitions: int = Field(default=3, ge=1, le=128)
+    kafka_topic_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        le=32767,
+        description="Replicas of each topic created at start-up; at most the number of brokers.",
+    )
     mongodb_url: str = Field(default="mongodb://localhost:27017", pattern=r"^mongodb(\+srv)?://")
     mongodb_db_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$")
     mongodb_serialize_transactions: bool | None = Field(
@@ -47,6 +53,16 @@ class ServiceSettings(BaseSettings):
     handler_max_attempts: int = Field(default=5, ge=1, le=50)
     handler_retry_base_seconds: float = Field(default=0.2, gt=0, le=60)
     outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    outbox_lease_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=3600,
+        description="How long a replica's outbox relay stays the only publisher without renewing; "
+        "a standby takes over this long after the active relay's process died.",
+    )
+    outbox_lease_renew_seconds: float = Field(
+        default=5.0, gt=0, le=1200, description="How often the active relay renews its lease."
+    )
     health_host: str = "0.0.0.0"  # noqa: S104 - containers must answer their healthchecks
     api_keys_file: Path | None = Field(
         default=None,
@@ -62,6 +78,15 @@ class ServiceSettings(BaseSettings):
         if isinstance(data, dict):
             return {name: value for name, value in data.items() if value != ""}
         return data
+
+    @model_validator(mode="after")
+    def _lease_renewed_before_it_expires(self) -> Self:
+        if self.outbox_lease_renew_seconds >= self.outbox_lease_seconds:
+            raise ValueError(
+                "OUTBOX_LEASE_RENEW_SECONDS must be shorter than OUTBOX_LEASE_SECONDS "
+                f"({self.outbox_lease_renew_seconds} >= {self.outbox_lease_seconds})"
+            )
+        return self
 
     @property
     def serialize_transactions(self) -> bool:

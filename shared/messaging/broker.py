@@ -1,12 +1,14 @@
 """The Kafka broker every service builds, and the topics it needs."""
 
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import NoError, TopicAlreadyExistsError, for_code
+from aiokafka.protocol.api import Response
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 
@@ -50,26 +52,69 @@ async def decode_structured_json(
     return await default(msg)
 
 
-async def ensure_topics(
-    bootstrap_servers: str,
-    topics: tuple[str, ...] = ALL_TOPICS,
-    *,
-    partitions: int = 3,
-    replication_factor: int = 1,
-) -> list[str]:
-    """Create the topics that are missing; returns the names created."""
+class TopicCreationError(RuntimeError):
+    """The broker refused to create topics; the message names each one and Kafka's reason."""
+
+    def __init__(self, refusals: dict[str, str]) -> None:
+        self.topics = list(refusals)
+        reasons = "; ".join(f"{topic!r}: {reason}" for topic, reason in refusals.items())
+        super().__init__(f"Kafka refused to create topics: {reasons}")
+
+
+# A topic the broker already has was created by another process between listing and creating.
+ACCEPTED_ANSWERS = frozenset({NoError.errno, TopicAlreadyExistsError.errno})
+
+
+def check_created(answer: Response) -> None:
+    """Raise ``TopicCreationError`` for the topics a ``CreateTopicsResponse`` refused.
+
+    The request as a whole succeeds whatever becomes of each topic: each carries its own
+    error code (and, from version 1 of the response, the broker's own explanation).
+    """
+    refusals: dict[str, str] = {}
+    for topic, code, *explanation in answer.topic_errors:
+        if code in ACCEPTED_ANSWERS:
+            continue
+        error = for_code(code)
+        refusals[topic] = f"{error.message} ({next(filter(None, explanation), error.description)})"
+    if refusals:
+        raise TopicCreationError(refusals)
+
+
+@contextlib.asynccontextmanager
+async def admin_client(bootstrap_servers: str) -> AsyncIterator[AIOKafkaAdminClient]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="topic-setup")
     await admin.start()
     try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+async def list_topics(bootstrap_servers: str) -> set[str]:
+    """The topics the broker has now."""
+    async with admin_client(bootstrap_servers) as admin:
+        return set(await admin.list_topics())
+
+
+async def ensure_topics(
+    bootstrap_servers: str,
+    *,
+    topics: tuple[str, ...] = ALL_TOPICS,
+    partitions: int = 3,
+    replication_factor: int = 1,
+) -> list[str]:
+    """Create the topics that are missing; returns their names.
+
+    Topics that exist are left as they are, whatever their partitions and replicas.
+    """
+    async with admin_client(bootstrap_servers) as admin:
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t not in existing]
         if missing:
-            try:
+            check_created(
                 await admin.create_topics(
                     [NewTopic(t, partitions, replication_factor) for t in missing]
                 )
-            except TopicAlreadyExistsError:
-                log.info("topics created concurrently by another process")
+            )
         return missing
-    finally:
-        await admin.close()

@@ -81,6 +81,7 @@ class DeadLetterPublisher:
     bootstrap_servers: str
     topic_partitions: int
     backoff: Backoff
+    topic_replication_factor: int = 1
 
     async def publish(self, letter: DeadLetter, key: bytes | None) -> DeadLetter:
         """Publish ``letter`` on its dead-letter topic; returns it as published (trimmed?)."""
@@ -93,6 +94,7 @@ class DeadLetterPublisher:
                     bootstrap_servers=self.bootstrap_servers,
                     topics=(topic,),
                     partitions=self.topic_partitions,
+                    replication_factor=self.topic_replication_factor,
                 )
                 await self.broker.publish(
                     letter.model_dump_json().encode(),

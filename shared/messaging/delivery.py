@@ -72,6 +72,7 @@ class DeliveryPolicy:
     consumer_group: str
     bootstrap_servers: str
     topic_partitions: int = 3
+    topic_replication_factor: int = 1
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     invalid_event_hooks: Mapping[str, InvalidEventHook] = field(default_factory=dict)
 
@@ -101,6 +102,7 @@ class DeliveryPolicy:
             self.bootstrap_servers,
             self.topic_partitions,
             self.retry.backoff(Failure.INFRASTRUCTURE),
+            self.topic_replication_factor,
         )
         published = await letters.publish(letter, record.key)
         log.error(

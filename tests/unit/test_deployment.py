@@ -160,6 +160,27 @@ def test_topics_are_created_once_kafka_is_healthy(compose: dict[str, Any]) -> No
     importlib.import_module("shared.messaging.create_topics")
 
 
+def topic_layout(environment: dict[str, Any]) -> tuple[int, int]:
+    """(partitions, replication factor) that a process with ``environment`` creates topics with."""
+    fields = ServiceSettings.model_fields
+
+    def setting(name: str) -> int:
+        return int(environment.get(name.upper(), fields[name].default))
+
+    return setting("kafka_topic_partitions"), setting("kafka_topic_replication_factor")
+
+
+def test_services_create_topics_as_the_topics_job_does_within_the_brokers_run(
+    compose: dict[str, Any],
+) -> None:
+    brokers = [s for s in compose["services"].values() if s.get("image", "").startswith("apache/")]
+    topics_job = topic_layout(compose["services"]["topics"]["environment"])
+    for name, spec in app_services(compose).items():
+        assert topic_layout(spec["environment"]) == topics_job, name
+    _, replication_factor = topics_job
+    assert 1 <= replication_factor <= len(brokers), "Kafka refuses more replicas than brokers"
+
+
 def test_kafka_is_apache_kafka_in_kraft_mode(compose: dict[str, Any]) -> None:
     kafka = compose["services"]["kafka"]
     assert kafka["image"].startswith("apache/kafka:")
