@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install up demo test bench lint format asyncapi clean
+.PHONY: install up demo test chaos bench lint format asyncapi clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -21,6 +21,11 @@ demo: install
 
 test: install
 	$(PY) -m pytest
+
+# The chaos test at full size: 200 payments and 100 refunds through two SIGKILLs (make test
+# runs it small).
+chaos: install
+	CHAOS_PAYMENTS=200 CHAOS_REFUNDS=100 $(PY) -m pytest tests/chaos -v
 
 bench: install
 	$(PY) -m tests.benchmarks

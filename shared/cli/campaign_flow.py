@@ -16,7 +16,7 @@ from shared.cli.events_client import CampaignEvents, Event
 from shared.cli.report_view import render_report
 from shared.cli.settings import CliSettings
 from shared.cli.shopper import plan_purchases, shop
-from shared.cli.timeline import event_line, summary
+from shared.cli.timeline import answer_line, event_line, summary
 from shared.events import topics
 from shared.events.campaigns import CampaignContentGenerated, CampaignRequested, ContentPiece
 from shared.events.common import Channel
@@ -154,7 +154,7 @@ class CampaignFlow:
         def paid(record: dict[str, Any]) -> None:
             status = record.get("status")
             topic = topics.PAYMENT_REVIEW_REQUIRED if status == "review" else f"payment.{status}"
-            self.console.print(event_line(topic, record_event(record)))
+            self.console.print(answer_line(topic, record))
 
         with self.console.status(f"{len(purchases)} shoppers paying through the payment API"):
             return await shop(
@@ -205,8 +205,3 @@ class CampaignFlow:
             except ReportNotFoundError:
                 pass
             await asyncio.sleep(0.5)
-
-
-def record_event(record: dict[str, Any]) -> Event:
-    """A payment record as the timeline shows events: stamped with when it was processed."""
-    return {"time": record.get("processed_at") or record.get("created_at"), "data": record}

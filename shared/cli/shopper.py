@@ -74,8 +74,7 @@ class Purchase:
         return {
             "customer_id": self.customer_id,
             "campaign_id": campaign_id,
-            "amount": format(amount.amount, "f"),
-            "currency": amount.currency,
+            "amount": amount.model_dump(mode="json"),
             "payment_method": self.method.value,
             "payment_token": self.token,
             "attribution": {

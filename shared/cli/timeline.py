@@ -48,25 +48,40 @@ def launched(data: Event) -> str:
 
 
 def payment(data: Event) -> str:
+    """A payment event: who paid what, how, and why it failed, was held or was refunded."""
     reason = f" ({data['failure_reason']})" if data.get("failure_reason") else ""
+    held = ""
+    if "risk_signals" in data:
+        signals = ", ".join(data.get("risk_signals") or [])
+        held = f", held for review: risk {data.get('risk_score')} ({signals})"
+    refund = f", refunded {money_text(data['refund_amount'])}" if data.get("refund_amount") else ""
     return (
-        f"{data.get('id')} {data.get('amount')} {data.get('currency')} "
-        f"{data.get('payment_method')} via {data.get('processor')}{reason}{_held(data)}"
+        f"{data.get('payment_id')} {money_text(data.get('amount'))} "
+        f"{data.get('payment_method')} via {data.get('processor')}{reason}{held}{refund}"
     )
 
 
-def _held(data: Event) -> str:
-    """Why risk held the payment, and who released it."""
-    metadata = data.get("metadata") or {}
-    if data.get("status") == "review":
-        signals = ", ".join(r.get("signal", "?") for r in metadata.get("risk_reasons") or [])
-        return f", held for review: risk {metadata.get('risk_score')} ({signals})"
+def payment_answer(view: Event) -> str:
+    """A payment as the payment API answered: the same facts, and who released a held one."""
+    risk = view.get("risk") or {}
+    line = payment(
+        {
+            "payment_id": view.get("id"),
+            "amount": view.get("amount"),
+            "payment_method": view.get("payment_method"),
+            "processor": view.get("processor"),
+            "failure_reason": view.get("failure_reason"),
+        }
+    )
+    if view.get("status") == "review":
+        signals = ", ".join(r.get("signal", "?") for r in risk.get("reasons") or [])
+        return f"{line}, held for review: risk {risk.get('score')} ({signals})"
     reviewers = [
         str(change.get("actor")).removeprefix("reviewer:")
-        for change in data.get("status_history") or []
+        for change in view.get("status_history") or []
         if str(change.get("actor", "")).startswith("reviewer:")
     ]
-    return f", approved by {reviewers[0]}" if reviewers else ""
+    return f"{line}, approved by {reviewers[0]}" if reviewers else line
 
 
 def revenue(data: Event) -> str:
@@ -126,10 +141,21 @@ def summary(topic: str, event: Event) -> str:
 
 def event_line(topic: str, event: Event) -> str:
     """Rich markup for one event, e.g. ``12:00:03.120  campaign.launched  reached 2,412``."""
-    time = str(event.get("time") or event.get("failed_at") or "")
+    return _line(
+        str(event.get("time") or event.get("failed_at") or ""), topic, summary(topic, event)
+    )
+
+
+def answer_line(topic: str, view: Event) -> str:
+    """The same line for a payment API answer, stamped with when the payment was processed."""
+    time = str(view.get("processed_at") or view.get("created_at") or "")
+    return _line(time, topic, payment_answer(view))
+
+
+def _line(time: str, topic: str, text: str) -> str:
     try:
         clock = datetime.fromisoformat(time).strftime("%H:%M:%S.%f")[:-3]
     except ValueError:
         clock = time[:12]
     style = "red" if topic.endswith(".dlq") else STYLES.get(topic, "cyan")
-    return f"{clock}  [{style}]{topic:<27}[/]  {escape(summary(topic, event))}"
+    return f"{clock}  [{style}]{topic:<27}[/]  {escape(text)}"

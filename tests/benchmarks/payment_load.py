@@ -83,8 +83,10 @@ class PaymentRequests:
         body = {
             "customer_id": f"bench_customer_{customer}",
             "campaign_id": CAMPAIGNS[customer % len(CAMPAIGNS)],
-            "currency": "USD",
-            "amount": AMOUNTS[(customer + rng.randrange(2)) % len(AMOUNTS)],
+            "amount": {
+                "amount": AMOUNTS[(customer + rng.randrange(2)) % len(AMOUNTS)],
+                "currency": "USD",
+            },
             "payment_method": method,
             "payment_token": token.format(c=customer),
             "customer_country": "US",

@@ -36,7 +36,7 @@ async def initiated_at(mongodb_url: str, db_prefix: str) -> dict[str, float]:
         outbox = service_database(client, "payment", db_prefix)["outbox"]
         rows = outbox.find({"topic": PAYMENT_INITIATED}, {"value": 1, "created_at": 1})
         return {
-            json.loads(row["value"])["data"]["id"]: row["created_at"].timestamp()
+            json.loads(row["value"])["data"]["payment_id"]: row["created_at"].timestamp()
             async for row in rows
         }
     finally:

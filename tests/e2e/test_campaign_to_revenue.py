@@ -113,8 +113,7 @@ async def pay(
     body = {
         "customer_id": f"shopper-{uuid.uuid4().hex[:6]}",
         "campaign_id": cid,
-        "amount": amount,
-        "currency": "USD",
+        "amount": {"amount": amount, "currency": "USD"},
         "payment_method": method,
         "payment_token": token,
         "attribution": {k: piece[k] for k in ("segment_id", "channel", "variant_id")},

@@ -59,6 +59,7 @@ class FakePayPal(FakeApi):
         self._order_by_request: dict[str, str] = {}
         self._replies: dict[tuple[str, str], tuple[int, Any]] = {}
         self._refunded: dict[str, Decimal] = {}
+        self.refunds: list[dict[str, Any]] = []  # every refund made, as PayPal's ledger has it
         self._signed_webhooks: dict[str, dict[str, Any]] = {}
 
     def reset(self) -> None:
@@ -70,6 +71,7 @@ class FakePayPal(FakeApi):
             self._order_by_request,
             self._replies,
             self._refunded,
+            self.refunds,
             self._signed_webhooks,
         ):
             state.clear()
@@ -207,7 +209,10 @@ class FakePayPal(FakeApi):
             return _error(422, "UNPROCESSABLE_ENTITY", "REFUND_AMOUNT_EXCEEDED")
         self._refunded[capture["id"]] = refunded
         capture["status"] = "REFUNDED" if refunded == captured else "PARTIALLY_REFUNDED"
-        return 201, {"id": _id(), "status": "COMPLETED", "amount": body["amount"]}
+        made = {"id": _id(), "status": "COMPLETED", "amount": body["amount"]}
+        request_id = request.headers.get("paypal-request-id")
+        self.refunds.append(made | {"capture_id": capture["id"], "request_id": request_id})
+        return 201, made
 
     def verify_webhook(self, request: Request, body: Any) -> tuple[int, Any]:
         signed = self._signed_webhooks.get(body.get("transmission_sig", ""))

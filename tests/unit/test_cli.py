@@ -15,6 +15,7 @@ from shared.cli.customer_base import generate_customer_base, group_sizes
 from shared.cli.customer_import import customer_lines, read_customers
 from shared.cli.report_view import render_report
 from shared.cli.shopper import plan_purchases
+from shared.cli.timeline import payment, payment_answer
 from shared.events.campaigns import ContentPiece
 from shared.events.common import Channel
 from shared.events.customers import CustomerUpserted
@@ -224,3 +225,35 @@ def test_demo_shoppers_pay_with_their_own_wallets_from_their_own_addresses():
 
 def piece_price() -> Money:
     return Money.of("149.99", "USD")
+
+
+def test_timeline_shows_a_thin_payment_event_with_why_it_failed_was_held_or_refunded():
+    failed = {
+        "payment_id": "pay_1",
+        "amount": {"amount": "149.99", "currency": "USD"},
+        "payment_method": "credit_card",
+        "processor": "stripe",
+        "failure_reason": "card_declined",
+    }
+    held = failed | {"failure_reason": None, "risk_score": 0.62, "risk_signals": ["ip_velocity"]}
+    refunded = failed | {
+        "failure_reason": None,
+        "refund_amount": {"amount": "50.00", "currency": "USD"},
+    }
+
+    assert payment(failed) == "pay_1 149.99 USD credit_card via stripe (card_declined)"
+    assert payment(held).endswith("held for review: risk 0.62 (ip_velocity)")
+    assert payment(refunded).endswith("refunded 50.00 USD")
+
+
+def test_timeline_shows_an_api_answer_and_who_released_a_held_payment():
+    approved = {
+        "id": "pay_2",
+        "amount": {"amount": "20.00", "currency": "EUR"},
+        "payment_method": "paypal",
+        "processor": "paypal",
+        "status": "completed",
+        "status_history": [{"actor": "risk"}, {"actor": "reviewer:ana"}],
+    }
+
+    assert payment_answer(approved) == "pay_2 20.00 EUR paypal via paypal, approved by ana"
