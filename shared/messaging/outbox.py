@@ -20,22 +20,23 @@ from collections.abc import Awaitable, Callable, Collection
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure
 
 from shared.events.envelope import utc_now
 from shared.messaging.outbox_batch import SentBatch, send_batch
 from shared.messaging.outbox_lease import LeaseLostError, OutboxLease
 from shared.retry import Backoff
 from shared.storage.mongo import Document
-from shared.storage.unit_of_work import OUTBOX
+from shared.storage.unit_of_work import (
+    CONFLICT_ATTEMPTS,
+    CONFLICT_BACKOFF,
+    OUTBOX,
+    is_write_conflict,
+)
 
 log = logging.getLogger(__name__)
 
 PENDING = {"published_at": None, "parked_at": None}
 BROKER_RETRY = Backoff(first=0.5, cap=30.0)
-# The embedded database reports a write conflict at commit, unlabelled, so not retried by
-# the driver; marking is idempotent, so the relay retries it.
-MARK_RETRY = Backoff(first=0.005, cap=0.2)
 
 type Exclusive = Callable[[], contextlib.AbstractAsyncContextManager[object]]
 type TopicLister = Callable[[], Awaitable[Collection[str]]]
@@ -205,7 +206,10 @@ class OutboxRelay:
                     session=session,
                 )
 
-        async for attempt in MARK_RETRY.retrying(attempts=20, retry_on=_is_write_conflict):
+        # The embedded database reports a write conflict at commit, unlabelled, so the
+        # driver does not retry it; marking is idempotent, so it is simply run again.
+        retrying = CONFLICT_BACKOFF.retrying(attempts=CONFLICT_ATTEMPTS, retry_on=is_write_conflict)
+        async for attempt in retrying:
             with attempt:
                 async with self._exclusive(), self._db.client.start_session() as session:
                     await session.with_transaction(mark)
@@ -217,9 +221,3 @@ class OutboxRelay:
                 row.get("topic"),
                 reason,
             )
-
-
-def _is_write_conflict(error: BaseException) -> bool:
-    return isinstance(error, OperationFailure) and (
-        error.code == 112 or "write conflict" in str(error).lower()
-    )
