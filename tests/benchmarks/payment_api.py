@@ -32,7 +32,7 @@ from tests.benchmarks.payment_load import (
     open_loop,
     payment_client,
 )
-from tests.benchmarks.payment_phases import breakdown_line, initiated_at
+from tests.benchmarks.payment_phases import breakdown_line
 from tests.support.infrastructure import TestInfrastructure, free_port
 
 PROCESSOR_LATENCIES = (0.0, 0.05)
@@ -156,10 +156,9 @@ def against_processor_latency(
         print(f"\npayment API, sandbox processors at {processor_latency * 1000:.0f} ms")
         url = stack.addresses.http_url("payment")
         runs = asyncio.run(measure(url, processor_latency, CpuMeter(pids), args))
-        emitted = asyncio.run(initiated_at(infra.mongodb, db_prefix))
         print("where a payment's time goes, mean ms:")
         for run in (runs[0], *runs[-2:]):
-            print(f"  {run.label}: {breakdown_line(run.samples, processor_latency, emitted)}")
+            print(f"  {run.label}: {breakdown_line(run.samples, processor_latency)}")
         stored = asyncio.run(stored_payments(infra.mongodb, db_prefix))
         print(f"payments stored at the end: {stored:,}")
         print(f"peak memory payment service process: {peak_rss_mib(pid):.0f} MiB")
