@@ -19,7 +19,7 @@ from shared.events.campaigns import (
     Segment,
 )
 from shared.events.common import Channel
-from shared.events.payments import PaymentCompleted, PaymentRefunded
+from shared.events.payments import Attribution, PaymentCompleted, PaymentRefunded
 from shared.events.revenue import RevenueRecorded, RevenueReversed
 from shared.money import Money
 
@@ -59,7 +59,8 @@ def revenue_from(
         fee=payment.fee,
         net=payment.net,
         recorded_at=recorded_at,
-        attribution=payment.attribution,
+        attribution=Attribution(),
+        click_id=payment.click_id,
     )
 
 
