@@ -1,9 +1,9 @@
 """Composition root of the launcher."""
 
 from services.launcher.handlers import register
-from services.launcher.repository import LauncherTransaction
 from services.launcher.settings import LauncherSettings
-from shared.events.common import Channel
+from services.launcher.storage.customers import CustomerProjection
+from services.launcher.storage.transaction import LauncherTransaction
 from shared.runtime import Infrastructure, Service, health_app
 
 NAME = "launcher"
@@ -11,7 +11,7 @@ NAME = "launcher"
 
 def build(settings: LauncherSettings) -> Service:
     infra = Infrastructure.build(NAME, settings)
-    cpm = {Channel(channel): cost for channel, cost in settings.launcher_cpm.items()}
-    register(infra, infra.uow.bound(LauncherTransaction), cpm)
+    uow = infra.uow.bound(LauncherTransaction)
+    register(infra, uow, CustomerProjection(infra.db), launch_ready=lambda: None)
     infra.finish()
-    return Service(infra=infra, http_app=health_app(infra), http_port=settings.launcher_health_port)
+    return Service(infra=infra, http_app=health_app(infra), http_port=settings.launcher_api_port)

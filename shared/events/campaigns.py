@@ -374,10 +374,10 @@ class CampaignPerformance(Contract):
 
 
 __all__ = [
-    "CampaignContentGenerated",
     "AdSetLaunched",
     "AudienceMember",
     "CampaignAudience",
+    "CampaignContentGenerated",
     "CampaignLaunched",
     "CampaignPerformance",
     "CampaignPlanned",

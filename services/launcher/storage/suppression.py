@@ -1,0 +1,51 @@
+"""The suppression list the launcher owns: customers no marketing email may reach.
+
+One document per customer (``_id``), with every reason they were added for: an
+unsubscribe, a hard bounce or a complaint. Adding twice keeps one entry per reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from enum import StrEnum
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.storage.mongo import Document
+
+
+class SuppressionReason(StrEnum):
+    UNSUBSCRIBED = "unsubscribed"
+    HARD_BOUNCE = "hard_bounce"
+    COMPLAINT = "complaint"
+
+
+class SuppressionList:
+    def __init__(
+        self, db: AsyncDatabase[Document], session: AsyncClientSession | None = None
+    ) -> None:
+        self._suppressed = db["suppression"]
+        self._session = session
+
+    async def add(
+        self, customer_id: str, reason: SuppressionReason, at: datetime, campaign_id: str | None
+    ) -> None:
+        await self._suppressed.update_one(
+            {"_id": customer_id},
+            {
+                "$setOnInsert": {"since": at},
+                "$addToSet": {"reasons": reason.value},
+                "$push": {"history": {"reason": reason.value, "at": at, "campaign": campaign_id}},
+            },
+            upsert=True,
+            session=self._session,
+        )
+
+    async def among(self, customer_ids: Iterable[str]) -> set[str]:
+        """Which of ``customer_ids`` are suppressed."""
+        cursor = self._suppressed.find(
+            {"_id": {"$in": list(customer_ids)}}, {"_id": 1}, session=self._session
+        )
+        return {doc["_id"] async for doc in cursor}
