@@ -11,8 +11,10 @@ import httpx
 import pytest
 
 from services.segmenter.app import build
+from services.segmenter.domain import AUDIENCE_CHUNK
 from services.segmenter.settings import SegmenterSettings
 from shared.events.topics import (
+    CAMPAIGN_AUDIENCE,
     CAMPAIGN_LAUNCHED,
     CAMPAIGN_PLANNED,
     CAMPAIGN_SEGMENTED,
@@ -88,6 +90,11 @@ async def test_planned_campaign_is_segmented_from_the_imported_customers(
         await publisher.send(CAMPAIGN_PLANNED, planned, key=cid)
         [segmented] = await events.wait_for(CAMPAIGN_SEGMENTED, for_campaign(cid))
         stored = await service.infra.db["segmentations"].find_one({"_id": cid})
+        chunks = await events.wait_for(
+            CAMPAIGN_AUDIENCE,
+            for_campaign(cid),
+            count=-(-segmented["data"]["total_customers"] // AUDIENCE_CHUNK),
+        )
 
     # Other tests in the session publish customers too, so the base is at least these four.
     segments = {s["segment_id"]: s for s in segmented["data"]["segments"]}
@@ -107,6 +114,12 @@ async def test_planned_campaign_is_segmented_from_the_imported_customers(
     assert "loyal-2" in members["occasional"]
     assert "lapsed" in members["at_risk"]
     assert "prospect" in members["new_prospects"]
+    # The launcher learns the same membership from campaign.audience, in numbered chunks.
+    assert sorted(c["data"]["chunk"] for c in chunks) == list(range(len(chunks)))
+    assert {c["data"]["chunks"] for c in chunks} == {len(chunks)}
+    announced = {(m["customer_id"], m["segment_id"]) for c in chunks for m in c["data"]["members"]}
+    assert announced == {(i, s) for s, ids in members.items() for i in ids}
+    assert {c["causationid"] for c in chunks} == {planned["id"]}
 
 
 async def test_older_customer_update_arriving_late_does_not_regress_the_customer(
