@@ -11,24 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from services.launcher.domain.recipients import Recipient
 from shared.events.customers import CustomerUpserted
 from shared.storage.mongo import Document
-
-
-class Recipient(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    customer_id: str
-    email: str
-    first_name: str | None
-    email_opt_in: bool
-    country: str
-    timezone: str | None
-    as_of: AwareDatetime
 
 
 class CustomerProjection:
