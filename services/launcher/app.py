@@ -1,10 +1,20 @@
 """Composition root of the launcher."""
 
+from fastapi import FastAPI
+from limits import RateLimitItemPerMinute
+
+from services.launcher.api.tracking import tracking_router
+from services.launcher.domain.targeting import TargetingRules
+from services.launcher.domain.tracking import TrackingKeys
 from services.launcher.handlers import register
+from services.launcher.launching import LaunchDriver
 from services.launcher.settings import LauncherSettings
 from services.launcher.storage.customers import CustomerProjection
+from services.launcher.storage.deliveries import Deliveries
+from services.launcher.storage.launches import Launches
 from services.launcher.storage.transaction import LauncherTransaction
-from shared.runtime import Infrastructure, Service, health_app
+from shared.http.client_ip import parse_trusted_proxies
+from shared.runtime import Infrastructure, Service, health_routes
 
 NAME = "launcher"
 
@@ -12,6 +22,36 @@ NAME = "launcher"
 def build(settings: LauncherSettings) -> Service:
     infra = Infrastructure.build(NAME, settings)
     uow = infra.uow.bound(LauncherTransaction)
-    register(infra, uow, CustomerProjection(infra.db), launch_ready=lambda: None)
+    customers = CustomerProjection(infra.db)
+    driver = LaunchDriver(
+        uow,
+        customers,
+        TargetingRules(
+            frequency_cap=settings.launcher_frequency_cap,
+            holdout_share=settings.launcher_holdout_share,
+        ),
+    )
+    register(infra, uow, customers, launch_ready=driver.wake)
     infra.finish()
-    return Service(infra=infra, http_app=health_app(infra), http_port=settings.launcher_api_port)
+    keys = TrackingKeys.parse(settings.launcher_tracking_keys.get_secret_value())
+    api = FastAPI(
+        title="Launcher",
+        version="1",
+        description="Public tracking routes: tracked clicks and unsubscribes. No API key.",
+        routes=health_routes(infra),
+    )
+    api.include_router(
+        tracking_router(
+            uow,
+            keys,
+            RateLimitItemPerMinute(settings.launcher_tracking_rate_per_minute),
+            parse_trusted_proxies(settings.launcher_trusted_proxies),
+        )
+    )
+    return Service(
+        infra=infra,
+        http_app=api,
+        http_port=settings.launcher_api_port,
+        on_startup=[Deliveries(infra.db).ensure_indexes, Launches(infra.db).ensure_indexes],
+        background=[driver.run],
+    )

@@ -12,6 +12,7 @@ from typing import Self
 
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 
+from services.launcher.domain.tracking import TrackingKeys
 from shared.settings import RequiresSecrets
 
 # Development only: a fixed key so tracked links stay valid across local restarts.
@@ -38,6 +39,11 @@ class LauncherSettings(RequiresSecrets):
     )
     launcher_tracking_rate_per_minute: int = Field(
         default=120, ge=1, le=100_000, description="Tracking requests per client address."
+    )
+    launcher_trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks whose X-Forwarded-For is believed "
+        "when rate-limiting the tracking routes per client.",
     )
     launcher_smtp_url: str = Field(
         default="smtp://127.0.0.1:8025",
@@ -76,6 +82,12 @@ class LauncherSettings(RequiresSecrets):
     launcher_ads_report_seconds: float = Field(
         default=10, gt=0, le=3600, description="How often ad delivery reports are read."
     )
+
+    @field_validator("launcher_tracking_keys")
+    @classmethod
+    def _tracking_keyring(cls, keys: SecretStr) -> SecretStr:
+        TrackingKeys.parse(keys.get_secret_value())  # KeyringError names the entry, not the key
+        return keys
 
     @field_validator("launcher_dkim_key_file")
     @classmethod

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from services.payment.api.client_ip import parse_trusted_proxies
+from shared.http.client_ip import parse_trusted_proxies
 from services.payment.api.guards import Admission, ClientPolicy
 from services.payment.api.notifications import WebhookInbox
 from services.payment.api.routes import build_api

@@ -19,6 +19,7 @@ from pymongo.errors import BulkWriteError
 
 from services.launcher.domain.deliveries import (
     COUNTS_AS_CONTACT,
+    WAITING,
     Delivery,
     DeliveryStatus,
     SkipReason,
@@ -106,6 +107,22 @@ class Deliveries:
                 tally.skipped[SkipReason(row["_id"]["r"])] += row["n"]
             people += row["n"]
         return DeliveryTally(tally.by_status, tally.skipped, people)
+
+    async def outstanding(self, campaign_id: str, due_by: datetime) -> int:
+        """The campaign's messages due by ``due_by`` that have no outcome yet."""
+        return await self._deliveries.count_documents(
+            {
+                "campaign_id": campaign_id,
+                "$or": [
+                    {"status": DeliveryStatus.SENDING.value},
+                    {
+                        "status": {"$in": [s.value for s in WAITING]},
+                        "send_at": {"$lte": due_by},
+                    },
+                ],
+            },
+            session=self._session,
+        )
 
     async def get(self, delivery_id: str) -> Delivery | None:
         document = await self._deliveries.find_one({"_id": delivery_id}, session=self._session)

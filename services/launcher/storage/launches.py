@@ -62,6 +62,27 @@ class Launches:
             session=self._session,
         )
 
+    async def targeted_chunks(self, campaign_id: str) -> frozenset[int]:
+        document = await self._launches.find_one(
+            {"_id": campaign_id}, {"targeted_chunks": 1}, session=self._session
+        )
+        return frozenset((document or {}).get("targeted_chunks", ()))
+
+    async def chunk_targeted(self, campaign_id: str, chunk: int) -> None:
+        await self._launches.update_one(
+            {"_id": campaign_id},
+            {"$addToSet": {"targeted_chunks": chunk}},
+            session=self._session,
+        )
+
+    async def targeted_at(self, campaign_id: str) -> datetime | None:
+        """When every delivery of the campaign had been decided; None before."""
+        document = await self._launches.find_one(
+            {"_id": campaign_id}, {"targeted_at": 1}, session=self._session
+        )
+        found: datetime | None = (document or {}).get("targeted_at")
+        return found
+
     async def ad_sets(self, campaign_id: str) -> list[AdSetLaunched]:
         document = await self._launches.find_one({"_id": campaign_id}, session=self._session)
         return [AdSetLaunched.model_validate(a) for a in (document or {}).get("ad_sets", [])]

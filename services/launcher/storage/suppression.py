@@ -31,7 +31,17 @@ class SuppressionList:
 
     async def add(
         self, customer_id: str, reason: SuppressionReason, at: datetime, campaign_id: str | None
-    ) -> None:
+    ) -> bool:
+        """Suppress the customer for ``reason``; False if they already were, for it.
+
+        Read first rather than filter the upsert on the reason: a filtered upsert that
+        misses collides on ``_id``, and a duplicate key aborts the caller's transaction.
+        """
+        found = await self._suppressed.find_one(
+            {"_id": customer_id}, {"reasons": 1}, session=self._session
+        )
+        if found is not None and reason.value in found.get("reasons", ()):
+            return False
         await self._suppressed.update_one(
             {"_id": customer_id},
             {
@@ -42,6 +52,7 @@ class SuppressionList:
             upsert=True,
             session=self._session,
         )
+        return True
 
     async def among(self, customer_ids: Iterable[str]) -> set[str]:
         """Which of ``customer_ids`` are suppressed."""

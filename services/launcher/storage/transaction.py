@@ -6,6 +6,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.launcher.storage.briefs import LaunchBriefs
+from services.launcher.storage.clicks import Clicks
 from services.launcher.storage.deliveries import Deliveries
 from services.launcher.storage.launches import Launches
 from services.launcher.storage.suppression import SuppressionList
@@ -22,3 +23,4 @@ class LauncherTransaction(Transaction):
         self.launches = Launches(db, session)
         self.deliveries = Deliveries(db, session)
         self.suppression = SuppressionList(db, session)
+        self.clicks = Clicks(db, session)
