@@ -18,7 +18,7 @@ HTTP_PORTS: Mapping[str, tuple[str, int]] = {
     "planner": ("PLANNER_HEALTH_PORT", 8010),
     "segmenter": ("SEGMENTER_HEALTH_PORT", 8011),
     "content": ("CONTENT_HEALTH_PORT", 8012),
-    "launcher": ("LAUNCHER_HEALTH_PORT", 8013),
+    "launcher": ("LAUNCHER_API_PORT", 8013),
     "payment": ("PAYMENT_API_PORT", 8000),
     "analytics": ("ANALYTICS_API_PORT", 8001),
 }
