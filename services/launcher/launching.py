@@ -58,14 +58,14 @@ class LaunchDriver:
         customers: CustomerProjection,
         rules: TargetingRules,
         buy_ads: BuyAds = no_paid_channels,
-        on_targeted: Callable[[], None] = lambda: None,
+        on_scheduled: Callable[[], None] = lambda: None,
     ) -> None:
         self._uow = uow
         self._db = uow.db
         self._customers = customers
         self._rules = rules
         self._buy_ads = buy_ads
-        self._on_targeted = on_targeted
+        self._on_scheduled = on_scheduled
         self._woken = asyncio.Event()
 
     def wake(self) -> None:
@@ -110,11 +110,11 @@ class LaunchDriver:
             async for members in LaunchBriefs(self._db).audience(campaign_id):
                 if chunk not in done:
                     await self._target_chunk(brief, chunk, members)
+                    self._on_scheduled()  # the dispatcher may start on this chunk at once
                 decided += len(members)
                 chunk += 1
                 log.info("campaign %s: %d audience members targeted", campaign_id, decided)
         await Launches(self._db).advance(campaign_id, LaunchState.TARGETED, datetime.now(UTC))
-        self._on_targeted()
 
     @retry_on_write_conflict
     async def _target_chunk(
