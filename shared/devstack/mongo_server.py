@@ -13,6 +13,13 @@ Two corrections to mongoeco 4.11's memory engine, applied before it starts:
 - When a commit fails it raises without discarding the transaction, whose writes then
   leak into later reads and vanish at the next abort. ``_abort_conflicting_commits``
   aborts it, as MongoDB does; the unit of work retries the conflict.
+- Every single-document insert and every upsert scans the whole collection comparing
+  ``_id`` values by BSON equality, so an insert costs time in proportion to the
+  collection's size and loading n documents one at a time (as the wire protocol hands
+  them over) takes O(n^2): 1,500 customers took 33 s, 36 ms per insert at the end. The
+  scan exists for numeric ids (1, 1.0 and Int64(1) are one key with three storage keys);
+  ``_scan_ids_only_when_numeric`` skips it for any other id, whose storage key already
+  identifies it exactly.
 """
 
 import argparse
@@ -34,6 +41,22 @@ def _abort_conflicting_commits() -> None:
             raise
 
     ClientSession.commit_transaction = commit_or_abort  # type: ignore[method-assign]
+
+
+def _scan_ids_only_when_numeric() -> None:
+    from mongoeco.core.identity import id_contains_numeric_value
+    from mongoeco.engines.memory import MemoryEngine
+
+    ensure = MemoryEngine._ensure_unique_indexes
+
+    def ensure_unique(
+        self: Any, db_name: str, coll_name: str, candidate: Any, **options: Any
+    ) -> None:
+        if options.get("scan_payload_id") and not id_contains_numeric_value(candidate.get("_id")):
+            options["scan_payload_id"] = False
+        ensure(self, db_name, coll_name, candidate, **options)
+
+    MemoryEngine._ensure_unique_indexes = ensure_unique  # type: ignore[method-assign]
 
 
 def _scope_conflicts_to_databases() -> None:
@@ -97,6 +120,7 @@ async def serve(host: str, port: int, *, standalone: bool = False) -> None:
 
     _scope_conflicts_to_databases()
     _abort_conflicting_commits()
+    _scan_ids_only_when_numeric()
     if standalone:
         _refuse_transactions()
     stop = asyncio.Event()
