@@ -13,6 +13,9 @@ from services.launcher.storage.customers import CustomerProjection
 from services.launcher.storage.deliveries import Deliveries
 from services.launcher.storage.launches import Launches
 from services.launcher.storage.transaction import LauncherTransaction
+from shared.api_keys.fastapi_dependency import requires
+from shared.api_keys.keyring import reporting_reads
+from shared.api_keys.keys import Scope
 from shared.http.client_ip import parse_trusted_proxies
 from shared.runtime import Infrastructure, Service, health_routes
 
@@ -40,6 +43,13 @@ def build(settings: LauncherSettings) -> Service:
         description="Public tracking routes: tracked clicks and unsubscribes. No API key.",
         routes=health_routes(infra),
     )
+    reads = reporting_reads(settings)
+
+    @api.get("/v1/customers/count", dependencies=[requires(reads, Scope.REPORTS_READ)])
+    async def customer_count() -> dict[str, int]:
+        """Customers the launcher can address: what an import waits on before a launch."""
+        return {"customers": await customers.count()}
+
     api.include_router(
         tracking_router(
             uow,

@@ -13,7 +13,7 @@ from typing import Self
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 
 from services.launcher.domain.tracking import TrackingKeys
-from shared.settings import RequiresSecrets
+from shared.settings import ReportingSettings
 
 # Development only: a fixed key so tracked links stay valid across local restarts.
 DEV_ONLY_TRACKING_KEYS = (
@@ -23,7 +23,7 @@ DEV_ONLY_AD_PLATFORM_TOKEN = "dev-only-ad-platform-token"  # noqa: S105 - refuse
 EXAMPLE_SENDER = "Example Shop <EXAMPLE-offers@shop.example.com>"
 
 
-class LauncherSettings(RequiresSecrets):
+class LauncherSettings(ReportingSettings):
     launcher_api_port: int = Field(
         default=8013, ge=1, le=65535, description="Health and the public tracking routes."
     )

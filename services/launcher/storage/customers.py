@@ -44,6 +44,9 @@ class CustomerProjection:
             return False  # stored and as new or newer: the upsert's insert collided
         return result.modified_count + (1 if result.upserted_id is not None else 0) > 0
 
+    async def count(self) -> int:
+        return await self._customers.count_documents({})
+
     async def find(self, customer_ids: Iterable[str]) -> dict[str, Recipient]:
         cursor = self._customers.find({"_id": {"$in": list(customer_ids)}}, {"_id": 0})
         return {doc["customer_id"]: Recipient.model_validate(doc) async for doc in cursor}
