@@ -20,13 +20,14 @@ from pathlib import Path
 from shared.devstack.stack import LocalStack, StackAddresses
 from tests.benchmarks.broker_ceiling import produce_consume
 from tests.benchmarks.figures import latency_line, peak_rss_mib
+from tests.benchmarks.launch_latency import launch_latency
 from tests.benchmarks.payment_api import payment_api
 from tests.benchmarks.payment_load import SERVICE_ENV
 from tests.benchmarks.payment_pipeline import push_payments
 from tests.benchmarks.segmentation import compute_step, quality, read_step
 from tests.support.infrastructure import TestInfrastructure, free_port, test_infrastructure
 
-PARTS = ("pipeline", "payment-api", "segmentation")
+PARTS = ("pipeline", "payment-api", "segmentation", "launch")
 
 
 def main() -> None:
@@ -42,6 +43,12 @@ def main() -> None:
     parser.add_argument("--payment-rate-seconds", type=float, default=5.0)
     parser.add_argument("--segmentation-customers", type=int, default=1_000_000)
     parser.add_argument("--segmentation-read", type=int, default=5_000)
+    parser.add_argument(
+        "--launch-customers",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[10_000, 100_000],
+        help="customer base sizes for request -> first message, comma-separated",
+    )
     args = parser.parse_args()
     parts = set(args.parts or PARTS)
     log_dir = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -52,6 +59,8 @@ def main() -> None:
             pipeline(infra, log_dir, args)
         if "payment-api" in parts:
             payment_api(infra, log_dir, args)
+        if "launch" in parts:
+            launch_latency(infra, log_dir, args.launch_customers)
         if "segmentation" in parts:
             asyncio.run(
                 read_step(infra.mongodb, infra.db_prefix, args.segmentation_read, infra.description)
