@@ -29,7 +29,7 @@ def unknown_campaign(campaign_id: str) -> HTTPException:
     return HTTPException(
         status_code=404,
         detail=f"campaign {campaign_id!r} is unknown to analytics: "
-        "no plan, segments, launch or payment has named it yet",
+        "no plan, segments, launch, engagement or payment has named it yet",
     )
 
 

@@ -118,11 +118,13 @@ class CampaignReports:
     async def report(self, campaign_id: str) -> CampaignReport | None:
         """None when analytics has never heard of the campaign."""
         totals = await self._campaigns.get(campaign_id)
-        if totals is None:
+        journeys = [journey async for journey in self._journeys.of_campaign(campaign_id)]
+        awaiting = await self._parked.count_for(campaign_id)
+        if totals is None and not journeys and not awaiting:
             return None
+        totals = totals or CampaignTotals(campaign_id)  # so far, only engagement named it
         lines = await self._payments.for_campaign(campaign_id)
         conversions = await self._payments.conversions_of(campaign_id)
-        journeys = [journey async for journey in self._journeys.of_campaign(campaign_id)]
         currency = totals.reporting_currency
         cells = Cells(currency)
         for journey in journeys:
@@ -160,7 +162,7 @@ class CampaignReports:
             ),
             lift=report_sections.lift_report(lift(*campaign_groups(journeys, self._lookback))),
             processors=report_sections.processors(processor_figures(lines, started, currency)),
-            awaiting_attribution=await self._parked.count_for(campaign_id),
+            awaiting_attribution=awaiting,
         )
 
 
