@@ -7,12 +7,10 @@ are known by their message id, clicks by their click id.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-
 from services.analytics.attribution.rule import AttributionPolicy
 from services.analytics.journeys import Journey, Touch
 from services.analytics.late_clicks import release_waiting_for
+from services.analytics.recording import Clock
 from services.analytics.repository import AnalyticsTransaction
 from shared.events.engagement import AdsReported, HeldOut, LinkClicked, MessageBounced, MessageSent
 from shared.events.envelope import CloudEvent
@@ -27,8 +25,6 @@ from shared.events.topics import (
 )
 from shared.runtime import Infrastructure
 from shared.storage.unit_of_work import UnitOfWork
-
-type Clock = Callable[[], datetime]
 
 
 def register_engagement(

@@ -10,7 +10,6 @@ click not seen yet waits for it (see ``late_clicks``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from services.analytics import recording, refunds
@@ -18,7 +17,7 @@ from services.analytics.attribution.rule import AttributionPolicy
 from services.analytics.domain import CampaignTotals, InvalidPaymentEventError
 from services.analytics.late_clicks import park_until_click
 from services.analytics.payment_lines import failed_line, refunded_line
-from services.analytics.recording import unprocessable, update_totals
+from services.analytics.recording import Clock, unprocessable, update_totals
 from services.analytics.refunds import ReversedSoFar
 from services.analytics.repository import AnalyticsTransaction
 from shared.events.campaigns import (
@@ -45,8 +44,6 @@ from shared.events.topics import (
 )
 from shared.runtime import Infrastructure
 from shared.storage.unit_of_work import UnitOfWork
-
-type Clock = Callable[[], datetime]
 
 
 def register(

@@ -151,9 +151,6 @@ class Journey(BaseModel):
             paid = Paid(payment_id=payment_id, at=at, attributed=attributed)
             self.payments = [*self.payments, paid]
 
-    def touches_between(self, start: datetime, end: datetime) -> list[Touch]:
-        return [t for t in self.touches if start <= t.at <= end]
-
     @property
     def first_send(self) -> Touch | None:
         return next((t for t in self.touches if t.kind is TouchKind.SENT), None)

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from services.analytics import domain
 from services.analytics.attribution.rule import AttributionPolicy
 from services.analytics.payment_store import ParkedPayments
-from services.analytics.recording import PaymentRecord, checked, record_revenue
+from services.analytics.recording import Clock, PaymentRecord, checked, record_revenue
 from services.analytics.repository import AnalyticsTransaction
 from shared.events.envelope import CloudEvent, utc_now
 from shared.events.payments import PaymentCompleted
@@ -28,8 +27,6 @@ from shared.storage.unit_of_work import UnitOfWork, retry_on_write_conflict
 log = logging.getLogger(__name__)
 
 RELEASE_INTERVAL_SECONDS = 1.0
-
-type Clock = Callable[[], datetime]
 
 
 async def park_until_click(

@@ -27,6 +27,7 @@ from shared.events.topics import REVENUE_RECORDED
 from shared.messaging.delivery import UnprocessableEventError
 
 type Change = Callable[[CampaignTotals], None]
+type Clock = Callable[[], datetime]
 type PaymentRecord = CloudEvent[PaymentCompleted] | CloudEvent[PaymentRefunded]
 
 

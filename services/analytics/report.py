@@ -11,8 +11,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.analytics import figures, report_sections
 from services.analytics.attribution.comparison import compare_models
 from services.analytics.breakdowns import Cells
+from services.analytics.conversions import Conversion
 from services.analytics.domain import CampaignTotals
 from services.analytics.journey_store import AdSetsRepository, JourneysRepository
+from services.analytics.journeys import Journey
 from services.analytics.lift import campaign_groups, lift
 from services.analytics.payment_lines import PaymentLine
 from services.analytics.payment_store import ParkedPayments, PaymentsRepository, PaymentStarts
@@ -126,15 +128,8 @@ class CampaignReports:
         lines = await self._payments.for_campaign(campaign_id)
         conversions = await self._payments.conversions_of(campaign_id)
         currency = totals.reporting_currency
-        cells = Cells(currency)
-        for journey in journeys:
-            cells.count_journey(journey)
-        for conversion in conversions:
-            cells.count_conversion(conversion)
-        for ad_set in await self._ad_sets.of_campaign(campaign_id):
-            cells.count_ad_set(ad_set)
+        cells = await self._cells(totals, journeys, conversions)
         plan = totals.plan
-        cells.spend_email_allocation(plan.allocation.get(Channel.EMAIL) if plan else None)
         unconverted = [journey.touches for journey in journeys if not journey.converted]
         comparison = compare_models(conversions, unconverted, currency, self._half_life)
         started = await self._starts.for_payments([line.payment_id for line in lines])
@@ -164,6 +159,20 @@ class CampaignReports:
             processors=report_sections.processors(processor_figures(lines, started, currency)),
             awaiting_attribution=awaiting,
         )
+
+    async def _cells(
+        self, totals: CampaignTotals, journeys: list[Journey], conversions: list[Conversion]
+    ) -> Cells:
+        cells = Cells(totals.reporting_currency)
+        for journey in journeys:
+            cells.count_journey(journey)
+        for conversion in conversions:
+            cells.count_conversion(conversion)
+        for ad_set in await self._ad_sets.of_campaign(totals.campaign_id):
+            cells.count_ad_set(ad_set)
+        plan = totals.plan
+        cells.spend_email_allocation(plan.allocation.get(Channel.EMAIL) if plan else None)
+        return cells
 
 
 def launch_report(totals: CampaignTotals) -> LaunchReport | None:

@@ -40,9 +40,3 @@ def split_by_shares(total: Money, shares: Mapping[str, Share]) -> dict[str, Mone
     for key in by_remainder[:left]:
         parts[key] += 1
     return {key: Money(amount=unit * sign * parts[key], currency=currency) for key in sorted(parts)}
-
-
-def shares_of(parts: Mapping[str, Fraction]) -> dict[str, Fraction]:
-    """Parts as fractions of their sum (empty when the sum is zero)."""
-    whole = sum(parts.values(), Fraction(0))
-    return {key: part / whole for key, part in parts.items()} if whole else {}
