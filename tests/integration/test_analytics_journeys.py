@@ -173,3 +173,22 @@ async def test_a_payment_whose_click_never_comes_is_credited_by_its_touches_afte
 
     assert revenue["attribution"] == EMAIL_B | {"variant_id": "high_value-email-a"}
     assert "click_id" not in revenue  # it rests on the send
+
+
+async def test_a_refund_of_a_payment_waiting_for_its_click_records_it_at_once(
+    infra, publisher, events
+):
+    cid = campaign_id()
+    paid = payment_completed(cid, click_id=f"clk_never_{cid}")
+    settings = settings_for(AnalyticsSettings, infra, analytics_click_grace_seconds=600)
+    async with running(build, settings) as service, api(settings) as http:
+        await publish(publisher, PAYMENT_COMPLETED, paid, cid)
+        await caught_up(service, PAYMENT_COMPLETED)
+        await publish(publisher, PAYMENT_REFUNDED, payment_refunded(paid, "149.99"), cid)
+        revenue = await recorded(events, paid)
+        await events.wait_for(REVENUE_REVERSED, for_payment(paid["payment_id"]))
+        report = await report_once(http, cid, lambda r: r["totals"]["payments_refunded"] == 1)
+
+    assert revenue["attribution"] == {}  # no click, no touch: organic
+    assert report["awaiting_attribution"] == 0  # it waits no longer
+    assert report["totals"]["payments_completed"] == 1
