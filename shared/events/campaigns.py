@@ -360,7 +360,14 @@ class CampaignPerformance(Contract):
     )
     conversion_rate: float | None = Field(default=None, description="Completed payments / reach.")
     revenue_by_channel: dict[Channel, Money] | None = Field(
-        default=None, description="Gross revenue attributed to each channel, when known."
+        default=None,
+        description="Gross revenue attributed to each channel (last touch, net of refunds), "
+        "in gross_revenue's currency: every planned channel, zero where nothing was "
+        "attributed; organic sales count in no channel. Absent before a plan or a sale.",
+    )
+    net_revenue_by_channel: dict[Channel, Money] | None = Field(
+        default=None,
+        description="The same, net of processor fees: what each channel earned the campaign.",
     )
     refunds: Money | None = Field(
         default=None,

@@ -257,7 +257,8 @@ def campaign_performance(cid: str | None = None, **overrides: Any) -> dict[str, 
         "roi": -0.9961,
         "ai_cost": "0.25",
         "conversion_rate": 0.0015,
-        "revenue_by_channel": {"email": money("199.99")},
+        "revenue_by_channel": {"email": money("149.99"), "social": money("0.00")},
+        "net_revenue_by_channel": {"email": money("145.34"), "social": money("0.00")},
         "refunds": money("10.00"),
         "other_currencies": [
             {

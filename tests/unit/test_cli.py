@@ -197,6 +197,88 @@ def test_report_shows_payments_in_other_currencies_beside_the_totals():
     assert "96.80 EUR" in text
 
 
+def credit(**by_model: str) -> dict[str, object]:
+    models = ("last_touch", "first_touch", "linear", "time_decay", "position_based", "markov")
+    return {model: usd(by_model.get(model, "0.00")) for model in models}
+
+
+def breakdown_row(key: str, **figures: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "key": key, "recipients": 0, "impressions": 0, "clicks": 0, "conversions": 0,
+        "conversion_rate": None, "gross": usd("0.00"), "fees": usd("0.00"),
+        "net": usd("0.00"), "spend": usd("0.00"), "roi": None,
+    }  # fmt: skip
+    return row | figures
+
+
+def test_report_shows_the_funnel_breakdowns_models_side_by_side_and_the_lift():
+    email = breakdown_row(
+        "email", recipients=600, clicks=40, conversions=12, conversion_rate=0.02,
+        net=usd("1745.34"), spend=usd("200.00"), roi=7.7267,
+    )  # fmt: skip
+    social = breakdown_row("social", impressions=90000, clicks=96, conversions=3)
+    report = {
+        "campaign_id": "c-1",
+        "payments": [],
+        "funnel": [
+            {"channel": "email", "emailed": 600, "delivered": 588, "clicked": 40, "paid": 12},
+            {"channel": "social", "impressions": 90000, "clicked": 96, "paid": 3},
+        ],
+        "breakdowns": {
+            "channels": [email, social],
+            "segments": [breakdown_row("high_value")],
+            "variants": [breakdown_row("high_value-email-a")],
+            "unattributed": {
+                "payments": 2,
+                "gross": usd("99.98"),
+                "fees": usd("3.10"),
+                "net": usd("96.88"),
+            },
+        },
+        "attribution_models": {
+            "attributed_net": usd("2181.67"),
+            "conversions": 15,
+            "channels": [
+                {"key": "email"} | credit(last_touch="1745.34", markov="1600.00"),
+                {"key": "social"} | credit(last_touch="436.33", markov="581.67"),
+            ],
+            "variants": [],
+        },
+        "lift": {
+            "treated": {"people": 600, "converted": 12, "conversion_rate": 0.02},
+            "held_out": {"people": 32, "converted": 0, "conversion_rate": 0.0},
+            "absolute_lift": 0.02,
+            "absolute_interval": {"low": -0.0884, "high": 0.0334},
+            "relative_lift": None,
+            "relative_interval": None,
+            "confidence": 0.95,
+        },
+        "processors": [
+            {
+                "processor": "stripe",
+                "completed": 14,
+                "failed": 1,
+                "success_rate": 0.9333,
+                "fees": usd("65.10"),
+                "mean_latency_seconds": 0.412,
+            }
+        ],
+    }
+
+    text = rendered(report)
+
+    assert "Funnel: sent → delivered → clicked → paid" in text
+    assert "90,000" in text  # social's impressions
+    assert "2.00%" in text  # email's conversion rate
+    assert "organic (unattributed)" in text
+    assert "96.88" in text
+    assert "Markov" in text
+    assert "1,600.00" in text
+    assert "Lift +2.0 pts, 95% interval -8.8 pts to +3.3 pts" in text
+    assert "0.41 s" in text
+    assert "93.3%" in text
+
+
 def test_report_of_a_campaign_not_yet_planned_renders_with_gaps_marked():
     text = rendered({"campaign_id": "c-1", "name": None, "budget": None, "payments": []})
     assert "Campaign c-1" in text
