@@ -139,7 +139,12 @@ class AdMarket:
             self.now += timedelta(seconds=1)
 
     def _second_of(self, platform: str, market: PlatformMarket) -> None:
-        bidders = [a for a in self.ad_sets.values() if a.serves(platform, self.now, market.floor)]
+        cheapest = Decimal(market.floor) / PER_THOUSAND
+        bidders = [
+            a
+            for a in self.ad_sets.values()
+            if a.serves(platform, self.now, market.floor) and a.affords(cheapest, self.now)
+        ]
         if not bidders:
             return
         step = timedelta(seconds=1) / market.opportunities_per_second
