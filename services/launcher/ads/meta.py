@@ -6,7 +6,8 @@ An order becomes three Graph objects in the ad account, each named by the order'
 ``daily_budget`` and the bid as ``bid_amount``, both integers in the account currency's
 minor units, ``billing_event=IMPRESSIONS``, ``optimization_goal=IMPRESSIONS`` so the bid is
 per thousand impressions, the placement as ``targeting.publisher_platforms`` and the
-segment as a custom audience) and one ad carrying the creative inline (a link ad:
+segment as the custom audience its id names: filling a Meta custom audience with the
+segment's members is not done here) and one ad carrying the creative inline (a link ad:
 headline, body, call to action, landing URL). Graph has no idempotency key, so each is
 looked up by name (``filtering`` on ``name``) before it is made, and a retry after a lost
 answer finds what the lost call made. Updates go to ``POST /{version}/{adset_id}``.
@@ -34,6 +35,7 @@ from typing import Any
 import httpx
 
 from services.launcher.ads.graph_calls import graph_call, is_transient
+from services.launcher.ads.meta_objects import adset_fields, link_ad_creative, minor_units
 from services.launcher.ads.platform import (
     AdClick,
     AdPlatformError,
@@ -41,16 +43,11 @@ from services.launcher.ads.platform import (
     Budget,
     DeliveryReport,
 )
-from shared.events.common import Channel
-from shared.money import MINOR_UNITS, Money, round_half_up
+from shared.money import Money, round_half_up
 from shared.retry import Backoff
 
 log = logging.getLogger(__name__)
 
-PUBLISHER_PLATFORMS: Mapping[Channel, list[str]] = {
-    Channel.SOCIAL: ["facebook", "instagram"],
-    Channel.WEB: ["audience_network"],
-}
 CLICK_PAGE = 500
 CLICK_PAGES_PER_REPORT = 20  # the rest is read next time, from the cursor
 RETRY = Backoff(first=0.2, cap=5.0)
@@ -94,8 +91,8 @@ class MetaAds:
             order.campaign_id,
             {"objective": "OUTCOME_TRAFFIC", "special_ad_categories": "[]", "status": "ACTIVE"},
         )
-        adset = await self._find_or_create("adsets", order.key, _adset_fields(order, campaign))
-        creative = {"object_story_spec": {"page_id": self._page_id, "link_data": _link(order)}}
+        adset = await self._find_or_create("adsets", order.key, adset_fields(order, campaign))
+        creative = link_ad_creative(order.creative, self._page_id)
         ad = {"adset_id": adset, "creative": json.dumps(creative), "status": "ACTIVE"}
         await self._find_or_create("ads", order.key, ad)
         return adset
@@ -203,44 +200,6 @@ class MetaAds:
             with attempt:
                 return await call()
         raise AssertionError("unreachable: tenacity re-raises the last error")
-
-
-def minor_units(amount: Money) -> int:
-    """The amount as an integer count of the currency's minor unit (cents for USD)."""
-    return int(amount.amount.scaleb(MINOR_UNITS[amount.currency]))
-
-
-def _adset_fields(order: AdSetOrder, campaign_id: str) -> dict[str, str]:
-    targeting = {
-        "publisher_platforms": PUBLISHER_PLATFORMS[order.placement],
-        "custom_audiences": [{"id": order.audience.segment_id, "name": order.audience.name}],
-    }
-    fields = {
-        "campaign_id": campaign_id,
-        f"{order.budget.kind.value}_budget": str(minor_units(order.budget.amount)),
-        "bid_amount": str(minor_units(order.bid)),
-        "billing_event": "IMPRESSIONS",
-        "optimization_goal": "IMPRESSIONS",
-        "targeting": json.dumps(targeting),
-        "status": "ACTIVE",
-    }
-    for name, at in (("start_time", order.starts_at), ("end_time", order.ends_at)):
-        if at is not None:
-            fields[name] = at.isoformat()
-    return fields
-
-
-def _link(order: AdSetOrder) -> dict[str, Any]:
-    creative = order.creative
-    link: dict[str, Any] = {
-        "link": creative.landing_url,
-        "name": creative.headline,
-        "message": creative.body,
-    }
-    if creative.call_to_action:
-        link["call_to_action"] = {"type": "SHOP_NOW", "value": {"link": creative.landing_url}}
-        link["description"] = creative.call_to_action
-    return link
 
 
 def _log_retry(state: Any) -> None:
