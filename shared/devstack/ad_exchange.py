@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hmac
 import os
 import uuid
 from collections import deque
@@ -118,11 +119,12 @@ class AdExchange:
 
     def _authorise(self, request: Request, params: Mapping[str, str]) -> None:
         bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if (bearer or params.get("access_token")) != self.token:
+        given = bearer or params.get("access_token") or ""
+        if not hmac.compare_digest(given.encode(), self.token.encode()):
             raise GraphError("Invalid OAuth access token - Cannot parse access token", 190)
 
     async def _advance(self, request: Request) -> Response:
-        seconds = (await request.json()).get("seconds")
+        seconds = (await _json_object(request)).get("seconds")
         if not isinstance(seconds, int) or not 0 < seconds <= MAX_ADVANCE_SECONDS:
             return JSONResponse({"error": f"seconds: 1 to {MAX_ADVANCE_SECONDS}"}, 400)
         for minute in range(0, seconds, 60):
@@ -131,7 +133,7 @@ class AdExchange:
         return JSONResponse({"now": self.market.now.isoformat()})
 
     async def _script_faults(self, request: Request) -> Response:
-        faults = (await request.json()).get("faults")
+        faults = (await _json_object(request)).get("faults")
         if not isinstance(faults, list) or any(
             not isinstance(f, dict) or f.get("kind") not in ("error", "drop") for f in faults
         ):
@@ -143,6 +145,14 @@ class AdExchange:
         while True:
             await asyncio.sleep(1)
             self.market.advance(speed)
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _scripted(fault: Mapping[str, Any]) -> GraphError:
