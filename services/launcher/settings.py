@@ -12,7 +12,10 @@ from typing import Self
 
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 
+from services.launcher.ads.allocation import PAID_CHANNELS
 from services.launcher.domain.tracking import TrackingKeys
+from shared.events.common import Channel
+from shared.money import DecimalString
 from shared.settings import ReportingSettings
 
 # Development only: a fixed key so tracked links stay valid across local restarts.
@@ -82,6 +85,22 @@ class LauncherSettings(ReportingSettings):
     launcher_ads_report_seconds: float = Field(
         default=10, gt=0, le=3600, description="How often ad delivery reports are read."
     )
+    launcher_ad_api_version: str = Field(
+        default="v23.0", pattern=r"^v\d+\.\d+$", description="The Graph API version called."
+    )
+    launcher_ad_page_id: str = Field(
+        default="sandbox_page", min_length=1, description="The Facebook Page the ads run as."
+    )
+    launcher_ad_bids: dict[Channel, DecimalString] = Field(
+        default={Channel.SOCIAL: Decimal("9"), Channel.WEB: Decimal("6")},
+        description="Each paid channel's maximum bid per thousand impressions, in the "
+        "campaign's currency (rounded half-up to its minor unit).",
+    )
+    launcher_ad_click_feed: bool = Field(
+        default=True,
+        description="Read each ad click with its id from the sandbox exchange's click feed; "
+        "Meta's API has none, so turn it off against Meta.",
+    )
 
     @field_validator("launcher_tracking_keys")
     @classmethod
@@ -95,6 +114,17 @@ class LauncherSettings(ReportingSettings):
         if path is not None and not path.is_file():
             raise ValueError(f"{path} is not a readable file")
         return path
+
+    @field_validator("launcher_ad_bids")
+    @classmethod
+    def _a_bid_per_paid_channel(cls, bids: dict[Channel, Decimal]) -> dict[Channel, Decimal]:
+        if missing := [c.value for c in PAID_CHANNELS if c not in bids]:
+            raise ValueError(f"needs a bid for {', '.join(missing)}")
+        if Channel.EMAIL in bids:
+            raise ValueError("email is not bought: bid only on social and web")
+        if any(bid <= 0 for bid in bids.values()):
+            raise ValueError("every bid must be greater than 0")
+        return bids
 
     @model_validator(mode="after")
     def _a_real_sender_outside_local(self) -> Self:

@@ -77,6 +77,13 @@ class ProcessGroup:
         self.start("mongodb", argv)
         wait_until(lambda: answers(host, port), 30, f"MongoDB wire server on {host}:{port}")
 
+    def start_ad_exchange(self, host: str, port: int, token: str | None = None) -> None:
+        """The sandbox ad exchange, its clock running in real time (for the demo)."""
+        argv = [sys.executable, "-m", "shared.devstack.ad_exchange", "--host", host]
+        env = {"LAUNCHER_AD_PLATFORM_TOKEN": token} if token else {}
+        self.start("ad-exchange", [*argv, "--port", str(port)], env)
+        wait_until(lambda: answers(host, port), 30, f"sandbox ad exchange on {host}:{port}")
+
     def start_service(self, name: str, env: dict[str, str]) -> None:
         self.start(name, [sys.executable, "-m", f"services.{name}"], env)
 

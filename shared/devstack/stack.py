@@ -29,6 +29,7 @@ class StackAddresses:
     kafka: str
     mongodb: str
     env: Mapping[str, str]
+    ad_platform: str = "http://127.0.0.1:8030"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StackAddresses:
@@ -37,6 +38,7 @@ class StackAddresses:
             kafka=source.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
             mongodb=source.get("MONGODB_URL", "mongodb://localhost:27017"),
             env=source,
+            ad_platform=source.get("LAUNCHER_AD_PLATFORM_URL", "http://127.0.0.1:8030"),
         )
 
     def http_port(self, service: str) -> int:
@@ -54,7 +56,8 @@ class LocalStack:
         self.started_infrastructure: list[str] = []
 
     def start_infrastructure(self) -> None:
-        """Start the broker and database unless something already answers at their address."""
+        """Start the broker, the database and the sandbox ad exchange, each unless something
+        already answers at its address."""
         kafka_host, kafka_port = host_port(self.addresses.kafka, 9092)
         if not answers(kafka_host, kafka_port):
             self.processes.start_broker(kafka_host, kafka_port)
@@ -63,6 +66,11 @@ class LocalStack:
         if not answers(mongo_host, mongo_port):
             self.processes.start_mongo(mongo_host, mongo_port)
             self.started_infrastructure.append("mongodb")
+        ads_host, ads_port = host_port(self.addresses.ad_platform, 8030)
+        if not answers(ads_host, ads_port):
+            token = self.addresses.env.get("LAUNCHER_AD_PLATFORM_TOKEN")
+            self.processes.start_ad_exchange(ads_host, ads_port, token)
+            self.started_infrastructure.append("ad-exchange")
         asyncio.run(ensure_topics(self.addresses.kafka))
 
     def service_env(self) -> dict[str, str]:
