@@ -3,12 +3,16 @@
 from fastapi import FastAPI
 from limits import RateLimitItemPerMinute
 
+from services.launcher.ads.buying import AdBuyer
+from services.launcher.ads.meta import MetaAds
+from services.launcher.ads.reports import AdReports
 from services.launcher.api.tracking import tracking_router
 from services.launcher.domain.targeting import TargetingRules
 from services.launcher.domain.tracking import TrackingKeys
 from services.launcher.handlers import register
 from services.launcher.launching import LaunchDriver
 from services.launcher.settings import LauncherSettings
+from services.launcher.storage.ad_sets import AdSets
 from services.launcher.storage.customers import CustomerProjection
 from services.launcher.storage.deliveries import Deliveries
 from services.launcher.storage.launches import Launches
@@ -26,6 +30,17 @@ def build(settings: LauncherSettings) -> Service:
     infra = Infrastructure.build(NAME, settings)
     uow = infra.uow.bound(LauncherTransaction)
     customers = CustomerProjection(infra.db)
+    platform = MetaAds(
+        str(settings.launcher_ad_platform_url),
+        settings.launcher_ad_platform_token.get_secret_value(),
+        settings.launcher_ad_account_id,
+        api_version=settings.launcher_ad_api_version,
+        page_id=settings.launcher_ad_page_id,
+        click_feed=settings.launcher_ad_click_feed,
+    )
+    ad_sets = AdSets(infra.db)
+    buyer = AdBuyer(platform, ad_sets, settings.launcher_ad_bids)
+    reports = AdReports(platform, uow, every_seconds=settings.launcher_ads_report_seconds)
     driver = LaunchDriver(
         uow,
         customers,
@@ -33,6 +48,7 @@ def build(settings: LauncherSettings) -> Service:
             frequency_cap=settings.launcher_frequency_cap,
             holdout_share=settings.launcher_holdout_share,
         ),
+        buy_ads=buyer.buy,
     )
     register(infra, uow, customers, launch_ready=driver.wake)
     infra.finish()
@@ -62,6 +78,11 @@ def build(settings: LauncherSettings) -> Service:
         infra=infra,
         http_app=api,
         http_port=settings.launcher_api_port,
-        on_startup=[Deliveries(infra.db).ensure_indexes, Launches(infra.db).ensure_indexes],
-        background=[driver.run],
+        on_startup=[
+            Deliveries(infra.db).ensure_indexes,
+            Launches(infra.db).ensure_indexes,
+            ad_sets.ensure_indexes,
+        ],
+        background=[driver.run, reports.run],
+        on_shutdown=[platform.close],
     )

@@ -26,15 +26,26 @@ from services.launcher.settings import DEV_ONLY_TRACKING_KEYS, LauncherSettings
 from services.launcher.storage.deliveries import Deliveries
 from shared.events.common import Channel
 from shared.events.topics import (
+    ADS_REPORTED,
     CAMPAIGN_LAUNCHED,
     CUSTOMER_UNSUBSCRIBED,
     ENGAGEMENT_CLICKED,
     ENGAGEMENT_HELD_OUT,
 )
 from shared.runtime import Service
+from tests.support.ad_exchange import new_account, sandbox_exchange
 from tests.support.factories import campaign_id
 from tests.support.kafka import EventLog, Publisher, cloud_event, for_campaign
-from tests.support.launches import LANDING, opted_in, plan, send_customers, send_launch, until_known
+from tests.support.launches import (
+    LANDING,
+    email_content,
+    opted_in,
+    paid_content,
+    plan,
+    send_customers,
+    send_launch,
+    until_known,
+)
 from tests.support.services import running, settings_for, until_async
 
 if TYPE_CHECKING:
@@ -274,3 +285,44 @@ async def test_a_campaign_launches_once_whatever_the_order_and_redelivery_of_its
     for cid in cids:
         assert len(events.matching(CAMPAIGN_LAUNCHED, for_campaign(cid))) == 1
     assert stored == dict.fromkeys(cids, 1)
+
+
+async def test_paid_channels_buy_ad_sets_per_segment_and_variant_within_budget_and_report_clicks(
+    infra: TestInfrastructure, publisher: Publisher, events: EventLog
+) -> None:
+    cid = campaign_id()
+    members = [(f"buyer-{cid[-8:]}-{i}", "loyal" if i % 3 else "lapsed") for i in range(12)]
+    content = email_content(cid, ["lapsed", "loyal"])
+    content["content"] += paid_content(cid, ["lapsed", "loyal"], ["social", "web"])
+    planned = later(cid, channels=("email", "social", "web"))
+    with sandbox_exchange() as exchange:
+        settings = settings_for(
+            LauncherSettings,
+            infra,
+            launcher_ad_platform_url=exchange.base_url,
+            launcher_ad_account_id=new_account(),
+            launcher_ads_report_seconds=0.2,
+        )
+        async with running(build, settings):
+            await send_launch(publisher, cid, planned, members, content)
+            [launched] = await events.wait_for(CAMPAIGN_LAUNCHED, for_campaign(cid))
+            await exchange.advance(600)
+            [clicked, *_] = await events.wait_for(ENGAGEMENT_CLICKED, for_campaign(cid), timeout=60)
+            [reported, *_] = await events.wait_for(ADS_REPORTED, for_campaign(cid), timeout=60)
+
+    ad_sets = launched["data"]["ad_sets"]
+    assert sorted((a["channel"], a["segment_id"], a["variant_id"]) for a in ad_sets) == sorted(
+        (channel, segment, f"{segment}-{channel}-{letter}")
+        for channel in ("social", "web")
+        for segment in ("lapsed", "loyal")
+        for letter in "ab"
+    )
+    for channel in ("social", "web"):
+        budgets = [Decimal(a["budget"]["amount"]) for a in ad_sets if a["channel"] == channel]
+        assert sum(budgets) <= Decimal(planned["allocation"][channel]["amount"])
+    by_id = {a["ad_set_id"]: a for a in ad_sets}
+    click = clicked["data"]
+    assert (click["source"], click.get("customer_id")) == ("ad", None)
+    assert by_id[click["ad_set_id"]]["variant_id"] == click["variant_id"]
+    spent = reported["data"]
+    assert Decimal(spent["spend"]["amount"]) <= Decimal(spent["budget"]["amount"])

@@ -86,6 +86,27 @@ def email_content(cid: str, segment_ids: Sequence[str], letters: str = "ab") -> 
     }
 
 
+def paid_content(
+    cid: str, segment_ids: Sequence[str], channels: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Two variants per segment on each paid channel."""
+    return [
+        {
+            "segment_id": segment_id,
+            "channel": channel,
+            "variant_id": f"{segment_id}-{channel}-{letter}",
+            "headline": f"Quiet {letter.upper()}",
+            "body": "Hear only what you choose.",
+            "call_to_action": "Shop now",
+            "cta_url": f"{LANDING}?utm_source={channel}&utm_content="
+            f"{segment_id}-{channel}-{letter}",
+        }
+        for segment_id in segment_ids
+        for channel in channels
+        for letter in "ab"
+    ]
+
+
 def audience(cid: str, members: Sequence[tuple[str, str]], chunk: int = 50) -> list[dict[str, Any]]:
     starts = range(0, len(members), chunk) or range(1)
     return [
