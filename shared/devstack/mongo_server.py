@@ -3,7 +3,7 @@
 ``--standalone`` serves as a standalone ``mongod`` does: every transaction is refused with
 MongoDB's own error, so start-up's refusal of such a server can be tested.
 
-Two corrections to mongoeco 4.11's memory engine, applied before it starts:
+Three corrections to mongoeco 4.11's memory engine, applied before it starts:
 
 - It detects write conflicts at commit with one engine-wide version, so a commit in any
   database conflicts with every open transaction, and under steady load one service's
@@ -13,6 +13,11 @@ Two corrections to mongoeco 4.11's memory engine, applied before it starts:
 - When a commit fails it raises without discarding the transaction, whose writes then
   leak into later reads and vanish at the next abort. ``_abort_conflicting_commits``
   aborts it, as MongoDB does; the unit of work retries the conflict.
+- Every document inserted over the wire arrives alone, and a lone insert compares its
+  ``_id`` with every stored document's (``scan_payload_id``), in case a numeric id equals
+  one of another numeric type (1 and 1.0): an insert cost grows with the collection (100
+  inserts into 3,000 documents took 1.5 s). ``_look_up_string_ids`` skips that scan for
+  string and ObjectId ids, which equal only themselves and are already looked up by key.
 """
 
 import argparse
@@ -73,6 +78,20 @@ def _scope_conflicts_to_databases() -> None:
     MemoryEngine._commit_session_transaction = commit_scoped  # type: ignore[method-assign]
 
 
+def _look_up_string_ids() -> None:
+    from bson import ObjectId
+    from mongoeco.engines.memory import MemoryEngine
+
+    ensure = MemoryEngine._ensure_unique_indexes
+
+    def ensure_unique(self: Any, db: str, coll: str, candidate: Any, **options: Any) -> None:
+        if isinstance(candidate.get("_id"), str | ObjectId):
+            options["scan_payload_id"] = False
+        ensure(self, db, coll, candidate, **options)
+
+    MemoryEngine._ensure_unique_indexes = ensure_unique  # type: ignore[method-assign,assignment]
+
+
 def _refuse_transactions() -> None:
     from mongoeco.errors import OperationFailure
     from mongoeco.wire.sessions import WireSessionStore
@@ -97,6 +116,7 @@ async def serve(host: str, port: int, *, standalone: bool = False) -> None:
 
     _scope_conflicts_to_databases()
     _abort_conflicting_commits()
+    _look_up_string_ids()
     if standalone:
         _refuse_transactions()
     stop = asyncio.Event()
