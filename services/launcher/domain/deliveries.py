@@ -35,6 +35,7 @@ class SkipReason(StrEnum):
     SUPPRESSED = "suppressed"
     FREQUENCY_CAPPED = "frequency_capped"
     NO_SEND_WINDOW = "no_send_window"  # no window in the recipient's time before the end
+    NO_CONTENT = "no_content"  # its variant is not in the campaign's content: a defect, logged
 
 
 # What counts against a customer's frequency cap: whatever was or may have been sent.
