@@ -145,6 +145,7 @@ class SmtpSink:
         self.release()
         if self._server is not None:
             self._server.close()
+            self._server.close_clients()
             await self._server.wait_closed()
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
