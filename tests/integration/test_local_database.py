@@ -40,3 +40,35 @@ async def test_a_repeated_id_is_refused(
     with pytest.raises(BulkWriteError) as refused:
         await collection.insert_many([{"_id": "new"}, {"_id": repeated}], ordered=False)
     assert refused.value.details["nInserted"] == 1
+
+
+async def test_listed_ids_find_update_and_delete_exactly_the_matching_documents(
+    collection: AsyncCollection[Document],
+) -> None:
+    await collection.insert_many(
+        [{"_id": f"row-{n}", "n": n, "even": n % 2 == 0} for n in range(10)]
+        + [{"_id": 7, "n": 7}, {"_id": ObjectId("0123456789ab0123456789ab"), "n": 99}]
+    )
+    listed = ["row-8", "row-3", "row-4", "absent", "filler-1"]
+
+    found = await collection.find({"_id": {"$in": listed}, "even": True}).to_list()
+    assert [document["_id"] for document in found] == ["row-4", "row-8"]  # natural order
+    changed = await collection.update_many({"_id": {"$in": listed}}, {"$set": {"seen": True}})
+    assert changed.modified_count == 4
+    assert await collection.count_documents({"seen": True}) == 4
+    mixed = collection.find({"_id": {"$in": [7, ObjectId("0123456789ab0123456789ab")]}})
+    assert sorted(document["n"] for document in await mixed.to_list()) == [7, 99]
+    removed = await collection.delete_many({"_id": {"$in": listed}})
+    assert removed.deleted_count == 4
+
+
+async def test_an_id_not_stored_matches_nothing_and_an_upsert_inserts_it(
+    collection: AsyncCollection[Document],
+) -> None:
+    missing = await collection.update_one({"_id": "new", "n": {"$lt": 5}}, {"$set": {"n": 1}})
+    assert missing.matched_count == 0
+    upserted = await collection.update_one(
+        {"_id": "new", "n": {"$lt": 5}}, {"$set": {"n": 1}}, upsert=True
+    )
+    assert upserted.upserted_id == "new"
+    assert await collection.find_one({"_id": "new"}) == {"_id": "new", "n": 1}

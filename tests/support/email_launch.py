@@ -112,11 +112,11 @@ def email_content(campaign_id: str) -> CampaignContentGenerated:
 
 
 def people(count: int, **overrides: Any) -> list[dict[str, Any]]:
-    """``count`` opted-in customers, each with an address of their own."""
+    """``count`` opted-in customers, each addressed ``<customer id>@example.com``."""
     found = []
-    for n in range(count):
+    for _ in range(count):
         customer_id = f"customer-{uuid.uuid4().hex[:10]}"
-        found.append(customer(customer_id, email=f"{customer_id}-{n}@example.com") | overrides)
+        found.append(customer(customer_id, email=f"{customer_id}@example.com") | overrides)
     return found
 
 
@@ -140,7 +140,7 @@ async def statuses(db: AsyncDatabase[Document], campaign_id: str) -> dict[str, D
     return {document["customer_id"]: document async for document in cursor}
 
 
-UNSETTLED = ("scheduled", "sending", "deferred")
+UNSETTLED = ["scheduled", "sending", "deferred"]
 
 
 async def until_settled(
@@ -149,9 +149,8 @@ async def until_settled(
     """Wait until none of the campaign's email deliveries waits or is in flight; them all.
 
     A bound on the wait, never a timing assertion."""
+    unsettled = {"campaign_id": campaign_id, "channel": "email", "status": {"$in": UNSETTLED}}
     async with asyncio.timeout(timeout):
-        while True:
-            found = await statuses(db, campaign_id)
-            if found and not any(d["status"] in UNSETTLED for d in found.values()):
-                return found
-            await asyncio.sleep(0.05)
+        while await db["deliveries"].count_documents(unsettled):
+            await asyncio.sleep(0.1)
+    return await statuses(db, campaign_id)

@@ -14,9 +14,11 @@ which mail clients show as the preview line.
 from __future__ import annotations
 
 import email.policy
+import functools
 import html
 from dataclasses import dataclass
 from datetime import datetime
+from email import headerregistry
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 
@@ -31,9 +33,20 @@ from shared.settings import ConfigurationError
 UNSUBSCRIBE_PLACEHOLDER = "{unsubscribe_url}"
 FOOTER_SEPARATOR = "\n--\n"
 DEFAULT_CALL_TO_ACTION = "Shop now"
+
+
+class _HeaderClasses(headerregistry.HeaderRegistry):
+    """The standard header classes, each made once: the registry builds a new class for
+    every header it parses, a quarter of the time a message takes to compose."""
+
+    @functools.cache  # noqa: B019 - one registry for the process; nothing to free
+    def __getitem__(self, name: str) -> type[headerregistry.BaseHeader]:
+        return super().__getitem__(name)
+
+
 # RFC 5322's line limit rather than the 78-character fold: a long tracked URL that cannot be
 # folded would otherwise become an encoded word, which no client reads as a URL.
-POLICY = email.policy.SMTP.clone(max_line_length=998)
+POLICY = email.policy.SMTP.clone(max_line_length=998, header_factory=_HeaderClasses())
 
 
 @dataclass(frozen=True)

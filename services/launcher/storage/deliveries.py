@@ -5,8 +5,9 @@ and changes nothing); the dispatcher moves a waiting delivery through ``sending`
 outcome. A unique ``_id`` is what makes "nobody twice" hold across crashes and replicas.
 
 The dispatcher's writes are conditional, so two replicas never send one delivery: a claim
-takes a delivery only while it still waits, and stamps it with the claim's token and a
-lease (``sending_until``); an outcome is written only under the token that claimed it.
+takes a delivery only while it still waits, and stamps it with the claim's token, the time
+(``claimed_at``) and a lease (``sending_until``); an outcome is written only under the
+token that claimed it.
 """
 
 from __future__ import annotations
@@ -156,6 +157,7 @@ class Deliveries:
                             "status": DeliveryStatus.SENDING.value,
                             "claim": token,
                             "sending_until": until,
+                            "claimed_at": now,
                             "message_id": message_id,
                             "updated_at": now,
                         },
