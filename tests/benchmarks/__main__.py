@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--payment-rate-seconds", type=float, default=5.0)
     parser.add_argument("--email-messages", type=int, default=5_000)
     parser.add_argument("--email-concurrency", type=int, default=16)
+    parser.add_argument("--email-dkim", action="store_true", help="sign every message")
     parser.add_argument("--segmentation-customers", type=int, default=1_000_000)
     parser.add_argument("--segmentation-read", type=int, default=5_000)
     args = parser.parse_args()
@@ -56,7 +57,7 @@ def main() -> None:
         if "payment-api" in parts:
             payment_api(infra, log_dir, args)
         if "email" in parts:
-            email_send(infra, log_dir, args.email_messages, args.email_concurrency)
+            email_send(infra, log_dir, args.email_messages, args.email_concurrency, args.email_dkim)
         if "segmentation" in parts:
             asyncio.run(
                 read_step(infra.mongodb, infra.db_prefix, args.segmentation_read, infra.description)

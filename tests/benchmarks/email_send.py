@@ -20,6 +20,9 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from shared.devstack.processes import ProcessGroup, wait_until
 from shared.storage.mongo import Document, connect, service_database
 from tests.benchmarks.figures import latency_line, peak_rss_mib
@@ -31,7 +34,9 @@ DISPATCHER = [sys.executable, "-m", "tests.support.email_dispatcher_process"]
 AIM_PER_SECOND = 500
 
 
-def email_send(infra: TestInfrastructure, log_dir: Path, messages: int, concurrency: int) -> None:
+def email_send(
+    infra: TestInfrastructure, log_dir: Path, messages: int, concurrency: int, dkim: bool
+) -> None:
     processes = ProcessGroup(log_dir)
     smtp_port, api_port = free_port(), free_port()
     mail = log_dir / "mail"
@@ -49,6 +54,8 @@ def email_send(infra: TestInfrastructure, log_dir: Path, messages: int, concurre
             "LAUNCHER_API_PORT": str(api_port),
             "LOG_LEVEL": "WARNING",
         }
+        if dkim:
+            env["LAUNCHER_DKIM_KEY_FILE"] = str(dkim_key(log_dir))
         processes.start("dispatcher", DISPATCHER, env)
         wait_until(lambda: answers_health(api_port), 60, "the email dispatcher")
         pids = infrastructure_processes() | {
@@ -61,7 +68,8 @@ def email_send(infra: TestInfrastructure, log_dir: Path, messages: int, concurre
         wait_until(lambda: accepted(mail) >= messages, max(120, messages / 10), "the sends")
         meter.stop()
         stored = asyncio.run(settled(infra, campaign, messages))
-        report(stored, mail, meter, concurrency, infra.description)
+        signed = ", DKIM-signed (2048-bit RSA)" if dkim else ""
+        report(stored, mail, meter, f"{concurrency} connections{signed}", infra.description)
         for name in ("dispatcher", "smtp"):
             print(f"peak memory {name}: {peak_rss_mib(processes.processes[name].pid):.0f} MiB")
     finally:
@@ -87,7 +95,7 @@ async def settled(infra: TestInfrastructure, campaign: str, messages: int) -> di
 
 
 def report(
-    stored: dict[str, Document], mail: Path, meter: CpuMeter, concurrency: int, infrastructure: str
+    stored: dict[str, Document], mail: Path, meter: CpuMeter, how: str, infrastructure: str
 ) -> None:
     received = {}  # by customer: the seeded addresses are <customer id>@example.com
     for line in (mail / "index.jsonl").read_text().splitlines():
@@ -106,12 +114,25 @@ def report(
     print(f"infrastructure: {infrastructure}; SMTP sink: aiosmtpd as a local process")
     print(
         f"email send: {len(times):,} accepted by the sink in {seconds:.1f} s: {rate:,.0f} "
-        f"messages/s with {concurrency} connections, LAUNCHER_SEND_RATE unset "
+        f"messages/s with {how}, LAUNCHER_SEND_RATE unset "
         f"(aim {AIM_PER_SECOND}/s: {'met' if rate >= AIM_PER_SECOND else 'not met'}); "
         f"ledger: {dict(outcomes)}"
     )
     print(latency_line("claim -> accepted by the sink", latencies))
     print(meter.line(len(times), seconds, unit="message"))
+
+
+def dkim_key(directory: Path) -> Path:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = directory / "dkim.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
 
 
 def accepted(mail: Path) -> int:
