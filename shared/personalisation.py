@@ -24,7 +24,8 @@ def render_for_recipient(
 ) -> ContentPiece:
     """The piece as one recipient reads it: every send-time token replaced."""
     name = (first_name or "").strip() or FIRST_NAME_FALLBACK
-    values = {FIRST_NAME: name, UNSUBSCRIBE_URL: unsubscribe_url}
+    # The name goes in last, so a name that looks like a token stays a name.
+    values = {UNSUBSCRIBE_URL: unsubscribe_url, FIRST_NAME: name}
     update = {
         field: _render(text, values)
         for field in RENDERED_FIELDS

@@ -9,6 +9,8 @@ from services.launcher.ads.reports import AdReports
 from services.launcher.api.tracking import tracking_router
 from services.launcher.domain.targeting import TargetingRules
 from services.launcher.domain.tracking import TrackingKeys
+from services.launcher.email.channel import EmailChannel
+from services.launcher.email.dispatcher import EmailDispatcher
 from services.launcher.handlers import register
 from services.launcher.launching import LaunchDriver
 from services.launcher.settings import LauncherSettings
@@ -41,6 +43,13 @@ def build(settings: LauncherSettings) -> Service:
     ad_sets = AdSets(infra.db)
     buyer = AdBuyer(platform, ad_sets, settings.launcher_ad_bids)
     reports = AdReports(platform, uow, every_seconds=settings.launcher_ads_report_seconds)
+    keys = TrackingKeys.parse(settings.launcher_tracking_keys.get_secret_value())
+    dispatcher = EmailDispatcher(
+        uow,
+        customers,
+        EmailChannel.from_settings(settings, keys),
+        concurrency=settings.launcher_send_concurrency,
+    )
     driver = LaunchDriver(
         uow,
         customers,
@@ -49,10 +58,10 @@ def build(settings: LauncherSettings) -> Service:
             holdout_share=settings.launcher_holdout_share,
         ),
         buy_ads=buyer.buy,
+        on_scheduled=dispatcher.wake,
     )
     register(infra, uow, customers, launch_ready=driver.wake)
     infra.finish()
-    keys = TrackingKeys.parse(settings.launcher_tracking_keys.get_secret_value())
     api = FastAPI(
         title="Launcher",
         version="1",
@@ -83,6 +92,6 @@ def build(settings: LauncherSettings) -> Service:
             Launches(infra.db).ensure_indexes,
             ad_sets.ensure_indexes,
         ],
-        background=[driver.run, reports.run],
+        background=[driver.run, dispatcher.run, reports.run],
         on_shutdown=[platform.close],
     )

@@ -29,6 +29,14 @@ def up() -> int:
             f"ads       {addresses.ad_platform}"
             + (" (started)" if "ad-exchange" in stack.started_infrastructure else " (existing)")
         )
+        print(
+            f"smtp      {addresses.smtp}"
+            + (
+                f" (started; messages on {addresses.mail_url}/messages)"
+                if "smtp" in stack.started_infrastructure
+                else " (existing)"
+            )
+        )
         stack.start_services()
         stack.wait_ready()
         for name in SERVICES:

@@ -84,6 +84,12 @@ class ProcessGroup:
         self.start("ad-exchange", [*argv, "--port", str(port)], env)
         wait_until(lambda: answers(host, port), 30, f"sandbox ad exchange on {host}:{port}")
 
+    def start_smtp_sink(self, host: str, port: int, http_port: int, directory: Path) -> None:
+        argv = [sys.executable, "-m", "shared.devstack.smtp_sink", "--host", host]
+        argv += ["--smtp-port", str(port), "--http-port", str(http_port)]
+        self.start("smtp", [*argv, "--directory", str(directory)])
+        wait_until(lambda: answers(host, port), 30, f"SMTP sink on {host}:{port}")
+
     def start_service(self, name: str, env: dict[str, str]) -> None:
         self.start(name, [sys.executable, "-m", f"services.{name}"], env)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from shared.devstack.processes import SERVICES, ProcessGroup, answers, host_port, wait_until
 from shared.messaging.broker import ensure_topics
 
+SMTP_SINK_HTTP_PORT = 8026
 # Each service's HTTP port variable and its default (payment and analytics serve APIs there).
 HTTP_PORTS: Mapping[str, tuple[str, int]] = {
     "planner": ("PLANNER_HEALTH_PORT", 8010),
@@ -28,6 +29,7 @@ HTTP_PORTS: Mapping[str, tuple[str, int]] = {
 class StackAddresses:
     kafka: str
     mongodb: str
+    smtp: str
     env: Mapping[str, str]
     ad_platform: str = "http://127.0.0.1:8030"
 
@@ -37,9 +39,19 @@ class StackAddresses:
         return cls(
             kafka=source.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
             mongodb=source.get("MONGODB_URL", "mongodb://localhost:27017"),
+            smtp=source.get("LAUNCHER_SMTP_URL", "smtp://127.0.0.1:8025"),
             env=source,
             ad_platform=source.get("LAUNCHER_AD_PLATFORM_URL", "http://127.0.0.1:8030"),
         )
+
+    @property
+    def mail_http_port(self) -> int:
+        return int(self.env.get("SMTP_SINK_HTTP_PORT", SMTP_SINK_HTTP_PORT))
+
+    @property
+    def mail_url(self) -> str:
+        """The SMTP sink's messages over HTTP (the demo's shoppers read their email there)."""
+        return f"http://127.0.0.1:{self.mail_http_port}"
 
     def http_port(self, service: str) -> int:
         variable, default = HTTP_PORTS[service]
@@ -56,8 +68,8 @@ class LocalStack:
         self.started_infrastructure: list[str] = []
 
     def start_infrastructure(self) -> None:
-        """Start the broker, the database and the sandbox ad exchange, each unless something
-        already answers at its address."""
+        """Start the broker, the database, the SMTP sink and the sandbox ad exchange, each
+        unless something already answers at its address."""
         kafka_host, kafka_port = host_port(self.addresses.kafka, 9092)
         if not answers(kafka_host, kafka_port):
             self.processes.start_broker(kafka_host, kafka_port)
@@ -66,6 +78,13 @@ class LocalStack:
         if not answers(mongo_host, mongo_port):
             self.processes.start_mongo(mongo_host, mongo_port)
             self.started_infrastructure.append("mongodb")
+        smtp_host, smtp_port = host_port(self.addresses.smtp, 25)
+        if not answers(smtp_host, smtp_port):
+            directory = Path(self.addresses.env.get("SMTP_SINK_DIR", ".devstack/mail"))
+            self.processes.start_smtp_sink(
+                smtp_host, smtp_port, self.addresses.mail_http_port, directory
+            )
+            self.started_infrastructure.append("smtp")
         ads_host, ads_port = host_port(self.addresses.ad_platform, 8030)
         if not answers(ads_host, ads_port):
             token = self.addresses.env.get("LAUNCHER_AD_PLATFORM_TOKEN")

@@ -35,7 +35,7 @@ class SkipReason(StrEnum):
     SUPPRESSED = "suppressed"
     FREQUENCY_CAPPED = "frequency_capped"
     NO_SEND_WINDOW = "no_send_window"  # no window in the recipient's time before the end
-    NO_CONTENT = "no_content"  # every variant for their segment was refused by the guardrails
+    NO_CONTENT = "no_content"  # no variant of their segment survived the guardrails
 
 
 # What counts against a customer's frequency cap: whatever was or may have been sent.

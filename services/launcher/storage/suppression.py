@@ -6,10 +6,12 @@ unsubscribe, a hard bounce or a complaint. Adding twice keeps one entry per reas
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -20,6 +22,13 @@ class SuppressionReason(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     HARD_BOUNCE = "hard_bounce"
     COMPLAINT = "complaint"
+
+
+class Suppression(NamedTuple):
+    customer_id: str
+    reason: SuppressionReason
+    at: datetime
+    campaign_id: str | None
 
 
 class SuppressionList:
@@ -44,15 +53,28 @@ class SuppressionList:
             return False
         await self._suppressed.update_one(
             {"_id": customer_id},
-            {
-                "$setOnInsert": {"since": at},
-                "$addToSet": {"reasons": reason.value},
-                "$push": {"history": {"reason": reason.value, "at": at, "campaign": campaign_id}},
-            },
+            _addition(reason, at, campaign_id),
             upsert=True,
             session=self._session,
         )
         return True
+
+    async def add_many(self, additions: Sequence[Suppression]) -> None:
+        """``add`` for many customers in one write."""
+        if not additions:
+            return
+        await self._suppressed.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": added.customer_id},
+                    _addition(added.reason, added.at, added.campaign_id),
+                    upsert=True,
+                )
+                for added in additions
+            ],
+            ordered=False,
+            session=self._session,
+        )
 
     async def among(self, customer_ids: Iterable[str]) -> set[str]:
         """Which of ``customer_ids`` are suppressed."""
@@ -60,3 +82,11 @@ class SuppressionList:
             {"_id": {"$in": list(customer_ids)}}, {"_id": 1}, session=self._session
         )
         return {doc["_id"] async for doc in cursor}
+
+
+def _addition(reason: SuppressionReason, at: datetime, campaign_id: str | None) -> Document:
+    return {
+        "$setOnInsert": {"since": at},
+        "$addToSet": {"reasons": reason.value},
+        "$push": {"history": {"reason": reason.value, "at": at, "campaign": campaign_id}},
+    }
