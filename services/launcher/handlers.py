@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from services.launcher.domain.brief import LaunchBrief
 from services.launcher.storage.customers import CustomerProjection
@@ -24,8 +25,16 @@ from shared.events.campaigns import (
     CampaignSegmented,
 )
 from shared.events.customers import CustomerUnsubscribed, CustomerUpserted
+from shared.events.engagement import (
+    AdsReported,
+    HeldOut,
+    LinkClicked,
+    MessageBounced,
+    MessageSent,
+)
 from shared.events.envelope import CloudEvent
 from shared.events.topics import (
+    ADS_REPORTED,
     CAMPAIGN_AUDIENCE,
     CAMPAIGN_CONTENT_GENERATED,
     CAMPAIGN_LAUNCHED,
@@ -33,6 +42,10 @@ from shared.events.topics import (
     CAMPAIGN_SEGMENTED,
     CUSTOMER_UNSUBSCRIBED,
     CUSTOMER_UPSERTED,
+    ENGAGEMENT_BOUNCED,
+    ENGAGEMENT_CLICKED,
+    ENGAGEMENT_HELD_OUT,
+    ENGAGEMENT_SENT,
 )
 from shared.runtime import Infrastructure
 from shared.storage.unit_of_work import UnitOfWork
@@ -40,6 +53,15 @@ from shared.storage.unit_of_work import UnitOfWork
 type Input = CampaignPlanned | CampaignSegmented | CampaignContentGenerated | CampaignAudience
 type Record = Callable[[LauncherTransaction], Awaitable[LaunchBrief]]
 
+PUBLISHED: tuple[tuple[str, type[CloudEvent[Any]], str], ...] = (
+    (CAMPAIGN_LAUNCHED, CloudEvent[CampaignLaunched], "A campaign went live: what happened."),
+    (ENGAGEMENT_SENT, CloudEvent[MessageSent], "An email a recipient's server accepted."),
+    (ENGAGEMENT_BOUNCED, CloudEvent[MessageBounced], "An email refused, for good or for now."),
+    (ENGAGEMENT_CLICKED, CloudEvent[LinkClicked], "A tracked link followed, email or ad."),
+    (ENGAGEMENT_HELD_OUT, CloudEvent[HeldOut], "A customer kept out to measure lift."),
+    (ADS_REPORTED, CloudEvent[AdsReported], "An ad set's delivery so far."),
+    (CUSTOMER_UNSUBSCRIBED, CloudEvent[CustomerUnsubscribed], "No more marketing email."),
+)
 UNSUBSCRIBE_REASONS = {
     "one_click": SuppressionReason.UNSUBSCRIBED,
     "link": SuppressionReason.UNSUBSCRIBED,
@@ -53,9 +75,8 @@ def register(
     customers: CustomerProjection,
     launch_ready: Callable[[], None],
 ) -> None:
-    infra.publisher(
-        CAMPAIGN_LAUNCHED, CloudEvent[CampaignLaunched], description="A campaign went live."
-    )
+    for topic, schema, description in PUBLISHED:
+        infra.publisher(topic, schema, description=description)
 
     async def collect[I: Input](event: CloudEvent[I], record: Record) -> None:
         async with uow.consuming(event) as tx:
