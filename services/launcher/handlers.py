@@ -81,7 +81,9 @@ def register(
     async def collect[I: Input](event: CloudEvent[I], record: Record) -> None:
         async with uow.consuming(event) as tx:
             brief = await record(tx)
-            opened = brief.complete and await tx.launches.open(brief.campaign_id, datetime.now(UTC))
+            opened = brief.complete and await tx.launches.open(
+                brief.campaign_id, datetime.now(UTC), cause=event.id
+            )
         if opened:
             launch_ready()
 

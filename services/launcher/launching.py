@@ -171,11 +171,12 @@ class LaunchDriver:
             ad_sets,
             now,
         )
+        cause = await Launches(self._db).cause(campaign_id)
         async with self._uow as tx:
             await tx.launches.advance(
                 campaign_id, LaunchState.LAUNCHED, now, report=report.model_dump(mode="python")
             )
-            await tx.emit(CAMPAIGN_LAUNCHED, report, key=campaign_id)
+            await tx.emit(CAMPAIGN_LAUNCHED, report, key=campaign_id, causation_id=cause)
         log.info(
             "campaign %s launched: %d accepted, %d scheduled, %d held out, %s skipped",
             campaign_id,

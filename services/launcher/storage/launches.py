@@ -33,11 +33,17 @@ class Launches:
     async def ensure_indexes(self) -> None:
         await self._launches.create_index("state")
 
-    async def open(self, campaign_id: str, now: datetime) -> bool:
-        """Mark the campaign ready to launch; False if it already was."""
+    async def open(self, campaign_id: str, now: datetime, cause: str) -> bool:
+        """Mark the campaign ready to launch; False if it already was. ``cause`` is the id of
+        the event that completed its brief: ``campaign.launched`` names it as its cause."""
         try:
             await self._launches.insert_one(
-                {"_id": campaign_id, "state": LaunchState.READY.value, "since": now},
+                {
+                    "_id": campaign_id,
+                    "state": LaunchState.READY.value,
+                    "since": now,
+                    "cause": cause,
+                },
                 session=self._session,
             )
         except DuplicateKeyError:
@@ -74,6 +80,13 @@ class Launches:
             {"$addToSet": {"targeted_chunks": chunk}},
             session=self._session,
         )
+
+    async def cause(self, campaign_id: str) -> str | None:
+        document = await self._launches.find_one(
+            {"_id": campaign_id}, {"cause": 1}, session=self._session
+        )
+        found: str | None = (document or {}).get("cause")
+        return found
 
     async def targeted_at(self, campaign_id: str) -> datetime | None:
         """When every delivery of the campaign had been decided; None before."""
