@@ -44,7 +44,14 @@ def content_generated(data: Event) -> str:
 def launched(data: Event) -> str:
     reach = data.get("reach") or {}
     split = ", ".join(f"{channel} {count:,}" for channel, count in reach.items())
-    return f"reached {data.get('total_reach', 0):,} ({split})"
+    skipped = data.get("skipped") or {}
+    why = ", ".join(f"{reason} {count:,}" for reason, count in skipped.items()) or "none"
+    return (
+        f"reached {data.get('total_reach', 0):,} ({split}); "
+        f"{data.get('messages_accepted', 0):,} emails accepted, "
+        f"{data.get('scheduled', 0):,} scheduled, {data.get('held_out', 0):,} held out, "
+        f"skipped: {why}; {len(data.get('ad_sets') or [])} ad sets bought"
+    )
 
 
 def payment(data: Event) -> str:
@@ -85,9 +92,15 @@ def payment_answer(view: Event) -> str:
 
 
 def revenue(data: Event) -> str:
+    credit = data.get("attribution") or {}
+    source = (
+        f"{credit.get('channel')} / {credit.get('segment_id')} / {credit.get('variant_id')}"
+        if credit.get("channel")
+        else "organic"
+    )
     return (
         f"{data.get('payment_id')} gross {money_text(data.get('gross'))}, "
-        f"net {money_text(data.get('net'))}"
+        f"net {money_text(data.get('net'))}, credited to {source}"
     )
 
 

@@ -81,7 +81,8 @@ class ProcessGroup:
         """The sandbox ad exchange, its clock running in real time (for the demo)."""
         argv = [sys.executable, "-m", "shared.devstack.ad_exchange", "--host", host]
         env = {"LAUNCHER_AD_PLATFORM_TOKEN": token} if token else {}
-        self.start("ad-exchange", [*argv, "--port", str(port)], env)
+        # A simulated minute a second: the demo sees ad clicks within its first minute.
+        self.start("ad-exchange", [*argv, "--port", str(port), "--speed", "60"], env)
         wait_until(lambda: answers(host, port), 30, f"sandbox ad exchange on {host}:{port}")
 
     def start_smtp_sink(self, host: str, port: int, http_port: int, directory: Path) -> None:

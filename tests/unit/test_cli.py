@@ -14,10 +14,8 @@ from shared.cli.app import app
 from shared.cli.customer_base import generate_customer_base, group_sizes
 from shared.cli.customer_import import customer_lines, read_customers
 from shared.cli.report_view import render_report
-from shared.cli.shopper import plan_purchases
+from shared.cli.shopper import ShopperClick, plan_purchases
 from shared.cli.timeline import payment, payment_answer
-from shared.events.campaigns import ContentPiece
-from shared.events.common import Channel
 from shared.events.customers import CustomerUpserted
 from shared.money import Money
 from tests.support.factories import campaign_request
@@ -287,14 +285,9 @@ def test_report_of_a_campaign_not_yet_planned_renders_with_gaps_marked():
 
 def test_demo_shoppers_pay_with_their_own_wallets_from_their_own_addresses():
     customers = generate_customer_base(60, seed=3, now=NOW)
-    piece = ContentPiece(
-        segment_id="high_value",
-        channel=Channel.EMAIL,
-        variant_id="high_value-email-a",
-        body="Hi {first_name}",
-        cta_url="https://shop.example.com/p/sku",
-    )
-    purchases = plan_purchases(customers, [piece], piece_price())
+    clicks = [ShopperClick(f"clk_{n}", customers[n].customer_id, "email") for n in range(9)]
+    clicks += [ShopperClick(f"clk_ad_{n}", None, "ad") for n in range(4)]
+    purchases = plan_purchases(customers, clicks, piece_price())
 
     wallets = [p.token for p in purchases if p.method.value in ("paypal", "bitcoin", "ethereum")]
     assert len(set(wallets)) == len(wallets), "a shared wallet token reads as velocity"
@@ -302,7 +295,23 @@ def test_demo_shoppers_pay_with_their_own_wallets_from_their_own_addresses():
     addresses = {p.client_ip for p in purchases}
     assert len(addresses) > len(purchases) // 2
     assert all(ipaddress.ip_address(a) in ipaddress.ip_network("203.0.113.0/24") for a in addresses)
-    assert purchases[0].client_ip == plan_purchases(customers, [piece], piece_price())[0].client_ip
+    assert purchases[0].client_ip == plan_purchases(customers, clicks, piece_price())[0].client_ip
+
+
+def test_demo_shoppers_pay_with_the_click_they_made_and_a_few_with_none():
+    customers = generate_customer_base(60, seed=3, now=NOW)
+    clicks = [ShopperClick(f"clk_{n}", customers[n].customer_id, "email") for n in range(9)]
+    clicks += [ShopperClick(f"clk_ad_{n}", None, "ad") for n in range(4)]
+    purchases = plan_purchases(customers, clicks, piece_price(), organic=2)
+
+    assert [p.click_id for p in purchases[:13]] == [c.click_id for c in clicks]
+    assert [p.customer_id for p in purchases[:9]] == [c.customer_id for c in clicks[:9]]
+    assert [(p.click_id, p.came_from) for p in purchases[13:]] == [(None, "organic")] * 2
+    assert len({p.customer_id for p in purchases}) == len(purchases)  # distinct buyers
+    bodies = [p.body("c-1") for p in purchases]
+    assert all("attribution" not in body for body in bodies)
+    assert bodies[0]["click_id"] == "clk_0"
+    assert "click_id" not in bodies[-1]
 
 
 def piece_price() -> Money:
