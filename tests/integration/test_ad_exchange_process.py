@@ -50,7 +50,7 @@ async def buy_and_read(base_url: str) -> int:
     return report.impressions
 
 
-def test_the_stack_starts_the_exchange_unless_one_answers_and_it_serves_the_adapter(
+def test_the_stack_starts_the_sink_and_exchange_unless_they_answer_and_the_exchange_serves_ads(
     infra: TestInfrastructure, tmp_path: Path
 ) -> None:
     url = f"http://127.0.0.1:{free_port()}"
@@ -58,11 +58,14 @@ def test_the_stack_starts_the_exchange_unless_one_answers_and_it_serves_the_adap
         "KAFKA_BOOTSTRAP_SERVERS": infra.kafka,
         "MONGODB_URL": infra.mongodb,
         "LAUNCHER_AD_PLATFORM_URL": url,
+        "LAUNCHER_SMTP_URL": f"smtp://127.0.0.1:{free_port()}",
+        "SMTP_SINK_HTTP_PORT": str(free_port()),
+        "SMTP_SINK_DIR": str(tmp_path / "mail"),
     }
     stack = LocalStack(StackAddresses.from_env(env), tmp_path)
     try:
         stack.start_infrastructure()
-        assert stack.started_infrastructure == ["ad-exchange"]
+        assert stack.started_infrastructure == ["smtp", "ad-exchange"]
         beside = LocalStack(StackAddresses.from_env(env), tmp_path)
         beside.start_infrastructure()
         assert beside.started_infrastructure == []  # it uses the exchange that answers
