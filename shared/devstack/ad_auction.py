@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import os
 import random
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
@@ -115,6 +116,11 @@ class AdMarket:
     markets: Mapping[str, PlatformMarket] = field(default_factory=lambda: dict(DEFAULT_MARKETS))
     ad_sets: dict[str, AdSet] = field(default_factory=dict)
     ads: dict[str, Ad] = field(default_factory=dict)
+    # Click ids are unique across runs, as a real platform's are, even when a seed replays
+    # the auctions: whoever consumes the clicks keeps every id it has seen, so a restarted
+    # exchange must never hand out an id of a run before. A replay gets its ids back only
+    # with the same namespace as well as the same seed.
+    click_namespace: bytes = field(default_factory=lambda: os.urandom(16))
     _ids: Iterator[int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -173,7 +179,9 @@ class AdMarket:
         adset.spend_by_day[at.date()] += cost
         ad = self.rng.choice([ad for ad in adset.ads if ad.status == "ACTIVE"])
         if self.rng.random() < ad.click_through_rate:
-            click_id = "IwAR" + _url_safe(self.rng.getrandbits(192).to_bytes(24, "big"))
+            drawn = self.rng.getrandbits(192).to_bytes(24, "big")
+            unique = hashlib.blake2b(drawn, key=self.click_namespace, digest_size=24).digest()
+            click_id = "IwAR" + _url_safe(unique)
             landing = with_query(ad.landing_url, cid=click_id)
             adset.clicks.append(Click(click_id, at, landing, ad.id))
 

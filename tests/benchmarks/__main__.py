@@ -53,6 +53,9 @@ def main() -> None:
         default=[10_000, 100_000],
         help="customer base sizes for request -> first message, comma-separated",
     )
+    parser.add_argument(
+        "--launch-observe", type=float, default=30.0, help="seconds counted after the first"
+    )
     args = parser.parse_args()
     parts = set(args.parts or PARTS)
     log_dir = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -66,7 +69,7 @@ def main() -> None:
         if "email" in parts:
             email_send(infra, log_dir, args.email_messages, args.email_concurrency, args.email_dkim)
         if "launch" in parts:
-            launch_latency(infra, log_dir, args.launch_customers)
+            launch_latency(infra, log_dir, args.launch_customers, args.launch_observe)
         if "segmentation" in parts:
             asyncio.run(
                 read_step(infra.mongodb, infra.db_prefix, args.segmentation_read, infra.description)

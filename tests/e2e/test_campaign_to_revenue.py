@@ -328,16 +328,24 @@ async def run_campaign(
 
 
 async def settled_report(url: str, cid: str, *, completed: int, failed: int) -> dict[str, Any]:
+    last: object = None
     async with httpx.AsyncClient(base_url=url, headers=REPORTS_AUTH) as http:
         for _ in range(300):
             response = await http.get(f"/v1/campaigns/{cid}/report")
             if response.status_code == 200:
                 report: dict[str, Any] = response.json()
                 totals = report["totals"]
+                last = {
+                    "totals": totals,
+                    "awaiting_attribution": report["awaiting_attribution"],
+                    "payments": [(p["payment_id"], p["status"]) for p in report["payments"]],
+                }
                 if (totals["payments_completed"], totals["payments_failed"]) == (completed, failed):
                     return report
             await asyncio.sleep(0.1)
-    raise AssertionError(f"the report never showed {completed} completed and {failed} failed")
+    raise AssertionError(
+        f"the report never showed {completed} completed and {failed} failed; last: {last}"
+    )
 
 
 def assert_causal_chain(events: EventLog, cid: str) -> None:

@@ -83,16 +83,28 @@ def test_outbid_ad_sets_win_nothing() -> None:
     assert adset.impressions == 0
 
 
-def test_a_seed_replays_the_same_auctions_clicks_and_spend() -> None:
-    def run(seed: int) -> list[tuple[int, Decimal, list[str]]]:
+def test_a_seed_replays_the_same_auctions_clicks_and_spend_under_fresh_click_ids() -> None:
+    def run(seed: int, namespace: bytes | None = None) -> list[tuple[int, Decimal, list[str]]]:
         replayed = market(seed)
+        if namespace is not None:
+            replayed.click_namespace = namespace
         ad_sets = [bidding(replayed, bid, 50_000, name=f"v{bid}") for bid in (300, 600, 900)]
         replayed.advance(900)
         return [(a.impressions, a.spend, [c.click_id for c in a.clicks]) for a in ad_sets]
 
-    assert run(seed=42) == run(seed=42)
-    assert run(seed=42) != run(seed=43)
-    assert any(clicks for _, _, clicks in run(seed=42))
+    def without_ids(
+        runs: list[tuple[int, Decimal, list[str]]],
+    ) -> list[tuple[int, Decimal, int]]:
+        return [(impressions, spend, len(ids)) for impressions, spend, ids in runs]
+
+    first, again = run(seed=42), run(seed=42)
+    assert without_ids(first) == without_ids(again)
+    assert without_ids(run(seed=42)) != without_ids(run(seed=43))
+    assert any(ids for _, _, ids in first)
+    # A restarted exchange never repeats a click id of an earlier run...
+    assert not {i for _, _, ids in first for i in ids} & {i for _, _, ids in again for i in ids}
+    # ...unless the replay is given the namespace too.
+    assert run(42, b"n" * 16) == run(42, b"n" * 16)
 
 
 def test_clicks_carry_a_url_safe_id_and_the_landing_url_with_it_as_cid() -> None:

@@ -36,7 +36,7 @@ from shared.events.customers import CustomerUnsubscribed
 from shared.events.engagement import LinkClicked
 from shared.events.topics import CUSTOMER_UNSUBSCRIBED, ENGAGEMENT_CLICKED
 from shared.http.client_ip import client_ip
-from shared.storage.unit_of_work import UnitOfWork
+from shared.storage.unit_of_work import UnitOfWork, retry_on_write_conflict
 
 UNSUBSCRIBED_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Unsubscribed</title></head>
@@ -77,6 +77,28 @@ def tracking_router(
             raise not_found
         return link
 
+    # A click or an unsubscribe racing the launch's own writes may lose a write conflict:
+    # the transaction is simply run again, never answered 500.
+    @retry_on_write_conflict
+    async def record_click(clicked: LinkClicked) -> None:
+        async with uow as tx:
+            await tx.clicks.add(clicked)
+            await tx.emit(ENGAGEMENT_CLICKED, clicked, key=clicked.campaign_id)
+
+    @retry_on_write_conflict
+    async def suppress(
+        customer_id: str, campaign_id: str, source: Literal["one_click", "link"], now: datetime
+    ) -> None:
+        async with uow as tx:
+            added = await tx.suppression.add(
+                customer_id, SuppressionReason.UNSUBSCRIBED, now, campaign_id
+            )
+            if added:
+                unsubscribed = CustomerUnsubscribed(
+                    customer_id=customer_id, campaign_id=campaign_id, source=source, at=now
+                )
+                await tx.emit(CUSTOMER_UNSUBSCRIBED, unsubscribed, key=customer_id)
+
     @router.get("/t/{token}", status_code=302, response_class=RedirectResponse)
     async def click(request: Request, token: str) -> RedirectResponse:
         link = await admitted(request, LinkKind.CLICK, token)
@@ -94,9 +116,7 @@ def tracking_router(
             customer_id=link.customer_id,
             source="email" if link.customer_id else "ad",
         )
-        async with uow as tx:
-            await tx.clicks.add(clicked)
-            await tx.emit(ENGAGEMENT_CLICKED, clicked, key=link.campaign_id)
+        await record_click(clicked)
         return RedirectResponse(with_click_id(piece.cta_url, clicked.click_id), status_code=302)
 
     async def unsubscribe(
@@ -105,19 +125,7 @@ def tracking_router(
         link = await admitted(request, LinkKind.UNSUBSCRIBE, token)
         if link.customer_id is None:
             raise not_found
-        now = clock()
-        async with uow as tx:
-            added = await tx.suppression.add(
-                link.customer_id, SuppressionReason.UNSUBSCRIBED, now, link.campaign_id
-            )
-            if added:
-                unsubscribed = CustomerUnsubscribed(
-                    customer_id=link.customer_id,
-                    campaign_id=link.campaign_id,
-                    source=source,
-                    at=now,
-                )
-                await tx.emit(CUSTOMER_UNSUBSCRIBED, unsubscribed, key=link.customer_id)
+        await suppress(link.customer_id, link.campaign_id, source, clock())
         return HTMLResponse(UNSUBSCRIBED_PAGE)
 
     @router.get("/u/{token}", response_class=HTMLResponse)
