@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 from rich.console import Console
+from rich.status import Status
 
 from shared.cli.analytics_api import ReportNotFoundError, fetch_report
 from shared.cli.campaign_request import publish_request
@@ -59,7 +60,7 @@ EMAIL_SHOPPERS = 9
 AD_SHOPPERS = 4
 SHOWN_LETTERS = 2
 REVENUE_TIMEOUT = 45.0
-REPORT_TIMEOUT = 20.0
+REPORT_TIMEOUT = 120.0  # analytics reads every send of the launch first
 
 
 async def service_holds(
@@ -244,22 +245,33 @@ class CampaignFlow:
 
     async def report(self, payments: int) -> None:
         self.console.rule("[bold]6. Report")
-        with self.console.status("Fetching the report from the analytics API"):
+        [launched] = self.events.by_topic[topics.CAMPAIGN_LAUNCHED][:1]
+        sent = int(launched["data"].get("messages_accepted") or 0)
+        with self.console.status("Fetching the report from the analytics API") as status:
             report = await within(
                 REPORT_TIMEOUT,
-                f"a report counting all {payments} payments",
+                f"a report counting all {payments} payments and {sent:,} emails",
                 "analytics",
-                self.settled_report(payments),
+                self.settled_report(payments, sent, status),
             )
         render_report(report, self.console)
 
-    async def settled_report(self, payments: int) -> dict[str, Any]:
+    async def settled_report(self, payments: int, sent: int, status: Status) -> dict[str, Any]:
+        """The report once analytics has every payment and every email the launch sent: it
+        reads them from their events, one by one, behind the launcher."""
         while True:
             try:
                 report = await fetch_report(
                     self.settings.analytics_url, self.settings.reporting_headers, self.campaign_id
                 )
-                if len(report.get("payments") or []) >= payments or "payments" not in report:
+                emailed = sum(s.get("emailed") or 0 for s in report.get("funnel") or [])
+                status.update(
+                    f"Analytics has read {emailed:,} of {sent:,} emails sent and "
+                    f"{len(report.get('payments') or []):,} of {payments} payments"
+                )
+                if "payments" not in report or (
+                    len(report["payments"]) >= payments and emailed >= sent
+                ):
                     return report
             except ReportNotFoundError:
                 pass

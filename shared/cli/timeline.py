@@ -37,6 +37,12 @@ def segmented(data: Event) -> str:
     return f"{len(segments)} segments of {total} customers: {sizes}"
 
 
+def audience(data: Event) -> str:
+    chunk = int(data.get("chunk", 0))
+    members = len(data.get("members") or [])
+    return f"chunk {chunk + 1} of {data.get('chunks')}: {members:,} members for the launcher"
+
+
 def content_generated(data: Event) -> str:
     return f"{len(data.get('content') or [])} content pieces"
 
@@ -117,6 +123,7 @@ SUMMARIES: dict[str, Callable[[Event], str]] = {
     topics.CAMPAIGN_REJECTED: rejected,
     topics.CAMPAIGN_PLANNED: planned,
     topics.CAMPAIGN_SEGMENTED: segmented,
+    topics.CAMPAIGN_AUDIENCE: audience,
     topics.CAMPAIGN_CONTENT_GENERATED: content_generated,
     topics.CAMPAIGN_LAUNCHED: launched,
     topics.PAYMENT_INITIATED: payment,

@@ -15,8 +15,9 @@ from shared.cli.customer_base import generate_customer_base, group_sizes
 from shared.cli.customer_import import customer_lines, read_customers
 from shared.cli.report_view import render_report
 from shared.cli.shopper import ShopperClick, plan_purchases
-from shared.cli.timeline import payment, payment_answer
+from shared.cli.timeline import payment, payment_answer, summary
 from shared.events.customers import CustomerUpserted
+from shared.events.topics import CAMPAIGN_AUDIENCE
 from shared.money import Money
 from tests.support.factories import campaign_request
 
@@ -348,3 +349,10 @@ def test_timeline_shows_an_api_answer_and_who_released_a_held_payment():
     }
 
     assert payment_answer(approved) == "pay_2 20.00 EUR paypal via paypal, approved by ana"
+
+
+def test_timeline_numbers_the_audience_chunks_from_one():
+    chunk = {"campaign_id": "c-1", "chunk": 0, "chunks": 3, "members": [{}] * 1000}
+    assert summary(CAMPAIGN_AUDIENCE, {"data": chunk}) == (
+        "chunk 1 of 3: 1,000 members for the launcher"
+    )
