@@ -158,7 +158,7 @@ class LaunchDriver:
         if targeted_at is None:
             return
         # The launch's first wave: every message that was due when targeting finished.
-        if await Deliveries(self._db).outstanding(campaign_id, targeted_at) > 0:
+        if await Deliveries(self._db).any_outstanding(campaign_id, targeted_at):
             return  # the dispatcher is still sending the launch's first wave
         tally = await Deliveries(self._db).tally(campaign_id, Channel.EMAIL.value)
         ad_sets = await Launches(self._db).ad_sets(campaign_id)

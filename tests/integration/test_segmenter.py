@@ -9,10 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from pymongo import AsyncMongoClient, monitoring
 
 from services.segmenter.app import build
 from services.segmenter.domain import AUDIENCE_CHUNK
+from services.segmenter.repository import Customers
 from services.segmenter.settings import SegmenterSettings
+from shared.events.customers import CustomerUpserted
 from shared.events.topics import (
     CAMPAIGN_AUDIENCE,
     CAMPAIGN_LAUNCHED,
@@ -22,6 +25,7 @@ from shared.events.topics import (
     REVENUE_RECORDED,
 )
 from shared.runtime import Service
+from shared.storage.mongo import service_database
 from shared.storage.unit_of_work import PROCESSED_EVENTS, processed_event_key
 from tests.support.factories import campaign_id, campaign_launched, campaign_planned, customer
 from tests.support.kafka import Event, EventLog, Publisher, cloud_event, for_campaign
@@ -231,3 +235,41 @@ async def test_sales_of_a_launched_campaign_update_the_next_prediction_once(
     interval = after["predicted_conversion_interval"]
     assert interval["low"] <= after["predicted_conversion_rate"] <= interval["high"]
     assert after["description"]
+
+
+class Commands(monitoring.CommandListener):
+    """The names of the commands a client sent."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_counting_and_reading_the_base_runs_no_aggregation(infra: TestInfrastructure) -> None:
+    # A whole-collection aggregation (which count_documents is) must hold every customer at
+    # once: past 50,000 the local stand-in refuses it, and so does a server's in-memory
+    # stage budget. The count and the feature read must stay a count and a cursor.
+    listener = Commands()
+    client: AsyncMongoClient[Any] = AsyncMongoClient(
+        infra.mongodb, tz_aware=True, event_listeners=[listener]
+    )
+    db = service_database(client, "segmenter", f"{infra.db_prefix}{uuid.uuid4().hex[:6]}_")
+    customers = Customers(db, batch_size=2)
+    now = datetime.now(UTC)
+    try:
+        for n in range(5):
+            await customers.save(CustomerUpserted.model_validate(customer(f"c-{n}")), now)
+        listener.names.clear()
+        assert await customers.count() == 5
+        assert len((await customers.columns(now)).customer_ids) == 5
+    finally:
+        await client.close()
+    assert "aggregate" not in listener.names

@@ -45,7 +45,9 @@ class CustomerProjection:
         return result.modified_count + (1 if result.upserted_id is not None else 0) > 0
 
     async def count(self) -> int:
-        return await self._customers.count_documents({})
+        # The collection's own count, not a scan: a whole-collection count_documents is an
+        # aggregation, which a large base takes past a server's in-memory budget.
+        return await self._customers.estimated_document_count()
 
     async def find(self, customer_ids: Iterable[str]) -> dict[str, Recipient]:
         cursor = self._customers.find({"_id": {"$in": list(customer_ids)}}, {"_id": 0})

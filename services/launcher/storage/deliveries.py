@@ -108,6 +108,7 @@ class Deliveries:
                 {"$group": {"_id": {"s": "$status", "r": "$skip_reason"}, "n": {"$sum": 1}}},
             ],
             session=self._session,
+            allowDiskUse=True,  # a campaign's ledger may outgrow a server's in-memory stage
         )
         people = 0
         async for row in cursor:
@@ -118,9 +119,10 @@ class Deliveries:
             people += row["n"]
         return DeliveryTally(tally.by_status, tally.skipped, people)
 
-    async def outstanding(self, campaign_id: str, due_by: datetime) -> int:
-        """The campaign's messages due by ``due_by`` that have no outcome yet."""
-        return await self._deliveries.count_documents(
+    async def any_outstanding(self, campaign_id: str, due_by: datetime) -> bool:
+        """Whether a message of the campaign due by ``due_by`` still has no outcome: one
+        document answers, however large the campaign."""
+        found = await self._deliveries.find_one(
             {
                 "campaign_id": campaign_id,
                 "$or": [
@@ -131,8 +133,10 @@ class Deliveries:
                     },
                 ],
             },
+            {"_id": 1},
             session=self._session,
         )
+        return found is not None
 
     async def get(self, delivery_id: str) -> Delivery | None:
         document = await self._deliveries.find_one({"_id": delivery_id}, session=self._session)
