@@ -1,8 +1,9 @@
 """Send-time personalisation: tokens stored in content, rendered once per recipient.
 
 Content is written once per segment and sent to many people, so anything personal stays a
-token (``{first_name}``) until the launcher knows the recipient. A missing or blank name
-renders as a friendly fallback rather than an empty greeting.
+token until the launcher knows the recipient: ``{first_name}``, and ``{unsubscribe_url}``,
+the recipient's own signed unsubscribe link in the footer. A missing or blank name renders
+as a friendly fallback rather than an empty greeting.
 """
 
 from __future__ import annotations
@@ -11,15 +12,20 @@ from collections.abc import Mapping
 
 from shared.events.campaigns import ContentPiece
 
+FIRST_NAME = "{first_name}"
+UNSUBSCRIBE_URL = "{unsubscribe_url}"
 FIRST_NAME_FALLBACK = "there"
-SEND_TIME_TOKENS = ("{first_name}",)
+SEND_TIME_TOKENS = (FIRST_NAME, UNSUBSCRIBE_URL)
 RENDERED_FIELDS = ("subject", "preheader", "headline", "body", "call_to_action")
 
 
-def render_for_recipient(piece: ContentPiece, first_name: str | None) -> ContentPiece:
+def render_for_recipient(
+    piece: ContentPiece, first_name: str | None, unsubscribe_url: str
+) -> ContentPiece:
     """The piece as one recipient reads it: every send-time token replaced."""
     name = (first_name or "").strip() or FIRST_NAME_FALLBACK
-    values = {"{first_name}": name}
+    # The name goes in last, so a name that looks like a token stays a name.
+    values = {UNSUBSCRIBE_URL: unsubscribe_url, FIRST_NAME: name}
     update = {
         field: _render(text, values)
         for field in RENDERED_FIELDS

@@ -1,15 +1,21 @@
 """Composition root of analytics."""
 
 from services.analytics.api import build_api
+from services.analytics.engagement_handlers import register_engagement
 from services.analytics.handlers import register
-from services.analytics.performance import PerformanceReporter
-from services.analytics.repository import (
-    AnalyticsTransaction,
-    CampaignTotalsRepository,
-    PaymentsRepository,
+from services.analytics.journey_store import (
+    AdSetsRepository,
+    ClicksRepository,
+    JourneysRepository,
 )
+from services.analytics.late_clicks import LateClicks
+from services.analytics.payment_store import ParkedPayments, PaymentsRepository, PaymentStarts
+from services.analytics.performance import PerformanceReporter
+from services.analytics.report import CampaignReports
+from services.analytics.repository import AnalyticsTransaction, CampaignTotalsRepository
 from services.analytics.settings import AnalyticsSettings
 from shared.api_keys.keyring import ApiKeys
+from shared.events.envelope import utc_now
 from shared.runtime import Infrastructure, Service
 
 NAME = "analytics"
@@ -18,24 +24,36 @@ NAME = "analytics"
 def build(settings: AnalyticsSettings) -> Service:
     infra = Infrastructure.build(NAME, settings)
     uow = infra.uow.bound(AnalyticsTransaction)
-    register(infra, uow)
-    campaigns, payments = CampaignTotalsRepository(infra.db), PaymentsRepository(infra.db)
+    policy = settings.attribution_policy
+    register(infra, uow, policy, utc_now)
+    register_engagement(infra, uow, policy, utc_now)
+    db = infra.db
     reporter = PerformanceReporter(
-        uow, campaigns, interval=settings.analytics_performance_interval_seconds
+        uow, CampaignTotalsRepository(db), interval=settings.analytics_performance_interval_seconds
     )
+    late_clicks = LateClicks(uow, ParkedPayments(db), policy, utc_now)
+    reports = CampaignReports(db, policy.lookback, settings.time_decay_half_life)
     infra.finish()
+
+    async def ensure_indexes() -> None:
+        await PaymentsRepository(db).ensure_indexes()
+        await PaymentStarts(db).ensure_indexes()
+        await ParkedPayments(db).ensure_indexes()
+        await JourneysRepository(db).ensure_indexes()
+        await ClicksRepository(db).ensure_indexes(policy.lookback)
+        await AdSetsRepository(db).ensure_indexes()
+
     return Service(
         infra=infra,
         http_app=build_api(
             infra,
-            campaigns,
-            payments,
+            reports,
             reporter,
             ApiKeys.with_service_key(
                 "ANALYTICS_API_KEY", settings.analytics_api_key, settings.api_keys_file
             ),
         ),
         http_port=settings.analytics_api_port,
-        on_startup=[payments.ensure_indexes],
-        background=[reporter.report_periodically],
+        on_startup=[ensure_indexes],
+        background=[reporter.report_periodically, late_clicks.release_periodically],
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from services.analytics.attribution.rule import Attributed
 from shared.events.campaigns import (
     CampaignContentGenerated,
     CampaignLaunched,
@@ -19,7 +20,7 @@ from shared.events.campaigns import (
     Segment,
 )
 from shared.events.common import Channel
-from shared.events.payments import PaymentCompleted, PaymentRefunded
+from shared.events.payments import Attribution, PaymentCompleted, PaymentRefunded
 from shared.events.revenue import RevenueRecorded, RevenueReversed
 from shared.money import Money
 
@@ -35,22 +36,28 @@ class InvalidPaymentEventError(ValueError):
         self.field = field
 
 
-def revenue_from(
-    payment: PaymentCompleted | PaymentRefunded, recorded_at: datetime
-) -> RevenueRecorded:
-    """What a completed payment earns: its amount, less the processor's fee.
-
-    A refund carries the payment's amount, fee and net as it completed, so it stands in for
-    a completion that has not arrived yet.
-    """
+def check_amounts(payment: PaymentCompleted | PaymentRefunded) -> None:
+    """Refuse a payment whose fee or net is in another currency than its amount."""
     currency = payment.amount.currency
     for name, money in (("fee", payment.fee), ("net", payment.net)):
         if money.currency != currency:
             raise InvalidPaymentEventError(
                 name, f"{money.currency} differs from the amount's currency {currency}"
             )
+
+
+def revenue_from(
+    payment: PaymentCompleted | PaymentRefunded, recorded_at: datetime, credited: Attributed
+) -> RevenueRecorded:
+    """What a completed payment earns: its amount, less the processor's fee, credited as
+    the journey says (``credited``, see ``attribution.rule``), never as the payment claims.
+
+    A refund carries the payment's amount, fee and net as it completed, so it stands in for
+    a completion that has not arrived yet.
+    """
+    check_amounts(payment)
     return RevenueRecorded(
-        campaign_id=payment.campaign_id,
+        campaign_id=credited.campaign_id,
         payment_id=payment.payment_id,
         customer_id=payment.customer_id,
         processor=payment.processor,
@@ -59,7 +66,8 @@ def revenue_from(
         fee=payment.fee,
         net=payment.net,
         recorded_at=recorded_at,
-        attribution=payment.attribution,
+        attribution=credited.attribution,
+        click_id=credited.click_id,
     )
 
 
@@ -67,6 +75,17 @@ def revenue_from(
 class ProcessorTally:
     count: int = 0
     gross: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class ChannelTally:
+    """Revenue attributed to one channel (last touch), net of refunds."""
+
+    gross: Decimal = Decimal(0)
+    net: Decimal = Decimal(0)
+
+    def plus(self, gross: Decimal, net: Decimal) -> ChannelTally:
+        return ChannelTally(self.gross + gross, self.net + net)
 
 
 @dataclass
@@ -80,6 +99,7 @@ class CurrencyTotals:
     refunded: Decimal = Decimal(0)
     payments_completed: int = 0
     processors: dict[str, ProcessorTally] = field(default_factory=dict)
+    channels: dict[Channel, ChannelTally] = field(default_factory=dict)
 
     def add(self, revenue: RevenueRecorded) -> None:
         self.gross += revenue.gross.amount
@@ -90,6 +110,7 @@ class CurrencyTotals:
         self.processors[revenue.processor] = ProcessorTally(
             tally.count + 1, tally.gross + revenue.gross.amount
         )
+        self._attribute(revenue.attribution, revenue.gross.amount, revenue.net.amount)
 
     def take_back(self, reversal: RevenueReversed) -> None:
         self.gross -= reversal.gross.amount
@@ -100,6 +121,12 @@ class CurrencyTotals:
         self.processors[reversal.processor] = ProcessorTally(
             tally.count, tally.gross - reversal.gross.amount
         )
+        self._attribute(reversal.attribution, -reversal.gross.amount, -reversal.net.amount)
+
+    def _attribute(self, attribution: Attribution, gross: Decimal, net: Decimal) -> None:
+        if attribution.channel is not None:
+            channel = attribution.channel
+            self.channels[channel] = self.channels.get(channel, ChannelTally()).plus(gross, net)
 
 
 @dataclass
@@ -115,6 +142,7 @@ class CampaignTotals:
     segments: list[Segment] = field(default_factory=list)
     reach: dict[Channel, int] = field(default_factory=dict)
     total_reach: int = 0
+    launch: CampaignLaunched | None = None
     ai_costs: dict[str, Decimal] = field(default_factory=dict)  # per AI step, US dollars
     version: int = 0
 
@@ -147,6 +175,7 @@ class CampaignTotals:
     def record_launch(self, launched: CampaignLaunched) -> None:
         self.reach = dict(launched.reach)
         self.total_reach = launched.total_reach
+        self.launch = launched
 
     def _record_ai_cost(self, step: str, cost: Decimal | None) -> None:
         # Set, not added: each step is decided once, and a redelivered event counts once.

@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from services.analytics.domain import CampaignTotals
+from services.analytics.domain import CampaignTotals, ChannelTally
 from shared.events.campaigns import CampaignPerformance, ProcessorShare, TotalsInCurrency
+from shared.events.common import Channel
 from shared.money import Money, round_half_up
 
 # Model providers bill in US dollars. Analytics keeps no exchange rates, so the AI cost
@@ -83,8 +84,21 @@ def other_currencies(totals: CampaignTotals) -> list[TotalsInCurrency]:
     ]
 
 
+def revenue_by_channel(totals: CampaignTotals) -> tuple[dict[Channel, Money], dict[Channel, Money]]:
+    """Attributed gross and net per channel (last touch), in the reporting currency: every
+    planned channel, zero where nothing was attributed, so a planner learns that a channel
+    earned nothing rather than nothing at all. Both empty before a plan or a sale."""
+    tallies = totals.reported.channels
+    channels = sorted(set(totals.plan.allocation if totals.plan else ()) | set(tallies))
+    zero = ChannelTally()
+    gross = {c: totals.money(tallies.get(c, zero).gross) for c in channels}
+    net = {c: totals.money(tallies.get(c, zero).net) for c in channels}
+    return gross, net
+
+
 def performance(totals: CampaignTotals, as_of: datetime) -> CampaignPerformance:
     reported = totals.reported
+    gross_by_channel, net_by_channel = revenue_by_channel(totals)
     return CampaignPerformance(
         campaign_id=totals.campaign_id,
         as_of=as_of,
@@ -101,6 +115,8 @@ def performance(totals: CampaignTotals, as_of: datetime) -> CampaignPerformance:
         roi=actual_roi(totals),
         ai_cost=totals.ai_cost,
         conversion_rate=conversion_rate(totals),
+        revenue_by_channel=gross_by_channel or None,
+        net_revenue_by_channel=net_by_channel or None,
         refunds=totals.money(reported.refunded),
         other_currencies=other_currencies(totals) or None,
     )

@@ -4,15 +4,20 @@ revenue.reversed out.
 One revenue.recorded per payment and one revenue.reversed per refund, whatever the
 redeliveries: events are deduplicated on their identity by the unit of work, and a payment
 or refund re-published under a new event id is recognised by its payment or refund id.
+A payment is credited from the customer's journey (see ``attribution.rule``); one naming a
+click not seen yet waits for it (see ``late_clicks``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from datetime import datetime
 
-from services.analytics import domain, refunds
-from services.analytics.domain import CampaignTotals
-from services.analytics.payment_lines import completed_line, failed_line, refunded_line
+from services.analytics import recording, refunds
+from services.analytics.attribution.rule import AttributionPolicy
+from services.analytics.domain import CampaignTotals, InvalidPaymentEventError
+from services.analytics.late_clicks import park_until_click
+from services.analytics.payment_lines import failed_line, refunded_line
+from services.analytics.recording import Clock, unprocessable, update_totals
 from services.analytics.refunds import ReversedSoFar
 from services.analytics.repository import AnalyticsTransaction
 from shared.events.campaigns import (
@@ -22,8 +27,7 @@ from shared.events.campaigns import (
     CampaignPlanned,
     CampaignSegmented,
 )
-from shared.events.common import FieldError
-from shared.events.envelope import CloudEvent, utc_now
+from shared.events.envelope import CloudEvent
 from shared.events.payments import PaymentCompleted, PaymentFailed, PaymentRefunded
 from shared.events.revenue import RevenueRecorded, RevenueReversed
 from shared.events.topics import (
@@ -38,14 +42,16 @@ from shared.events.topics import (
     REVENUE_RECORDED,
     REVENUE_REVERSED,
 )
-from shared.messaging.delivery import UnprocessableEventError
 from shared.runtime import Infrastructure
 from shared.storage.unit_of_work import UnitOfWork
 
-type Change = Callable[[CampaignTotals], None]
 
-
-def register(infra: Infrastructure, uow: UnitOfWork[AnalyticsTransaction]) -> None:
+def register(
+    infra: Infrastructure,
+    uow: UnitOfWork[AnalyticsTransaction],
+    policy: AttributionPolicy,
+    clock: Clock,
+) -> None:
     infra.publisher(
         REVENUE_RECORDED, CloudEvent[RevenueRecorded], description="A payment completed."
     )
@@ -65,7 +71,9 @@ def register(infra: Infrastructure, uow: UnitOfWork[AnalyticsTransaction]) -> No
         async with uow.consuming(event) as tx:
             if await tx.payments.revenue_recorded(event.data.payment_id):
                 return  # re-published under a new event id, or its refund came first
-            await _record_revenue(tx, event)
+            if await park_until_click(tx, event, policy, clock()):
+                return
+            await recording.record_revenue(tx, event, policy, clock())
 
     @infra.subscriber(PAYMENT_REFUNDED, description="Reverse each refund's share of revenue.")
     async def reverse_revenue(event: CloudEvent[PaymentRefunded]) -> None:
@@ -76,11 +84,12 @@ def register(infra: Infrastructure, uow: UnitOfWork[AnalyticsTransaction]) -> No
                 return  # the same refund re-published under a new event id
             # payment.completed travels on another topic, so it may come later: the refund
             # carries the payment's amount, fee and net, and the late completion then finds
-            # the revenue recorded.
+            # the revenue recorded. A refund is final, so it waits for no click.
             revenue = await tx.payments.revenue_of(refund.payment_id)
             if revenue is None:
-                revenue = await _record_revenue(tx, event)
-            await _reverse_refund(tx, event, revenue, earlier)
+                await tx.parked.release(refund.payment_id)
+                revenue = await recording.record_revenue(tx, event, policy, clock())
+            await _reverse_refund(tx, event, revenue, earlier, clock())
 
     @infra.subscriber(PAYMENT_FAILED, description="Count each failed payment.")
     async def count_failure(event: CloudEvent[PaymentFailed]) -> None:
@@ -89,41 +98,27 @@ def register(infra: Infrastructure, uow: UnitOfWork[AnalyticsTransaction]) -> No
             if await tx.payments.is_known(failed.payment_id):
                 return  # already counted, or it completed: a late failure changes nothing
             await tx.payments.project(failed.campaign_id, failed_line(failed))
-            await _update(tx, failed.campaign_id, CampaignTotals.record_failure)
+            await update_totals(tx, failed.campaign_id, CampaignTotals.record_failure)
 
     @infra.subscriber(CAMPAIGN_PLANNED, description="Keep the plan: budget, allocation, forecast.")
     async def record_plan(event: CloudEvent[CampaignPlanned]) -> None:
         async with uow.consuming(event) as tx:
-            await _update(tx, event.data.campaign_id, lambda t: t.record_plan(event.data))
+            await update_totals(tx, event.data.campaign_id, lambda t: t.record_plan(event.data))
 
     @infra.subscriber(CAMPAIGN_SEGMENTED, description="Keep the campaign's segments.")
     async def record_segments(event: CloudEvent[CampaignSegmented]) -> None:
         async with uow.consuming(event) as tx:
-            await _update(tx, event.data.campaign_id, lambda t: t.record_segments(event.data))
+            await update_totals(tx, event.data.campaign_id, lambda t: t.record_segments(event.data))
 
     @infra.subscriber(CAMPAIGN_CONTENT_GENERATED, description="Count what the copy cost.")
     async def record_content(event: CloudEvent[CampaignContentGenerated]) -> None:
         async with uow.consuming(event) as tx:
-            await _update(tx, event.data.campaign_id, lambda t: t.record_content(event.data))
+            await update_totals(tx, event.data.campaign_id, lambda t: t.record_content(event.data))
 
     @infra.subscriber(CAMPAIGN_LAUNCHED, description="Keep the launch's reach per channel.")
     async def record_launch(event: CloudEvent[CampaignLaunched]) -> None:
         async with uow.consuming(event) as tx:
-            await _update(tx, event.data.campaign_id, lambda t: t.record_launch(event.data))
-
-
-async def _record_revenue(
-    tx: AnalyticsTransaction, event: CloudEvent[PaymentCompleted] | CloudEvent[PaymentRefunded]
-) -> RevenueRecorded:
-    try:
-        revenue = domain.revenue_from(event.data, utc_now())
-    except domain.InvalidPaymentEventError as error:
-        raise _unprocessable(error) from error
-    await tx.payments.add_revenue(revenue)
-    await tx.payments.project(revenue.campaign_id, completed_line(revenue, event.data.occurred_at))
-    await _update(tx, revenue.campaign_id, lambda t: t.record_revenue(revenue))
-    await tx.emit(REVENUE_RECORDED, revenue, key=revenue.campaign_id, cause=event)
-    return revenue
+            await update_totals(tx, event.data.campaign_id, lambda t: t.record_launch(event.data))
 
 
 async def _reverse_refund(
@@ -131,17 +126,18 @@ async def _reverse_refund(
     event: CloudEvent[PaymentRefunded],
     revenue: RevenueRecorded,
     earlier: ReversedSoFar,
+    now: datetime,
 ) -> None:
     refund = event.data
     try:
         reversal = refunds.reverse_refund(
-            revenue, refund.refund_id, refund.refund_amount, earlier, utc_now()
+            revenue, refund.refund_id, refund.refund_amount, earlier, now
         )
-    except domain.InvalidPaymentEventError as error:
-        raise _unprocessable(error) from error
+    except InvalidPaymentEventError as error:
+        raise unprocessable(error) from error
     await tx.payments.add_reversal(reversal)
     first = not earlier.refund_ids
-    await _update(
+    await update_totals(
         tx, revenue.campaign_id, lambda t: t.record_refund(reversal, first_for_payment=first)
     )
     line = await tx.payments.line_of(revenue.payment_id)
@@ -149,13 +145,3 @@ async def _reverse_refund(
         refunded = earlier.gross + reversal.gross.amount
         await tx.payments.project(revenue.campaign_id, refunded_line(line, refunded))
     await tx.emit(REVENUE_REVERSED, reversal, key=revenue.campaign_id, cause=event)
-
-
-async def _update(tx: AnalyticsTransaction, campaign_id: str, change: Change) -> None:
-    totals = await tx.campaigns.get_or_start(campaign_id)
-    change(totals)
-    await tx.campaigns.save(totals)
-
-
-def _unprocessable(error: domain.InvalidPaymentEventError) -> UnprocessableEventError:
-    return UnprocessableEventError(str(error), [FieldError(field=error.field, message=str(error))])

@@ -69,7 +69,7 @@ def failed_line(failed: PaymentFailed) -> PaymentLine:
         amount=failed.amount,
         status=LineStatus.FAILED,
         failure_reason=failed.failure_reason,
-        attribution=failed.attribution,
+        attribution=Attribution(),
         occurred_at=failed.occurred_at,
     )
 

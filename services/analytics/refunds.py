@@ -79,4 +79,5 @@ def reverse_refund(
         net=Money.of(amount.amount - fee, currency),
         reversed_at=at,
         attribution=revenue.attribution,
+        click_id=revenue.click_id,
     )

@@ -1,7 +1,8 @@
-"""Analytics storage: campaign totals, the payments projection, revenue and what was reported.
+"""Analytics storage: campaign totals and what was reported, and the transaction that binds
+every analytics repository.
 
 Each repository works inside a transaction when given its session (``AnalyticsTransaction``
-binds them), and reads outside one otherwise (the report API, the performance schedule).
+binds them), and reads outside one otherwise (the report API, the jobs).
 """
 
 from __future__ import annotations
@@ -12,12 +13,16 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.analytics import figures
-from services.analytics.domain import CampaignTotals, CurrencyTotals, ProcessorTally
-from services.analytics.payment_lines import PaymentLine
-from shared.events.campaigns import CampaignPlanned, Segment
+from services.analytics.domain import CampaignTotals, ChannelTally, CurrencyTotals, ProcessorTally
+from services.analytics.journey_store import (
+    AdSetsRepository,
+    ClicksRepository,
+    JourneysRepository,
+)
+from services.analytics.payment_store import ParkedPayments, PaymentsRepository, PaymentStarts
+from shared.events.campaigns import CampaignLaunched, CampaignPlanned, Segment
 from shared.events.common import Channel
 from shared.events.envelope import utc_now
-from shared.events.revenue import RevenueRecorded, RevenueReversed
 from shared.storage.mongo import Document
 from shared.storage.unit_of_work import Transaction
 
@@ -64,67 +69,6 @@ class CampaignTotalsRepository:
         )
 
 
-class PaymentsRepository:
-    """``revenue`` (_id = payment id: one per payment, whatever the event id), ``reversals``
-    (_id = refund id: one per refund, however often it is announced) and ``payments``, the
-    report's row per payment."""
-
-    def __init__(
-        self, db: AsyncDatabase[Document], session: AsyncClientSession | None = None
-    ) -> None:
-        self._revenue = db["revenue"]
-        self._reversals = db["reversals"]
-        self._payments = db["payments"]
-        self._session = session
-
-    async def ensure_indexes(self) -> None:
-        await self._payments.create_index([("campaign_id", 1), ("occurred_at", 1)])
-        await self._reversals.create_index([("payment_id", 1), ("reversed_at", 1)])
-
-    async def revenue_recorded(self, payment_id: str) -> bool:
-        found = await self._revenue.find_one({"_id": payment_id}, {"_id": 1}, session=self._session)
-        return found is not None
-
-    async def revenue_of(self, payment_id: str) -> RevenueRecorded | None:
-        document = await self._revenue.find_one({"_id": payment_id}, session=self._session)
-        return RevenueRecorded.model_validate(document) if document else None
-
-    async def add_revenue(self, revenue: RevenueRecorded) -> None:
-        document = revenue.model_dump(mode="python") | {"_id": revenue.payment_id}
-        await self._revenue.insert_one(document, session=self._session)
-
-    async def reversals_of(self, payment_id: str) -> list[RevenueReversed]:
-        cursor = self._reversals.find({"payment_id": payment_id}, session=self._session)
-        return [RevenueReversed.model_validate(document) async for document in cursor]
-
-    async def add_reversal(self, reversal: RevenueReversed) -> None:
-        document = reversal.model_dump(mode="python") | {"_id": reversal.refund_id}
-        await self._reversals.insert_one(document, session=self._session)
-
-    async def is_known(self, payment_id: str) -> bool:
-        found = await self._payments.find_one(
-            {"_id": payment_id}, {"_id": 1}, session=self._session
-        )
-        return found is not None
-
-    async def project(self, campaign_id: str, line: PaymentLine) -> None:
-        document = line.model_dump(mode="python") | {"campaign_id": campaign_id}
-        await self._payments.replace_one(
-            {"_id": line.payment_id},
-            document | {"_id": line.payment_id},
-            upsert=True,
-            session=self._session,
-        )
-
-    async def line_of(self, payment_id: str) -> PaymentLine | None:
-        document = await self._payments.find_one({"_id": payment_id}, session=self._session)
-        return PaymentLine.model_validate(document) if document else None
-
-    async def for_campaign(self, campaign_id: str) -> list[PaymentLine]:
-        cursor = self._payments.find({"campaign_id": campaign_id}, session=self._session)
-        return [PaymentLine.model_validate(d) async for d in cursor.sort("occurred_at", 1)]
-
-
 class AnalyticsTransaction(Transaction):
     """Analytics' repositories, bound to one transaction: ``async with uow as tx``."""
 
@@ -134,6 +78,11 @@ class AnalyticsTransaction(Transaction):
         super().__init__(db, session, source)
         self.campaigns = CampaignTotalsRepository(db, session)
         self.payments = PaymentsRepository(db, session)
+        self.starts = PaymentStarts(db, session)
+        self.parked = ParkedPayments(db, session)
+        self.journeys = JourneysRepository(db, session)
+        self.clicks = ClicksRepository(db, session)
+        self.ad_sets = AdSetsRepository(db, session)
 
 
 def _document_of(totals: CampaignTotals) -> Document:
@@ -151,6 +100,7 @@ def _document_of(totals: CampaignTotals) -> Document:
         "segments": [segment.model_dump(mode="python") for segment in totals.segments],
         "reach": {channel.value: count for channel, count in totals.reach.items()},
         "total_reach": totals.total_reach,
+        "launch": totals.launch.model_dump(mode="python") if totals.launch else None,
         "ai_costs": totals.ai_costs,
         "ai_cost": totals.ai_cost,
         "success_rate": figures.success_rate(totals),
@@ -173,6 +123,10 @@ def _sums_document(sums: CurrencyTotals) -> Document:
             {"processor": name, "count": tally.count, "gross": tally.gross}
             for name, tally in sums.processors.items()
         ],
+        "channels": {
+            channel.value: {"gross": tally.gross, "net": tally.net}
+            for channel, tally in sums.channels.items()
+        },
     }
 
 
@@ -186,6 +140,10 @@ def _sums_from(document: Document) -> CurrencyTotals:
         processors={
             share["processor"]: ProcessorTally(share["count"], share["gross"])
             for share in document["processor_mix"]
+        },
+        channels={
+            Channel(channel): ChannelTally(tally["gross"], tally["net"])
+            for channel, tally in document.get("channels", {}).items()
         },
     )
 
@@ -203,6 +161,13 @@ def _totals_from(document: Document) -> CampaignTotals:
         segments=[Segment.model_validate(s) for s in document.get("segments", [])],
         reach={Channel(channel): count for channel, count in document.get("reach", {}).items()},
         total_reach=document.get("total_reach", 0),
+        launch=CampaignLaunched.model_validate(launch)
+        if (launch := document.get("launch"))
+        else None,
         ai_costs=dict(document.get("ai_costs", {})),
         version=document.get("version", 0),
     )
+
+
+def _launch_from(document: Document | None) -> CampaignLaunched | None:
+    return CampaignLaunched.model_validate(document) if document else None

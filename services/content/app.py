@@ -20,7 +20,6 @@ def build(settings: ContentSettings) -> Service:
     decisions = DecisionLog(infra.db)
     sender = Sender(
         landing_base_url=settings.content_landing_base_url,
-        unsubscribe_base_url=settings.content_unsubscribe_url,
         postal_address=settings.content_sender_postal_address,
         banned_claims=tuple(settings.content_banned_claims),
     )

@@ -5,8 +5,9 @@ The pitches come from a model or the offline library (``templates``); either way
 framed here, by channel and within the channel's limits: the product name a field carries
 is cut at a word boundary when it is too long, but a writer's headline never is, so a
 headline over a limit is left for the guardrails to refuse. Every email carries the
-unsubscribe link and the sender's postal address (CAN-SPAM); ``{first_name}`` stays a
-token, rendered per recipient at send time (``shared.personalisation``). Output is checked
+unsubscribe link and the sender's postal address (CAN-SPAM); ``{first_name}`` and
+``{unsubscribe_url}`` stay tokens, rendered per recipient at send time by the launcher
+(``shared.personalisation``). Output is checked
 by the shared guardrails whichever engine wrote it; see ``violations`` and ``vet``.
 """
 
@@ -33,6 +34,7 @@ from shared.guardrails import (
     SOCIAL_BODY_LIMIT,
     check_content,
 )
+from shared.personalisation import UNSUBSCRIBE_URL
 
 VARIANT_LETTERS = "abc"
 UTM_MEDIUM: Mapping[Channel, str] = {
@@ -47,12 +49,8 @@ class Sender:
     """Who the content comes from: where its links land, its legal footer, what it never claims."""
 
     landing_base_url: str
-    unsubscribe_base_url: str
     postal_address: str
     banned_claims: Sequence[str] = ()
-
-    def unsubscribe_url(self, campaign_id: str) -> str:
-        return f"{self.unsubscribe_base_url}?{urlencode({'campaign': campaign_id})}"
 
 
 def fit(text: str, limit: int) -> str:
@@ -81,10 +79,12 @@ def tracking_url(
     return f"{base_url.rstrip('/')}/p/{quote(sku, safe='')}?{query}"
 
 
-def email_footer(sender: Sender, campaign_id: str) -> str:
+def email_footer(sender: Sender) -> str:
+    """CAN-SPAM's footer: why they get it, how to stop (each recipient's own signed link,
+    rendered at send time) and the sender's postal address."""
     return (
         "You are receiving this because you opted in to our emails. "
-        f"Unsubscribe: {sender.unsubscribe_url(campaign_id)}\n{sender.postal_address}"
+        f"Unsubscribe: {UNSUBSCRIBE_URL}\n{sender.postal_address}"
     )
 
 
@@ -141,7 +141,7 @@ def compose(
     A segment the draft has no pitches for gets no pieces; the draft's own check says so.
     """
     channels = [channel for channel in Channel if channel in planned.allocation]
-    footer = email_footer(sender, planned.campaign_id)
+    footer = email_footer(sender)
     written = draft.by_segment()
     pieces = []
     for segment in segments:

@@ -23,11 +23,6 @@ class ContentSettings(AiSettings):
         pattern=r"^https?://[^\s?#]+$",
         description="The shop's product pages live at <base>/p/<sku>.",
     )
-    content_unsubscribe_url: str = Field(
-        default="https://shop.example.com/unsubscribe",
-        pattern=r"^https?://[^\s?#]*unsubscribe[^\s?#]*$",
-        description="The opt-out page; emails link to <url>?campaign=<campaign id>.",
-    )
     content_sender_postal_address: str = Field(
         default=EXAMPLE_POSTAL_ADDRESS,
         min_length=10,

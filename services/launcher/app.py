@@ -1,17 +1,97 @@
 """Composition root of the launcher."""
 
+from fastapi import FastAPI
+from limits import RateLimitItemPerMinute
+
+from services.launcher.ads.buying import AdBuyer
+from services.launcher.ads.meta import MetaAds
+from services.launcher.ads.reports import AdReports
+from services.launcher.api.tracking import tracking_router
+from services.launcher.domain.targeting import TargetingRules
+from services.launcher.domain.tracking import TrackingKeys
+from services.launcher.email.channel import EmailChannel
+from services.launcher.email.dispatcher import EmailDispatcher
 from services.launcher.handlers import register
-from services.launcher.repository import LauncherTransaction
+from services.launcher.launching import LaunchDriver
 from services.launcher.settings import LauncherSettings
-from shared.events.common import Channel
-from shared.runtime import Infrastructure, Service, health_app
+from services.launcher.storage.ad_sets import AdSets
+from services.launcher.storage.customers import CustomerProjection
+from services.launcher.storage.deliveries import Deliveries
+from services.launcher.storage.launches import Launches
+from services.launcher.storage.transaction import LauncherTransaction
+from shared.api_keys.fastapi_dependency import requires
+from shared.api_keys.keyring import reporting_reads
+from shared.api_keys.keys import Scope
+from shared.http.client_ip import parse_trusted_proxies
+from shared.runtime import Infrastructure, Service, health_routes
 
 NAME = "launcher"
 
 
 def build(settings: LauncherSettings) -> Service:
     infra = Infrastructure.build(NAME, settings)
-    cpm = {Channel(channel): cost for channel, cost in settings.launcher_cpm.items()}
-    register(infra, infra.uow.bound(LauncherTransaction), cpm)
+    uow = infra.uow.bound(LauncherTransaction)
+    customers = CustomerProjection(infra.db)
+    platform = MetaAds(
+        str(settings.launcher_ad_platform_url),
+        settings.launcher_ad_platform_token.get_secret_value(),
+        settings.launcher_ad_account_id,
+        api_version=settings.launcher_ad_api_version,
+        page_id=settings.launcher_ad_page_id,
+        click_feed=settings.launcher_ad_click_feed,
+    )
+    ad_sets = AdSets(infra.db)
+    buyer = AdBuyer(platform, ad_sets, settings.launcher_ad_bids)
+    reports = AdReports(platform, uow, every_seconds=settings.launcher_ads_report_seconds)
+    keys = TrackingKeys.parse(settings.launcher_tracking_keys.get_secret_value())
+    dispatcher = EmailDispatcher(
+        uow,
+        customers,
+        EmailChannel.from_settings(settings, keys),
+        concurrency=settings.launcher_send_concurrency,
+    )
+    driver = LaunchDriver(
+        uow,
+        customers,
+        TargetingRules(
+            frequency_cap=settings.launcher_frequency_cap,
+            holdout_share=settings.launcher_holdout_share,
+        ),
+        buy_ads=buyer.buy,
+        on_scheduled=dispatcher.wake,
+    )
+    register(infra, uow, customers, launch_ready=driver.wake)
     infra.finish()
-    return Service(infra=infra, http_app=health_app(infra), http_port=settings.launcher_health_port)
+    api = FastAPI(
+        title="Launcher",
+        version="1",
+        description="Public tracking routes: tracked clicks and unsubscribes. No API key.",
+        routes=health_routes(infra),
+    )
+    reads = reporting_reads(settings)
+
+    @api.get("/v1/customers/count", dependencies=[requires(reads, Scope.REPORTS_READ)])
+    async def customer_count() -> dict[str, int]:
+        """Customers the launcher can address: what an import waits on before a launch."""
+        return {"customers": await customers.count()}
+
+    api.include_router(
+        tracking_router(
+            uow,
+            keys,
+            RateLimitItemPerMinute(settings.launcher_tracking_rate_per_minute),
+            parse_trusted_proxies(settings.launcher_trusted_proxies),
+        )
+    )
+    return Service(
+        infra=infra,
+        http_app=api,
+        http_port=settings.launcher_api_port,
+        on_startup=[
+            Deliveries(infra.db).ensure_indexes,
+            Launches(infra.db).ensure_indexes,
+            ad_sets.ensure_indexes,
+        ],
+        background=[driver.run, dispatcher.run, reports.run],
+        on_shutdown=[platform.close],
+    )

@@ -1,68 +1,118 @@
-"""Launcher entrypoints: planned, segmented and content_generated in, campaign.launched out.
+"""Launcher entrypoints: a campaign's plan, segments, audience and content in; the customer
+projection and the suppression list kept up to date.
 
-The three inputs arrive in any order, possibly at once (three consumers in one process).
-Recording an input and launching happen in one transaction, and the launch is an insert
-keyed by campaign id: a concurrent second completion fails on that key (or on the
-transaction's write conflict), is retried by the delivery policy, and then finds the
-campaign already launched.
+The launch inputs arrive in any order, on independent consumers. Each is recorded in one
+transaction with the check whether the brief is complete; the one that completes it opens
+the campaign's launch (an insert keyed by campaign id, so it opens once), and the launch
+itself runs in the background (``launching``), never inside a consumer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from decimal import Decimal
+from typing import Any
 
-from services.launcher import domain
-from services.launcher.repository import LauncherTransaction
+from services.launcher.domain.brief import LaunchBrief
+from services.launcher.storage.customers import CustomerProjection
+from services.launcher.storage.suppression import SuppressionList, SuppressionReason
+from services.launcher.storage.transaction import LauncherTransaction
 from shared.events.campaigns import (
+    CampaignAudience,
     CampaignContentGenerated,
     CampaignLaunched,
     CampaignPlanned,
     CampaignSegmented,
 )
-from shared.events.common import Channel
+from shared.events.customers import CustomerUnsubscribed, CustomerUpserted
+from shared.events.engagement import (
+    AdsReported,
+    HeldOut,
+    LinkClicked,
+    MessageBounced,
+    MessageSent,
+)
 from shared.events.envelope import CloudEvent
 from shared.events.topics import (
+    ADS_REPORTED,
+    CAMPAIGN_AUDIENCE,
     CAMPAIGN_CONTENT_GENERATED,
     CAMPAIGN_LAUNCHED,
     CAMPAIGN_PLANNED,
     CAMPAIGN_SEGMENTED,
+    CUSTOMER_UNSUBSCRIBED,
+    CUSTOMER_UPSERTED,
+    ENGAGEMENT_BOUNCED,
+    ENGAGEMENT_CLICKED,
+    ENGAGEMENT_HELD_OUT,
+    ENGAGEMENT_SENT,
 )
 from shared.runtime import Infrastructure
 from shared.storage.unit_of_work import UnitOfWork
 
-type Input = CampaignPlanned | CampaignSegmented | CampaignContentGenerated
-type Record = Callable[[LauncherTransaction], Awaitable[domain.LaunchBrief]]
+type Input = CampaignPlanned | CampaignSegmented | CampaignContentGenerated | CampaignAudience
+type Record = Callable[[LauncherTransaction], Awaitable[LaunchBrief]]
+
+PUBLISHED: tuple[tuple[str, type[CloudEvent[Any]], str], ...] = (
+    (CAMPAIGN_LAUNCHED, CloudEvent[CampaignLaunched], "A campaign went live: what happened."),
+    (ENGAGEMENT_SENT, CloudEvent[MessageSent], "An email a recipient's server accepted."),
+    (ENGAGEMENT_BOUNCED, CloudEvent[MessageBounced], "An email refused, for good or for now."),
+    (ENGAGEMENT_CLICKED, CloudEvent[LinkClicked], "A tracked link followed, email or ad."),
+    (ENGAGEMENT_HELD_OUT, CloudEvent[HeldOut], "A customer kept out to measure lift."),
+    (ADS_REPORTED, CloudEvent[AdsReported], "An ad set's delivery so far."),
+    (CUSTOMER_UNSUBSCRIBED, CloudEvent[CustomerUnsubscribed], "No more marketing email."),
+)
+UNSUBSCRIBE_REASONS = {
+    "one_click": SuppressionReason.UNSUBSCRIBED,
+    "link": SuppressionReason.UNSUBSCRIBED,
+    "complaint": SuppressionReason.COMPLAINT,
+}
 
 
 def register(
     infra: Infrastructure,
     uow: UnitOfWork[LauncherTransaction],
-    cpm: Mapping[Channel, Decimal],
+    customers: CustomerProjection,
+    launch_ready: Callable[[], None],
 ) -> None:
-    infra.publisher(
-        CAMPAIGN_LAUNCHED, CloudEvent[CampaignLaunched], description="A campaign went live."
-    )
+    for topic, schema, description in PUBLISHED:
+        infra.publisher(topic, schema, description=description)
 
     async def collect[I: Input](event: CloudEvent[I], record: Record) -> None:
-        campaign_id = event.data.campaign_id
         async with uow.consuming(event) as tx:
             brief = await record(tx)
-            launched = domain.launch(brief, datetime.now(UTC), cpm)
-            if launched is None or await tx.launches.exists(campaign_id):
-                return
-            await tx.launches.add(campaign_id, launched)
-            await tx.emit(CAMPAIGN_LAUNCHED, launched, key=campaign_id, cause=event)
+            opened = brief.complete and await tx.launches.open(
+                brief.campaign_id, datetime.now(UTC), cause=event.id
+            )
+        if opened:
+            launch_ready()
 
-    @infra.subscriber(CAMPAIGN_PLANNED, description="The budget split to buy reach with.")
+    @infra.subscriber(CAMPAIGN_PLANNED, description="The budget split and the send windows.")
     async def on_planned(event: CloudEvent[CampaignPlanned]) -> None:
         await collect(event, lambda tx: tx.briefs.record_planned(event.data))
 
-    @infra.subscriber(CAMPAIGN_SEGMENTED, description="Who the campaign can email.")
+    @infra.subscriber(CAMPAIGN_SEGMENTED, description="The campaign's segments.")
     async def on_segmented(event: CloudEvent[CampaignSegmented]) -> None:
         await collect(event, lambda tx: tx.briefs.record_segmented(event.data))
 
-    @infra.subscriber(CAMPAIGN_CONTENT_GENERATED, description="The content is ready.")
+    @infra.subscriber(CAMPAIGN_AUDIENCE, description="Who is in which segment, a chunk at a time.")
+    async def on_audience(event: CloudEvent[CampaignAudience]) -> None:
+        await collect(event, lambda tx: tx.briefs.record_audience(event.data))
+
+    @infra.subscriber(CAMPAIGN_CONTENT_GENERATED, description="The variants to send.")
     async def on_content(event: CloudEvent[CampaignContentGenerated]) -> None:
         await collect(event, lambda tx: tx.briefs.record_content(event.data))
+
+    @infra.subscriber(CUSTOMER_UPSERTED, description="Address, name, consent and time zone.")
+    async def on_customer(event: CloudEvent[CustomerUpserted]) -> None:
+        await customers.upsert(event.data, event.time)
+
+    @infra.subscriber(CUSTOMER_UNSUBSCRIBED, description="No more marketing email to them.")
+    async def on_unsubscribed(event: CloudEvent[CustomerUnsubscribed]) -> None:
+        unsubscribed = event.data
+        await SuppressionList(infra.db).add(
+            unsubscribed.customer_id,
+            UNSUBSCRIBE_REASONS[unsubscribed.source],
+            unsubscribed.at,
+            unsubscribed.campaign_id,
+        )

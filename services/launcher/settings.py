@@ -1,31 +1,139 @@
-"""Launcher configuration: what paid impressions cost."""
+"""Launcher configuration: where email goes and how fast, who is sent nothing, tracking keys,
+the ad platform.
 
+Secrets are ``SecretStr``. Development defaults start with ``dev-only-`` and are refused
+outside local mode.
+"""
+
+import base64
 from decimal import Decimal
+from pathlib import Path
+from typing import Self
 
-from pydantic import Field, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 
+from services.launcher.ads.allocation import PAID_CHANNELS
+from services.launcher.domain.tracking import TrackingKeys
 from shared.events.common import Channel
-from shared.settings import ServiceSettings
+from shared.money import DecimalString
+from shared.settings import ReportingSettings
 
-PAID_CHANNELS = ("social", "web")
+# Development only: a fixed key so tracked links stay valid across local restarts.
+DEV_ONLY_TRACKING_KEYS = (
+    "dev-only-t1:" + base64.b64encode(b"dev-only-launcher-tracking-key-000").decode()
+)
+DEV_ONLY_AD_PLATFORM_TOKEN = "dev-only-ad-platform-token"  # noqa: S105 - refused outside local
+EXAMPLE_SENDER = "Example Shop <EXAMPLE-offers@shop.example.com>"
 
 
-class LauncherSettings(ServiceSettings):
-    launcher_health_port: int = Field(default=8013, ge=1, le=65535)
-    launcher_cpm: dict[str, Decimal] = Field(
-        default={"social": Decimal("9"), "web": Decimal("6")},
-        description="Cost per thousand impressions of each paid channel, in budget currency.",
+class LauncherSettings(ReportingSettings):
+    launcher_api_port: int = Field(
+        default=8013, ge=1, le=65535, description="Health and the public tracking routes."
+    )
+    launcher_public_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("http://127.0.0.1:8013"),
+        description="Where recipients reach the tracking routes: the base of every tracked "
+        "link and unsubscribe URL.",
+    )
+    launcher_tracking_keys: SecretStr = Field(
+        default=SecretStr(DEV_ONLY_TRACKING_KEYS),
+        description="HMAC keyring for tracking tokens, 'id:base64 key,...': the first signs, "
+        "every key verifies, so keys rotate by putting a new one first.",
+    )
+    launcher_tracking_rate_per_minute: int = Field(
+        default=120, ge=1, le=100_000, description="Tracking requests per client address."
+    )
+    launcher_trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks whose X-Forwarded-For is believed "
+        "when rate-limiting the tracking routes per client.",
+    )
+    launcher_smtp_url: str = Field(
+        default="smtp://127.0.0.1:8025",
+        pattern=r"^smtps?://",
+        description="smtp://host:port (STARTTLS when offered) or smtps://host:port (TLS), "
+        "with optional user:password@.",
+    )
+    launcher_sender: str = Field(
+        default=EXAMPLE_SENDER, min_length=3, description="The From header of every email."
+    )
+    launcher_send_rate: float | None = Field(
+        default=None, gt=0, description="Messages per second at most; unset: as fast as SMTP takes."
+    )
+    launcher_send_concurrency: int = Field(
+        default=16, ge=1, le=512, description="SMTP transactions in flight at once."
+    )
+    launcher_dkim_key_file: Path | None = Field(
+        default=None, description="PEM private key: every email is DKIM-signed with it."
+    )
+    launcher_dkim_selector: str = Field(default="campaign", pattern=r"^[A-Za-z0-9._-]+$")
+    launcher_frequency_cap: int = Field(
+        default=3, ge=1, le=100, description="Marketing messages per customer per 7 days."
+    )
+    launcher_holdout_share: Decimal = Field(
+        default=Decimal("0.05"), ge=0, lt=1, description="Share of each audience sent nothing."
+    )
+    launcher_ad_platform_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("http://127.0.0.1:8030"),
+        description="The ad platform's Graph-style API (the sandbox exchange locally).",
+    )
+    launcher_ad_platform_token: SecretStr = Field(
+        default=SecretStr(DEV_ONLY_AD_PLATFORM_TOKEN),
+        description="The ad platform's access token.",
+    )
+    launcher_ad_account_id: str = Field(default="act_sandbox", min_length=1)
+    launcher_ads_report_seconds: float = Field(
+        default=10, gt=0, le=3600, description="How often ad delivery reports are read."
+    )
+    launcher_ad_api_version: str = Field(
+        default="v23.0", pattern=r"^v\d+\.\d+$", description="The Graph API version called."
+    )
+    launcher_ad_page_id: str = Field(
+        default="sandbox_page", min_length=1, description="The Facebook Page the ads run as."
+    )
+    launcher_ad_bids: dict[Channel, DecimalString] = Field(
+        default={Channel.SOCIAL: Decimal("9"), Channel.WEB: Decimal("6")},
+        description="Each paid channel's maximum bid per thousand impressions, in the "
+        "campaign's currency (rounded half-up to its minor unit).",
+    )
+    launcher_ad_click_feed: bool = Field(
+        default=True,
+        description="Read each ad click with its id from the sandbox exchange's click feed; "
+        "Meta's API has none, so turn it off against Meta.",
     )
 
-    @field_validator("launcher_cpm")
+    @field_validator("launcher_tracking_keys")
     @classmethod
-    def _every_paid_channel_priced(cls, cpm: dict[str, Decimal]) -> dict[str, Decimal]:
-        unknown = sorted(set(cpm) - {channel.value for channel in Channel})
-        if unknown:
-            raise ValueError(f"unknown channel {', '.join(unknown)}")
-        missing = [channel for channel in PAID_CHANNELS if channel not in cpm]
-        if missing:
-            raise ValueError(f"needs a CPM for {', '.join(missing)}")
-        if any(cost <= 0 for cost in cpm.values()):
-            raise ValueError("every CPM must be greater than 0")
-        return cpm
+    def _tracking_keyring(cls, keys: SecretStr) -> SecretStr:
+        TrackingKeys.parse(keys.get_secret_value())  # KeyringError names the entry, not the key
+        return keys
+
+    @field_validator("launcher_dkim_key_file")
+    @classmethod
+    def _dkim_key_readable(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"{path} is not a readable file")
+        return path
+
+    @field_validator("launcher_ad_bids")
+    @classmethod
+    def _a_bid_per_paid_channel(cls, bids: dict[Channel, Decimal]) -> dict[Channel, Decimal]:
+        if missing := [c.value for c in PAID_CHANNELS if c not in bids]:
+            raise ValueError(f"needs a bid for {', '.join(missing)}")
+        if Channel.EMAIL in bids:
+            raise ValueError("email is not bought: bid only on social and web")
+        if any(bid <= 0 for bid in bids.values()):
+            raise ValueError("every bid must be greater than 0")
+        return bids
+
+    @model_validator(mode="after")
+    def _a_real_sender_outside_local(self) -> Self:
+        if self.environment != "local" and "EXAMPLE" in self.launcher_sender:
+            raise ValueError("LAUNCHER_SENDER must be set outside local mode")
+        return self
+
+    def secret_values(self) -> dict[str, str]:
+        return super().secret_values() | {
+            "launcher_tracking_keys": self.launcher_tracking_keys.get_secret_value(),
+            "launcher_ad_platform_token": self.launcher_ad_platform_token.get_secret_value(),
+        }

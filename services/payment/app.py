@@ -7,7 +7,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from services.payment.api.client_ip import parse_trusted_proxies
 from services.payment.api.guards import Admission, ClientPolicy
 from services.payment.api.notifications import WebhookInbox
 from services.payment.api.routes import build_api
@@ -37,6 +36,7 @@ from services.payment.storage.transaction import TOPICS, payment_transactions
 from services.payment.storage.webhook_events import WebhookEvents
 from shared.api_keys.keyring import ApiKeys
 from shared.events.envelope import CloudEvent
+from shared.http.client_ip import parse_trusted_proxies
 from shared.runtime import Infrastructure, Service, health_routes
 
 NAME = "payment"

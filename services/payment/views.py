@@ -21,7 +21,7 @@ from services.payment.domain.records import (
     StatusChange,
 )
 from services.payment.domain.risk import RiskReason
-from shared.events.payments import Attribution, PaymentMethod, PaymentStatus, RiskLevel
+from shared.events.payments import PaymentMethod, PaymentStatus, RiskLevel
 from shared.money import Money
 
 STATUS_CODES: Mapping[PaymentStatus, int] = {
@@ -67,7 +67,7 @@ class PaymentView(BaseModel):
     processed_at: AwareDatetime | None
     fee: Money | None = Field(description="The processor's fee; none once failed.")
     net: Money | None = Field(description="amount - fee.")
-    attribution: Attribution
+    click_id: str | None = Field(description="The tracked click the sale came through.")
     risk: RiskView
     refunds: list[RefundView]
     refunded_amount: Money = Field(description="Sum of the succeeded refunds.")
@@ -95,7 +95,7 @@ def view_of(payment: Payment, *, with_request_data: bool = False) -> PaymentView
         processed_at=payment.processed_at,
         fee=payment.fee if fees else None,
         net=payment.money - payment.fee if fees else None,
-        attribution=metadata.attribution,
+        click_id=metadata.click_id,
         risk=RiskView(
             score=metadata.risk_score, level=metadata.risk_level, reasons=metadata.risk_reasons
         ),

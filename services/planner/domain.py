@@ -165,7 +165,12 @@ def plan_schedule(
     engagement = audience.engagement_by_hour if audience else ()
     if Channel.EMAIL in windows and sum(engagement) >= policy.min_engagements:
         windows[Channel.EMAIL] = email_windows(engagement)
-    return Schedule(starts_at=starts_at, ends_at=ends_at, send_windows=windows)
+    return Schedule(
+        starts_at=starts_at,
+        ends_at=ends_at,
+        send_windows=windows,
+        send_in_local_windows=request.send_in_local_windows,
+    )
 
 
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

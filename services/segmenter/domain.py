@@ -36,10 +36,15 @@ from services.segmenter.traits import (
 )
 from shared.events.campaigns import (
     HOURS_IN_A_WEEK,
+    AudienceMember,
+    CampaignAudience,
     CampaignSegmented,
     ConversionInterval,
     Segment,
 )
+
+# Members per campaign.audience event: about 60 KB of JSON, well under a broker's limit.
+AUDIENCE_CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,28 @@ class Segmentation:
             ai_cost=ai_cost,
             engagement_by_hour=self.engagement_by_hour or None,
         )
+
+    def audience(
+        self, campaign_id: str, chunk_size: int = AUDIENCE_CHUNK
+    ) -> list[CampaignAudience]:
+        """Who is in which segment, in chunks of at most ``chunk_size`` members: the
+        launcher's recipients, sent as events (never read from this service's database).
+        An empty base still gets one (empty) chunk, so the launch knows it has them all."""
+        members = [
+            AudienceMember(customer_id=customer_id, segment_id=group.segment.segment_id)
+            for group in self.segments
+            for customer_id in group.customer_ids
+        ]
+        starts = range(0, len(members), chunk_size) or range(1)
+        return [
+            CampaignAudience(
+                campaign_id=campaign_id,
+                chunk=index,
+                chunks=len(starts),
+                members=members[start : start + chunk_size],
+            )
+            for index, start in enumerate(starts)
+        ]
 
 
 def classify_by_rules(customers: CustomerColumns, policy: SegmentationPolicy) -> list[str]:

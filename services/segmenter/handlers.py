@@ -12,11 +12,17 @@ from services.segmenter import domain
 from services.segmenter.engines.llm import STEP, SegmentNamer
 from services.segmenter.repository import Customers, Outcomes, Segmentations, SegmenterTransaction
 from shared.ai.runner import Decision
-from shared.events.campaigns import CampaignLaunched, CampaignPlanned, CampaignSegmented
+from shared.events.campaigns import (
+    CampaignAudience,
+    CampaignLaunched,
+    CampaignPlanned,
+    CampaignSegmented,
+)
 from shared.events.customers import CustomerUpserted
 from shared.events.envelope import CloudEvent
 from shared.events.revenue import RevenueRecorded
 from shared.events.topics import (
+    CAMPAIGN_AUDIENCE,
     CAMPAIGN_LAUNCHED,
     CAMPAIGN_PLANNED,
     CAMPAIGN_SEGMENTED,
@@ -40,6 +46,11 @@ def register(
         CAMPAIGN_SEGMENTED,
         CloudEvent[CampaignSegmented],
         description="The customer base, segmented for a planned campaign.",
+    )
+    infra.publisher(
+        CAMPAIGN_AUDIENCE,
+        CloudEvent[CampaignAudience],
+        description="Who is in which of a campaign's segments, in chunks.",
     )
 
     @infra.subscriber(CUSTOMER_UPSERTED, description="Keep the customer base up to date.")
@@ -77,6 +88,8 @@ def register(
             await tx.segmentations.add(campaign_id, segmentation, now)
             await tx.decisions.record(campaign_id, STEP, decision)
             await tx.emit(CAMPAIGN_SEGMENTED, segmented, key=campaign_id, cause=event)
+            for chunk in segmentation.audience(campaign_id):
+                await tx.emit(CAMPAIGN_AUDIENCE, chunk, key=campaign_id, cause=event)
 
     @infra.subscriber(CAMPAIGN_LAUNCHED, description="Count a launched campaign's reach.")
     async def record_launch(event: CloudEvent[CampaignLaunched]) -> None:

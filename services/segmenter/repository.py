@@ -53,7 +53,7 @@ class Customers:
 
     async def columns(self, now: datetime) -> CustomerColumns:
         """Every customer's features, read ``batch_size`` at a time into numpy columns."""
-        builder = ColumnsBuilder(await self._customers.count_documents({}), now)
+        builder = ColumnsBuilder(await self._customers.estimated_document_count(), now)
         cursor = self._customers.find({}, PROFILE_FIELDS, batch_size=self._batch_size)
         while batch := await cursor.to_list(self._batch_size):
             builder.add(
@@ -69,7 +69,9 @@ class Customers:
         return builder.columns()
 
     async def count(self) -> int:
-        return await self._customers.count_documents({})
+        # The collection's own count, not a scan: a whole-collection count_documents is an
+        # aggregation, which a large base takes past a server's in-memory budget.
+        return await self._customers.estimated_document_count()
 
 
 class Segmentations:

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
 from rich.console import Console
+from rich.status import Status
 
 from shared.cli.analytics_api import ReportNotFoundError, fetch_report
 from shared.cli.campaign_request import publish_request
 from shared.cli.deadlines import DemoFailure, service_log, within
 from shared.cli.events_client import CampaignEvents, Event
+from shared.cli.inbox import campaign_mail, click_through
+from shared.cli.letter_view import letter_panel
 from shared.cli.report_view import render_report
 from shared.cli.settings import CliSettings
-from shared.cli.shopper import plan_purchases, shop
+from shared.cli.shopper import ShopperClick, plan_purchases, shop
 from shared.cli.timeline import answer_line, event_line, summary
 from shared.events import topics
-from shared.events.campaigns import CampaignContentGenerated, CampaignRequested, ContentPiece
+from shared.events.campaigns import CampaignRequested
 from shared.events.common import Channel
 from shared.events.customers import CustomerUpserted
 from shared.money import Money
@@ -32,8 +37,14 @@ STAGES = (
 )
 # Customer events are keyed by customer, not campaign: thousands to read past for nothing.
 CAMPAIGN_TOPICS = tuple(t for t in topics.ALL_TOPICS if not t.startswith(topics.CUSTOMER_UPSERTED))
-# Payments are shown from the API's answers; their events would repeat them.
+# Payments are shown from the API's answers, and engagement is summed up by the flow: one
+# line per email, click or ad report would bury the story.
 QUIET_TOPICS = (
+    topics.ENGAGEMENT_SENT,
+    topics.ENGAGEMENT_BOUNCED,
+    topics.ENGAGEMENT_CLICKED,
+    topics.ENGAGEMENT_HELD_OUT,
+    topics.ADS_REPORTED,
     topics.PAYMENT_INITIATED,
     topics.PAYMENT_COMPLETED,
     topics.PAYMENT_FAILED,
@@ -42,18 +53,25 @@ QUIET_TOPICS = (
     topics.CAMPAIGN_PERFORMANCE,
 )
 SEGMENTER_STALL_SECONDS = 20.0
-LAUNCH_TIMEOUT = 60.0
+# The launch ends once every email of its first wave has an answer from the mail server.
+LAUNCH_TIMEOUT = 300.0
+AD_CLICKS_TIMEOUT = 90.0
+EMAIL_SHOPPERS = 9
+AD_SHOPPERS = 4
+SHOWN_LETTERS = 2
 REVENUE_TIMEOUT = 45.0
-REPORT_TIMEOUT = 20.0
+REPORT_TIMEOUT = 120.0  # analytics reads every send of the launch first
 
 
-async def segmenter_holds(
-    settings: CliSettings, count: int, on_count: Callable[[int], None]
+async def service_holds(
+    settings: CliSettings, service: str, count: int, on_count: Callable[[int], None]
 ) -> None:
-    """Poll the segmenter's customer count until it reaches ``count``, or stops growing."""
+    """Poll ``service``'s customer count (segmenter or launcher) until it reaches ``count``,
+    or stops growing."""
     held, grew_at = -1, asyncio.get_running_loop().time()
+    url = settings.segmenter_url if service == "segmenter" else settings.launcher_url
     async with httpx.AsyncClient(
-        base_url=settings.segmenter_url, headers=settings.reporting_headers, timeout=5
+        base_url=url, headers=settings.reporting_headers, timeout=5
     ) as client:
         while True:
             response = await client.get("/v1/customers/count")
@@ -65,8 +83,8 @@ async def segmenter_holds(
                 return
             if asyncio.get_running_loop().time() - grew_at > SEGMENTER_STALL_SECONDS:
                 raise DemoFailure(
-                    f"the segmenter stopped at {held:,} of {count:,} customers (no progress for "
-                    f"{SEGMENTER_STALL_SECONDS:.0f}s); see {service_log('segmenter')}"
+                    f"the {service} stopped at {held:,} of {count:,} customers (no progress "
+                    f"for {SEGMENTER_STALL_SECONDS:.0f}s); see {service_log(service)}"
                 )
             await asyncio.sleep(0.5)
 
@@ -83,6 +101,8 @@ def demo_request(campaign_id: str) -> CampaignRequested:
                 "name": "Noise-cancelling headphones",
                 "price": Money.of("149.99", "USD"),
             },
+            # "Send now": the demo cannot wait for Tuesday morning in each shopper's zone.
+            "send_in_local_windows": False,
         }
     )
 
@@ -103,8 +123,9 @@ class CampaignFlow:
         await self.events.start()
         try:
             request = await self.request()
-            content = await self.launch()
-            records = await self.shop(customers, content, request.product.price)
+            await self.launch()
+            clicks = await self.journeys(customers)
+            records = await self.shop(customers, clicks, request.product.price)
             await self.revenue(records)
             await self.report(len(records))
         finally:
@@ -129,8 +150,10 @@ class CampaignFlow:
     def launched(self) -> bool:
         return all(self.events.by_topic.get(topic) for topic, _ in STAGES)
 
-    async def launch(self) -> list[ContentPiece]:
-        with self.console.status("Following the campaign: planner, segmenter, content, launcher"):
+    async def launch(self) -> None:
+        with self.console.status(
+            "Following the campaign: planner, segmenter, content, then the launcher sending"
+        ):
             try:
                 async with asyncio.timeout(LAUNCH_TIMEOUT):
                     await self.events.wait_until(lambda: self.launched() or bool(self.failure()))
@@ -142,14 +165,51 @@ class CampaignFlow:
                 ) from None
         if reason := self.failure():
             raise DemoFailure(f"campaign {self.campaign_id} did not launch: {reason}")
-        [generated, *_] = self.events.by_topic[topics.CAMPAIGN_CONTENT_GENERATED]
-        return list(CampaignContentGenerated.model_validate(generated["data"]).content)
+
+    async def journeys(self, customers: Sequence[CustomerUpserted]) -> list[ShopperClick]:
+        """Shoppers open their email and follow its tracked link; others click an ad."""
+        self.console.rule("[bold]4. Inboxes and ads")
+        letters = await campaign_mail(self.settings.mail_url, self.campaign_id)
+        self.console.print(
+            f"{len(letters):,} emails in the local SMTP sink ({self.settings.mail_url})"
+        )
+        for letter in letters[:SHOWN_LETTERS]:
+            self.console.print(letter_panel(letter))
+        by_address = {c.email: c.customer_id for c in customers}
+        clicks = []
+        for letter in random.Random(9).sample(letters, k=min(EMAIL_SHOPPERS, len(letters))):
+            if (link := letter.tracked_link) is None or letter.to not in by_address:
+                continue
+            click = await click_through(link)
+            clicks.append(ShopperClick(click.click_id, by_address[letter.to], "email"))
+            self.console.print(f"{letter.to} clicked through: {click.landing_url}")
+        ads = await self.ad_clicks()
+        for ad in ads:
+            self.console.print(
+                f"an ad on {ad['channel']} ({ad['variant_id']}) clicked: cid={ad['click_id']}"
+            )
+        return clicks + [ShopperClick(a["click_id"], None, "ad") for a in ads]
+
+    async def ad_clicks(self) -> list[dict[str, Any]]:
+        """The first ad clicks the launcher read from the exchange's reports."""
+
+        def found() -> list[dict[str, Any]]:
+            clicked = self.events.by_topic.get(topics.ENGAGEMENT_CLICKED, [])
+            return [e["data"] for e in clicked if e["data"].get("source") == "ad"]
+
+        waiting = self.console.status("Waiting for ad clicks from the sandbox exchange's reports")
+        with waiting, contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(AD_CLICKS_TIMEOUT):
+                await self.events.wait_until(lambda: len(found()) >= AD_SHOPPERS)
+        if not found():
+            self.console.print("[yellow]no ad clicks reported yet; ad shoppers skipped[/]")
+        return found()[:AD_SHOPPERS]
 
     async def shop(
-        self, customers: Sequence[CustomerUpserted], content: list[ContentPiece], price: Money
+        self, customers: Sequence[CustomerUpserted], clicks: list[ShopperClick], price: Money
     ) -> list[dict[str, Any]]:
-        self.console.rule("[bold]4. Shoppers")
-        purchases = plan_purchases(customers, content, price)
+        self.console.rule("[bold]5. Shoppers")
+        purchases = plan_purchases(customers, clicks, price)
 
         def paid(record: dict[str, Any]) -> None:
             status = record.get("status")
@@ -184,23 +244,34 @@ class CampaignFlow:
                 ) from None
 
     async def report(self, payments: int) -> None:
-        self.console.rule("[bold]5. Report")
-        with self.console.status("Fetching the report from the analytics API"):
+        self.console.rule("[bold]6. Report")
+        [launched] = self.events.by_topic[topics.CAMPAIGN_LAUNCHED][:1]
+        sent = int(launched["data"].get("messages_accepted") or 0)
+        with self.console.status("Fetching the report from the analytics API") as status:
             report = await within(
                 REPORT_TIMEOUT,
-                f"a report counting all {payments} payments",
+                f"a report counting all {payments} payments and {sent:,} emails",
                 "analytics",
-                self.settled_report(payments),
+                self.settled_report(payments, sent, status),
             )
         render_report(report, self.console)
 
-    async def settled_report(self, payments: int) -> dict[str, Any]:
+    async def settled_report(self, payments: int, sent: int, status: Status) -> dict[str, Any]:
+        """The report once analytics has every payment and every email the launch sent: it
+        reads them from their events, one by one, behind the launcher."""
         while True:
             try:
                 report = await fetch_report(
                     self.settings.analytics_url, self.settings.reporting_headers, self.campaign_id
                 )
-                if len(report.get("payments") or []) >= payments or "payments" not in report:
+                emailed = sum(s.get("emailed") or 0 for s in report.get("funnel") or [])
+                status.update(
+                    f"Analytics has read {emailed:,} of {sent:,} emails sent and "
+                    f"{len(report.get('payments') or []):,} of {payments} payments"
+                )
+                if "payments" not in report or (
+                    len(report["payments"]) >= payments and emailed >= sent
+                ):
                     return report
             except ReportNotFoundError:
                 pass

@@ -74,9 +74,21 @@ async def load_customers(settings: CliSettings, console: Console) -> list[Custom
             SEGMENTER_TIMEOUT,
             f"all {len(customers):,} customers in the segmenter",
             "segmenter",
-            campaign_flow.segmenter_holds(settings, len(customers), show),
+            campaign_flow.service_holds(settings, "segmenter", len(customers), show),
         )
     console.print(f"segmenter holds all {len(customers):,} customers")
+    with console.status("Waiting for the launcher's own copy of every customer...") as status:
+
+        def shown(count: int) -> None:
+            status.update(f"Waiting for the launcher: {count:,} of {len(customers):,} customers")
+
+        await within(
+            SEGMENTER_TIMEOUT,
+            f"all {len(customers):,} customers in the launcher",
+            "launcher",
+            campaign_flow.service_holds(settings, "launcher", len(customers), shown),
+        )
+    console.print(f"launcher can address all {len(customers):,} customers")
     return customers
 
 

@@ -1,4 +1,5 @@
-"""The campaign report, as rich tables: plan, audience, reach, payments and totals.
+"""The campaign report, as rich tables: plan, audience, reach, payments and totals, then the
+journey's sections (``journey_view``).
 
 Renders the analytics API's ``CampaignReport`` defensively: a part that is not there yet
 (a campaign still being planned, no payments so far) shows as missing, never an error.
@@ -8,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 
+from shared.cli.journey_view import journey_tables
 from shared.cli.report_format import MISSING, count_text, money_text, percent_text
 
 type Report = dict[str, Any]
@@ -44,6 +46,11 @@ def reach_table(report: Report) -> Table:
         shown.add_row(channel, count_text(count))
     shown.add_section()
     shown.add_row("[bold]Total[/]", count_text(reach.get("total")))
+    launch = report.get("launch") or {}
+    if launch:
+        shown.add_row("Held out (for the lift)", count_text(launch.get("held_out")))
+        for reason, count in (launch.get("skipped") or {}).items():
+            shown.add_row(f"Skipped: {reason.replace('_', ' ')}", count_text(count))
     return shown
 
 
@@ -93,7 +100,7 @@ def totals_table(report: Report) -> Table:
     totals = report.get("totals") or {}
     completed, failed = totals.get("payments_completed"), totals.get("payments_failed")
     shown = table("Totals", "Measure", ">Value", header=False)
-    rows = (
+    rows = [
         ("Gross revenue", money_text(totals.get("gross"))),
         ("Processor fees", money_text(totals.get("fees"))),
         ("Net revenue", money_text(totals.get("net"))),
@@ -104,7 +111,9 @@ def totals_table(report: Report) -> Table:
         ("Spend (budget + AI cost)", money_text(report.get("spend"))),
         ("AI cost (USD)", str(report.get("ai_cost") or "0")),
         ("ROI so far (net - spend) / spend", percent_text(report.get("actual_roi"))),
-    )
+    ]
+    if report.get("awaiting_attribution"):
+        rows.append(("Awaiting the click they name", count_text(report["awaiting_attribution"])))
     for measure, value in rows:
         shown.add_row(measure, value)
     return shown
@@ -145,7 +154,7 @@ def render_report(report: Report, console: Console) -> None:
     title = f"Campaign {report.get('campaign_id')}"
     if name := report.get("name"):
         title += f" — {name}"
-    parts = [
+    parts: list[RenderableType] = [
         side_by_side(plan_table(report), reach_table(report)),
         segments_table(report),
         payments_table(report),
@@ -153,5 +162,6 @@ def render_report(report: Report, console: Console) -> None:
     ]
     if report.get("other_currencies"):
         parts.append(other_currencies_table(report))
+    parts.extend(journey_tables(report))
     body = Group(*parts)
     console.print(Panel(body, title=title, title_align="left", expand=False))

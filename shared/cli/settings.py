@@ -41,6 +41,10 @@ class CliSettings(BaseSettings):
     planner_health_port: int = Field(default=8010, ge=1, le=65535)
     segmenter_health_port: int = Field(default=8011, ge=1, le=65535)
     content_health_port: int = Field(default=8012, ge=1, le=65535)
+    launcher_api_port: int = Field(default=8013, ge=1, le=65535)
+    smtp_sink_http_port: int = Field(
+        default=8026, ge=1, le=65535, description="The local SMTP sink's messages (the demo)."
+    )
 
     @model_validator(mode="after")
     def _no_dev_keys_outside_local(self) -> Self:
@@ -69,6 +73,14 @@ class CliSettings(BaseSettings):
     @property
     def segmenter_url(self) -> str:
         return f"http://127.0.0.1:{self.segmenter_health_port}"
+
+    @property
+    def launcher_url(self) -> str:
+        return f"http://127.0.0.1:{self.launcher_api_port}"
+
+    @property
+    def mail_url(self) -> str:
+        return f"http://127.0.0.1:{self.smtp_sink_http_port}"
 
     @property
     def decision_log_urls(self) -> dict[str, str]:

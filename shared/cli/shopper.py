@@ -1,10 +1,13 @@
 """The demo's shoppers: purchases through the payment API, as a storefront would make them.
 
-Each purchase follows a real content piece's tracking link (its segment, channel and
-variant become the payment's attribution) and uses one of the five payment methods; one
-card is the processor's always-declined test card, to show a failure end to end. A payment
-the risk rules hold for review is shown, then approved by the demo's reviewer, as a
-back office would; one the processor has not decided yet is read back until it is.
+Shoppers act on what they received: most opened the campaign's email and followed its
+tracked link, some clicked an ad on the sandbox exchange, a few buy with no click at all
+(organic). Each pays with the click id its landing page received, never with a claim of
+where the sale came from: analytics credits it from the journey. Each uses one of the five
+payment methods; one card is the processor's always-declined test card, to show a failure
+end to end. A payment the risk rules hold for review is shown, then approved by the demo's
+reviewer, as a back office would; one the processor has not decided yet is read back until
+it is.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from typing import Any
 
 import httpx
 
-from shared.events.campaigns import ContentPiece
 from shared.events.customers import CustomerUpserted
 from shared.events.payments import PaymentMethod
 from shared.money import Money
@@ -62,7 +64,8 @@ class Purchase:
     quantity: int
     method: PaymentMethod
     token: str
-    piece: ContentPiece
+    click_id: str | None  # None: an organic sale, no tracked click behind it
+    came_from: str  # "email", "ad" or "organic", for the demo's own display
 
     @property
     def client_ip(self) -> str:
@@ -77,36 +80,45 @@ class Purchase:
             "amount": amount.model_dump(mode="json"),
             "payment_method": self.method.value,
             "payment_token": self.token,
-            "attribution": {
-                "segment_id": self.piece.segment_id,
-                "channel": self.piece.channel.value,
-                "variant_id": self.piece.variant_id,
-            },
-        }
+        } | ({"click_id": self.click_id} if self.click_id else {})
+
+
+@dataclass(frozen=True)
+class ShopperClick:
+    """A click a shopper made: an email recipient's (customer known) or an ad's (not)."""
+
+    click_id: str
+    customer_id: str | None
+    came_from: str
 
 
 def plan_purchases(
     customers: Sequence[CustomerUpserted],
-    content: Sequence[ContentPiece],
+    clicks: Sequence[ShopperClick],
     price: Money,
     *,
+    organic: int = 2,
     seed: int = 15,
 ) -> list[Purchase]:
-    """One purchase per checkout, by distinct customers, each from a content piece."""
-    if not content:
-        raise ValueError("content: the campaign has no content pieces to attribute sales to")
+    """One purchase per checkout by distinct customers: the clicks first (an ad click's
+    buyer is any customer not otherwise buying), then ``organic`` sales with no click."""
     rng = random.Random(seed)
-    buyers = rng.sample(list(customers), k=len(CHECKOUTS))
+    journeys = list(clicks)[: len(CHECKOUTS) - organic]
+    journeys += [ShopperClick("", None, "organic")] * (len(CHECKOUTS) - len(journeys))
+    named = {c.customer_id for c in journeys if c.customer_id}
+    others = [c.customer_id for c in customers if c.customer_id not in named]
+    anonymous = iter(rng.sample(others, k=sum(1 for c in journeys if c.customer_id is None)))
     return [
         Purchase(
-            customer_id=buyer.customer_id,
+            customer_id=(buyer := journey.customer_id or next(anonymous)),
             price=price,
             quantity=rng.choice((1, 1, 1, 2)),
             method=method,
-            token=f"{method.value}-{buyer.customer_id}" if token == WALLET else token,
-            piece=rng.choice(content),
+            token=f"{method.value}-{buyer}" if token == WALLET else token,
+            click_id=journey.click_id or None,
+            came_from=journey.came_from,
         )
-        for buyer, (method, token) in zip(buyers, CHECKOUTS, strict=True)
+        for journey, (method, token) in zip(journeys, CHECKOUTS, strict=True)
     ]
 
 

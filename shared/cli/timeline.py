@@ -37,6 +37,12 @@ def segmented(data: Event) -> str:
     return f"{len(segments)} segments of {total} customers: {sizes}"
 
 
+def audience(data: Event) -> str:
+    chunk = int(data.get("chunk", 0))
+    members = len(data.get("members") or [])
+    return f"chunk {chunk + 1} of {data.get('chunks')}: {members:,} members for the launcher"
+
+
 def content_generated(data: Event) -> str:
     return f"{len(data.get('content') or [])} content pieces"
 
@@ -44,7 +50,14 @@ def content_generated(data: Event) -> str:
 def launched(data: Event) -> str:
     reach = data.get("reach") or {}
     split = ", ".join(f"{channel} {count:,}" for channel, count in reach.items())
-    return f"reached {data.get('total_reach', 0):,} ({split})"
+    skipped = data.get("skipped") or {}
+    why = ", ".join(f"{reason} {count:,}" for reason, count in skipped.items()) or "none"
+    return (
+        f"reached {data.get('total_reach', 0):,} ({split}); "
+        f"{data.get('messages_accepted', 0):,} emails accepted, "
+        f"{data.get('scheduled', 0):,} scheduled, {data.get('held_out', 0):,} held out, "
+        f"skipped: {why}; {len(data.get('ad_sets') or [])} ad sets bought"
+    )
 
 
 def payment(data: Event) -> str:
@@ -85,9 +98,15 @@ def payment_answer(view: Event) -> str:
 
 
 def revenue(data: Event) -> str:
+    credit = data.get("attribution") or {}
+    source = (
+        f"{credit.get('channel')} / {credit.get('segment_id')} / {credit.get('variant_id')}"
+        if credit.get("channel")
+        else "organic"
+    )
     return (
         f"{data.get('payment_id')} gross {money_text(data.get('gross'))}, "
-        f"net {money_text(data.get('net'))}"
+        f"net {money_text(data.get('net'))}, credited to {source}"
     )
 
 
@@ -104,6 +123,7 @@ SUMMARIES: dict[str, Callable[[Event], str]] = {
     topics.CAMPAIGN_REJECTED: rejected,
     topics.CAMPAIGN_PLANNED: planned,
     topics.CAMPAIGN_SEGMENTED: segmented,
+    topics.CAMPAIGN_AUDIENCE: audience,
     topics.CAMPAIGN_CONTENT_GENERATED: content_generated,
     topics.CAMPAIGN_LAUNCHED: launched,
     topics.PAYMENT_INITIATED: payment,

@@ -25,6 +25,18 @@ def up() -> int:
             f"mongodb   {addresses.mongodb}"
             + (" (started)" if "mongodb" in stack.started_infrastructure else " (existing)")
         )
+        print(
+            f"ads       {addresses.ad_platform}"
+            + (" (started)" if "ad-exchange" in stack.started_infrastructure else " (existing)")
+        )
+        print(
+            f"smtp      {addresses.smtp}"
+            + (
+                f" (started; messages on {addresses.mail_url}/messages)"
+                if "smtp" in stack.started_infrastructure
+                else " (existing)"
+            )
+        )
         stack.start_services()
         stack.wait_ready()
         for name in SERVICES:

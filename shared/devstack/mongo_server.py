@@ -3,7 +3,7 @@
 ``--standalone`` serves as a standalone ``mongod`` does: every transaction is refused with
 MongoDB's own error, so start-up's refusal of such a server can be tested.
 
-Two corrections to mongoeco 4.11's memory engine, applied before it starts:
+Four corrections to mongoeco 4.11's memory engine, applied before it starts:
 
 - It detects write conflicts at commit with one engine-wide version, so a commit in any
   database conflicts with every open transaction, and under steady load one service's
@@ -13,6 +13,17 @@ Two corrections to mongoeco 4.11's memory engine, applied before it starts:
 - When a commit fails it raises without discarding the transaction, whose writes then
   leak into later reads and vanish at the next abort. ``_abort_conflicting_commits``
   aborts it, as MongoDB does; the unit of work retries the conflict.
+- Every document inserted over the wire arrives alone, and a lone insert compares its
+  ``_id`` with every stored document's (``scan_payload_id``), in case a numeric id equals
+  one of another numeric type (1 and 1.0): an insert cost grows with the collection (100
+  inserts into 3,000 documents took 1.5 s). ``_look_up_string_ids`` skips that scan for
+  string and ObjectId ids, which equal only themselves and are already looked up by key.
+- A query uses an index only for a single-field equality, and an ``_id`` it cannot find
+  by key it looks for in every document: ``{"_id": {"$in": ids}}`` (the outbox relay's
+  marks, a batch's recipients) tests every listed id against every document (100 ids
+  among 5,000 documents took 0.27 s), and so does an upsert of a new ``_id`` (a customer
+  projection grew quadratically). ``_look_up_ids_by_key`` takes the documents named by
+  string or ObjectId ids straight from storage; the query's filter still runs on them.
 """
 
 import argparse
@@ -73,6 +84,49 @@ def _scope_conflicts_to_databases() -> None:
     MemoryEngine._commit_session_transaction = commit_scoped  # type: ignore[method-assign]
 
 
+def _look_up_string_ids() -> None:
+    from bson import ObjectId
+    from mongoeco.engines.memory import MemoryEngine
+
+    ensure = MemoryEngine._ensure_unique_indexes
+
+    def ensure_unique(self: Any, db: str, coll: str, candidate: Any, **options: Any) -> None:
+        if isinstance(candidate.get("_id"), str | ObjectId):
+            options["scan_payload_id"] = False
+        ensure(self, db, coll, candidate, **options)
+
+    MemoryEngine._ensure_unique_indexes = ensure_unique  # type: ignore[method-assign,assignment]
+
+
+def _look_up_ids_by_key() -> None:
+    from bson import ObjectId
+    from mongoeco.core.query_plan import AndCondition, EqualsCondition, InCondition
+    from mongoeco.engines._memory_collection import MemoryCollection
+    from mongoeco.engines.memory import MemoryEngine
+
+    candidates = MemoryEngine._candidate_items_for_plan_locked
+
+    def named_ids(plan: Any) -> tuple[Any, ...] | None:
+        for clause in plan.clauses if isinstance(plan, AndCondition) else (plan,):
+            if isinstance(clause, EqualsCondition) and clause.field == "_id":
+                ids: tuple[Any, ...] = (clause.value,)
+            elif isinstance(clause, InCondition) and clause.field == "_id":
+                ids = tuple(clause.values)
+            else:
+                continue
+            return ids if all(isinstance(value, str | ObjectId) for value in ids) else None
+        return None
+
+    def candidate_items(self: Any, coll: Any, query_plan: Any, **options: Any) -> Any:
+        ids = named_ids(query_plan)
+        if ids is None or not isinstance(coll, MemoryCollection):
+            return candidates(self, coll, query_plan, **options)
+        keys = {self._storage_key(value) for value in ids}
+        return [(key, coll[key]) for key in coll.ordered_keys(keys)]
+
+    MemoryEngine._candidate_items_for_plan_locked = candidate_items  # type: ignore[method-assign]
+
+
 def _refuse_transactions() -> None:
     from mongoeco.errors import OperationFailure
     from mongoeco.wire.sessions import WireSessionStore
@@ -97,6 +151,8 @@ async def serve(host: str, port: int, *, standalone: bool = False) -> None:
 
     _scope_conflicts_to_databases()
     _abort_conflicting_commits()
+    _look_up_string_ids()
+    _look_up_ids_by_key()
     if standalone:
         _refuse_transactions()
     stop = asyncio.Event()

@@ -77,6 +77,20 @@ class ProcessGroup:
         self.start("mongodb", argv)
         wait_until(lambda: answers(host, port), 30, f"MongoDB wire server on {host}:{port}")
 
+    def start_ad_exchange(self, host: str, port: int, token: str | None = None) -> None:
+        """The sandbox ad exchange, its clock running in real time (for the demo)."""
+        argv = [sys.executable, "-m", "shared.devstack.ad_exchange", "--host", host]
+        env = {"LAUNCHER_AD_PLATFORM_TOKEN": token} if token else {}
+        # A simulated minute a second: the demo sees ad clicks within its first minute.
+        self.start("ad-exchange", [*argv, "--port", str(port), "--speed", "60"], env)
+        wait_until(lambda: answers(host, port), 30, f"sandbox ad exchange on {host}:{port}")
+
+    def start_smtp_sink(self, host: str, port: int, http_port: int, directory: Path) -> None:
+        argv = [sys.executable, "-m", "shared.devstack.smtp_sink", "--host", host]
+        argv += ["--smtp-port", str(port), "--http-port", str(http_port)]
+        self.start("smtp", [*argv, "--directory", str(directory)])
+        wait_until(lambda: answers(host, port), 30, f"SMTP sink on {host}:{port}")
+
     def start_service(self, name: str, env: dict[str, str]) -> None:
         self.start(name, [sys.executable, "-m", f"services.{name}"], env)
 

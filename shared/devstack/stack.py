@@ -13,12 +13,13 @@ from pathlib import Path
 from shared.devstack.processes import SERVICES, ProcessGroup, answers, host_port, wait_until
 from shared.messaging.broker import ensure_topics
 
+SMTP_SINK_HTTP_PORT = 8026
 # Each service's HTTP port variable and its default (payment and analytics serve APIs there).
 HTTP_PORTS: Mapping[str, tuple[str, int]] = {
     "planner": ("PLANNER_HEALTH_PORT", 8010),
     "segmenter": ("SEGMENTER_HEALTH_PORT", 8011),
     "content": ("CONTENT_HEALTH_PORT", 8012),
-    "launcher": ("LAUNCHER_HEALTH_PORT", 8013),
+    "launcher": ("LAUNCHER_API_PORT", 8013),
     "payment": ("PAYMENT_API_PORT", 8000),
     "analytics": ("ANALYTICS_API_PORT", 8001),
 }
@@ -28,7 +29,9 @@ HTTP_PORTS: Mapping[str, tuple[str, int]] = {
 class StackAddresses:
     kafka: str
     mongodb: str
+    smtp: str
     env: Mapping[str, str]
+    ad_platform: str = "http://127.0.0.1:8030"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StackAddresses:
@@ -36,8 +39,19 @@ class StackAddresses:
         return cls(
             kafka=source.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
             mongodb=source.get("MONGODB_URL", "mongodb://localhost:27017"),
+            smtp=source.get("LAUNCHER_SMTP_URL", "smtp://127.0.0.1:8025"),
             env=source,
+            ad_platform=source.get("LAUNCHER_AD_PLATFORM_URL", "http://127.0.0.1:8030"),
         )
+
+    @property
+    def mail_http_port(self) -> int:
+        return int(self.env.get("SMTP_SINK_HTTP_PORT", SMTP_SINK_HTTP_PORT))
+
+    @property
+    def mail_url(self) -> str:
+        """The SMTP sink's messages over HTTP (the demo's shoppers read their email there)."""
+        return f"http://127.0.0.1:{self.mail_http_port}"
 
     def http_port(self, service: str) -> int:
         variable, default = HTTP_PORTS[service]
@@ -54,7 +68,8 @@ class LocalStack:
         self.started_infrastructure: list[str] = []
 
     def start_infrastructure(self) -> None:
-        """Start the broker and database unless something already answers at their address."""
+        """Start the broker, the database, the SMTP sink and the sandbox ad exchange, each
+        unless something already answers at its address."""
         kafka_host, kafka_port = host_port(self.addresses.kafka, 9092)
         if not answers(kafka_host, kafka_port):
             self.processes.start_broker(kafka_host, kafka_port)
@@ -63,6 +78,18 @@ class LocalStack:
         if not answers(mongo_host, mongo_port):
             self.processes.start_mongo(mongo_host, mongo_port)
             self.started_infrastructure.append("mongodb")
+        smtp_host, smtp_port = host_port(self.addresses.smtp, 25)
+        if not answers(smtp_host, smtp_port):
+            directory = Path(self.addresses.env.get("SMTP_SINK_DIR", ".devstack/mail"))
+            self.processes.start_smtp_sink(
+                smtp_host, smtp_port, self.addresses.mail_http_port, directory
+            )
+            self.started_infrastructure.append("smtp")
+        ads_host, ads_port = host_port(self.addresses.ad_platform, 8030)
+        if not answers(ads_host, ads_port):
+            token = self.addresses.env.get("LAUNCHER_AD_PLATFORM_TOKEN")
+            self.processes.start_ad_exchange(ads_host, ads_port, token)
+            self.started_infrastructure.append("ad-exchange")
         asyncio.run(ensure_topics(self.addresses.kafka))
 
     def service_env(self) -> dict[str, str]:

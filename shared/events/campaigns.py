@@ -32,6 +32,11 @@ class CampaignRequested(Contract):
     product: Product
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
+    send_in_local_windows: bool = Field(
+        default=True,
+        description="Send email only in the plan's windows, in each recipient's local time; "
+        "false sends at once (the 'send now' of marketing tools).",
+    )
 
     @field_validator("budget")
     @classmethod
@@ -92,6 +97,9 @@ class Schedule(Contract):
     ends_at: AwareDatetime
     send_windows: dict[Channel, list[SendWindow]] | None = Field(
         default=None, description="Per requested channel, when to send; absent means any time."
+    )
+    send_in_local_windows: bool = Field(
+        default=True, description="False: send at once, whatever the windows say."
     )
 
 
@@ -242,11 +250,57 @@ class CampaignContentGenerated(DecidedByAnEngine):
     content: list[ContentPiece]
 
 
-class CampaignLaunched(Contract):
+class AudienceMember(Contract):
+    customer_id: str
+    segment_id: str
+
+
+class CampaignAudience(Contract):
+    """One chunk of a campaign's membership: who is in which segment. A launch waits for
+    every chunk (``chunk`` counts from 0 to ``chunks - 1``)."""
+
     campaign_id: CampaignId
-    reach: dict[Channel, NonNegativeInt]
+    chunk: NonNegativeInt
+    chunks: int = Field(ge=1)
+    members: list[AudienceMember]
+
+
+class AdSetLaunched(Contract):
+    ad_set_id: str
+    channel: Channel
+    segment_id: str
+    variant_id: str
+    budget: Money
+    bid: Money = Field(description="The maximum bid per thousand impressions.")
+
+
+class CampaignLaunched(Contract):
+    """The campaign went live: who is reached, who was skipped and why, what was bought."""
+
+    campaign_id: CampaignId
+    reach: dict[Channel, NonNegativeInt] = Field(
+        description="People per channel: email recipients sent or scheduled; for ads, the "
+        "people the platform reports (impressions are counted apart)."
+    )
     total_reach: NonNegativeInt
     launched_at: datetime
+    messages_accepted: NonNegativeInt = Field(
+        default=0, description="Emails the recipients' servers accepted so far."
+    )
+    scheduled: NonNegativeInt = Field(
+        default=0, description="Emails waiting for a send window in the recipient's local time."
+    )
+    skipped: dict[str, NonNegativeInt] = Field(
+        default_factory=dict,
+        description="People sent nothing, by reason: no_consent, suppressed, frequency_capped, "
+        "no_address.",
+        examples=[{"no_consent": 412, "frequency_capped": 9}],
+    )
+    held_out: NonNegativeInt = Field(
+        default=0, description="People kept out to measure the campaign's lift."
+    )
+    impressions: dict[Channel, NonNegativeInt] = Field(default_factory=dict)
+    ad_sets: list[AdSetLaunched] = Field(default_factory=list)
 
 
 class ProcessorShare(Contract):
@@ -306,7 +360,14 @@ class CampaignPerformance(Contract):
     )
     conversion_rate: float | None = Field(default=None, description="Completed payments / reach.")
     revenue_by_channel: dict[Channel, Money] | None = Field(
-        default=None, description="Gross revenue attributed to each channel, when known."
+        default=None,
+        description="Gross revenue attributed to each channel (last touch, net of refunds), "
+        "in gross_revenue's currency: every planned channel, zero where nothing was "
+        "attributed; organic sales count in no channel. Absent before a plan or a sale.",
+    )
+    net_revenue_by_channel: dict[Channel, Money] | None = Field(
+        default=None,
+        description="The same, net of processor fees: what each channel earned the campaign.",
     )
     refunds: Money | None = Field(
         default=None,
@@ -320,6 +381,9 @@ class CampaignPerformance(Contract):
 
 
 __all__ = [
+    "AdSetLaunched",
+    "AudienceMember",
+    "CampaignAudience",
     "CampaignContentGenerated",
     "CampaignLaunched",
     "CampaignPerformance",

@@ -1,8 +1,9 @@
-"""Customer events: the CRM sync into the segmenter."""
+"""Customer events: the CRM sync into the segmenter and the launcher, and unsubscribes."""
 
-from typing import Annotated
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, Field, NonNegativeInt, StringConstraints
+from pydantic import AwareDatetime, Field, NonNegativeInt, StringConstraints, field_validator
 
 from shared.events.common import Contract
 from shared.money import Money
@@ -23,3 +24,32 @@ class CustomerUpserted(Contract):
     last_engaged_at: AwareDatetime | None = Field(
         default=None, description="Last open, click or visit."
     )
+    timezone: str | None = Field(
+        default=None,
+        description="IANA time zone the customer reads email in; without one the launcher "
+        "derives it from the country where the country has one zone, else uses UTC.",
+        examples=["Europe/Paris"],
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str | None) -> str | None:
+        if zone is None:
+            return None
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone such as 'Europe/Paris'") from None
+        return zone
+
+
+class CustomerUnsubscribed(Contract):
+    """A customer asked for no more marketing email: honoured by every later send."""
+
+    customer_id: str
+    campaign_id: str | None = Field(default=None, description="The email they unsubscribed from.")
+    source: Literal["one_click", "link", "complaint"] = Field(
+        description="How: the List-Unsubscribe one-click POST, the link in the footer, or a "
+        "spam complaint."
+    )
+    at: AwareDatetime

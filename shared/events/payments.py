@@ -1,7 +1,7 @@
 """Payment events: thin, public facts about a payment, separate from the stored record.
 
 Every event names the payment, its campaign and customer, the amount as ``Money``, how it
-was paid and through which processor, and the attribution the sale is credited to. A
+was paid and through which processor, and the tracked click it came through, if any. A
 completed payment adds its fee and net; a refund adds the refund's id and amount. The
 record the payment service keeps (its attempts, history, revision, flags, risk signals,
 the request's IP address) is its own and never travels.
@@ -60,7 +60,11 @@ class PaymentEvent(Contract):
         "processor decided.",
         examples=["stripe"],
     )
-    attribution: Attribution = Field(default_factory=Attribution)
+    click_id: str | None = Field(
+        default=None,
+        description="The tracked click the customer came through (the `cid` the storefront "
+        "passed): analytics attributes the sale from it, else from the customer's touches.",
+    )
     occurred_at: AwareDatetime = Field(description="When the payment reached this state.")
 
 

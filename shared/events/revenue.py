@@ -18,6 +18,9 @@ class RevenueRecorded(Contract):
     net: Money
     recorded_at: AwareDatetime
     attribution: Attribution
+    click_id: str | None = Field(
+        default=None, description="The tracked click the attribution rests on, if any."
+    )
 
 
 class RevenueReversed(Contract):
@@ -35,3 +38,4 @@ class RevenueReversed(Contract):
     net: Money = Field(description="gross - fee: what the campaign's net revenue loses.")
     reversed_at: AwareDatetime
     attribution: Attribution
+    click_id: str | None = None

@@ -3,12 +3,19 @@
 from typing import Final
 
 CUSTOMER_UPSERTED: Final = "customer.upserted"
+CUSTOMER_UNSUBSCRIBED: Final = "customer.unsubscribed"
 CAMPAIGN_REQUESTED: Final = "campaign.requested"
 CAMPAIGN_REJECTED: Final = "campaign.rejected"
 CAMPAIGN_PLANNED: Final = "campaign.planned"
 CAMPAIGN_SEGMENTED: Final = "campaign.segmented"
+CAMPAIGN_AUDIENCE: Final = "campaign.audience"
 CAMPAIGN_CONTENT_GENERATED: Final = "campaign.content_generated"
 CAMPAIGN_LAUNCHED: Final = "campaign.launched"
+ENGAGEMENT_SENT: Final = "engagement.sent"
+ENGAGEMENT_BOUNCED: Final = "engagement.bounced"
+ENGAGEMENT_CLICKED: Final = "engagement.clicked"
+ENGAGEMENT_HELD_OUT: Final = "engagement.held_out"
+ADS_REPORTED: Final = "ads.reported"
 PAYMENT_INITIATED: Final = "payment.initiated"
 PAYMENT_COMPLETED: Final = "payment.completed"
 PAYMENT_FAILED: Final = "payment.failed"
@@ -20,12 +27,19 @@ CAMPAIGN_PERFORMANCE: Final = "campaign.performance"
 
 DOMAIN_TOPICS: Final = (
     CUSTOMER_UPSERTED,
+    CUSTOMER_UNSUBSCRIBED,
     CAMPAIGN_REQUESTED,
     CAMPAIGN_REJECTED,
     CAMPAIGN_PLANNED,
     CAMPAIGN_SEGMENTED,
+    CAMPAIGN_AUDIENCE,
     CAMPAIGN_CONTENT_GENERATED,
     CAMPAIGN_LAUNCHED,
+    ENGAGEMENT_SENT,
+    ENGAGEMENT_BOUNCED,
+    ENGAGEMENT_CLICKED,
+    ENGAGEMENT_HELD_OUT,
+    ADS_REPORTED,
     PAYMENT_INITIATED,
     PAYMENT_COMPLETED,
     PAYMENT_FAILED,

@@ -33,7 +33,11 @@ DEFAULT_BANNED_CLAIMS = (
 PLACEHOLDER = re.compile(
     r"\{\{?\s*[A-Za-z_][\w.]*\s*\}?\}|\*\|[^|*\s]+\|\*|%%[^%\s]+%%|\[\[[^\]\s]+\]\]"
 )
-UNSUBSCRIBE_LINK = re.compile(r"https?://\S*unsubscribe\S*", re.IGNORECASE)
+# The send-time token, a link that says what it is, or any link after "Unsubscribe:".
+UNSUBSCRIBE_LINK = re.compile(
+    r"\{unsubscribe_url\}|https?://\S*unsubscribe\S*|unsubscribe:\s*https?://\S+",
+    re.IGNORECASE,
+)
 
 
 def check_content(

@@ -1,7 +1,7 @@
 """``make bench``: the payment pipeline next to the broker's raw ceiling, on one infrastructure,
-the payment API under load, then the segmentation figures (compute at a million customers,
-read from MongoDB, quality). Name parts to run only those: ``python -m tests.benchmarks
-payment-api``.
+the payment API under load, email send throughput to the local SMTP sink, then the
+segmentation figures (compute at a million customers, read from MongoDB, quality). Name
+parts to run only those: ``python -m tests.benchmarks email``.
 
 Infrastructure is found as the tests find it: KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL, else
 testcontainers, else the local stand-ins. The payment and analytics services run as their
@@ -19,14 +19,16 @@ from pathlib import Path
 
 from shared.devstack.stack import LocalStack, StackAddresses
 from tests.benchmarks.broker_ceiling import produce_consume
+from tests.benchmarks.email_send import email_send
 from tests.benchmarks.figures import latency_line, peak_rss_mib
+from tests.benchmarks.launch_latency import launch_latency
 from tests.benchmarks.payment_api import payment_api
 from tests.benchmarks.payment_load import SERVICE_ENV
 from tests.benchmarks.payment_pipeline import push_payments
 from tests.benchmarks.segmentation import compute_step, quality, read_step
 from tests.support.infrastructure import TestInfrastructure, free_port, test_infrastructure
 
-PARTS = ("pipeline", "payment-api", "segmentation")
+PARTS = ("pipeline", "payment-api", "email", "launch", "segmentation")
 
 
 def main() -> None:
@@ -40,8 +42,20 @@ def main() -> None:
     parser.add_argument("--payment-seconds", type=float, default=10.0)
     parser.add_argument("--payment-rate", type=float, default=100.0)
     parser.add_argument("--payment-rate-seconds", type=float, default=5.0)
+    parser.add_argument("--email-messages", type=int, default=5_000)
+    parser.add_argument("--email-concurrency", type=int, default=16)
+    parser.add_argument("--email-dkim", action="store_true", help="sign every message")
     parser.add_argument("--segmentation-customers", type=int, default=1_000_000)
     parser.add_argument("--segmentation-read", type=int, default=5_000)
+    parser.add_argument(
+        "--launch-customers",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[10_000, 100_000],
+        help="customer base sizes for request -> first message, comma-separated",
+    )
+    parser.add_argument(
+        "--launch-observe", type=float, default=30.0, help="seconds counted after the first"
+    )
     args = parser.parse_args()
     parts = set(args.parts or PARTS)
     log_dir = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -52,6 +66,10 @@ def main() -> None:
             pipeline(infra, log_dir, args)
         if "payment-api" in parts:
             payment_api(infra, log_dir, args)
+        if "email" in parts:
+            email_send(infra, log_dir, args.email_messages, args.email_concurrency, args.email_dkim)
+        if "launch" in parts:
+            launch_latency(infra, log_dir, args.launch_customers, args.launch_observe)
         if "segmentation" in parts:
             asyncio.run(
                 read_step(infra.mongodb, infra.db_prefix, args.segmentation_read, infra.description)

@@ -58,7 +58,7 @@ class CpuMeter:
         assert self.began is not None
         self.used = {n: cpu_seconds(pid) - self.began[n] for n, pid in self.pids.items()}
 
-    def line(self, payments: int, seconds: float) -> str:
+    def line(self, payments: int, seconds: float, unit: str = "payment") -> str:
         assert self.used is not None
         parts = [
             f"{name} {used / payments * 1000:.1f} ms ({used / seconds:.0%} of a core)"
@@ -66,6 +66,6 @@ class CpuMeter:
         ]
         total = sum(self.used.values())
         return (
-            f"CPU per payment: {', '.join(parts)}; together {total / payments * 1000:.1f} ms, "
+            f"CPU per {unit}: {', '.join(parts)}; together {total / payments * 1000:.1f} ms, "
             f"{total / seconds / (os.cpu_count() or 1):.0%} of the machine"
         )

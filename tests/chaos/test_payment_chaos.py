@@ -122,7 +122,10 @@ async def test_money_is_neither_lost_nor_doubled_through_kills_timeouts_and_race
     payment = PaymentProcess(
         infra, tmp_path, payment_env(infra, prefix, port, stripe_api, paypal_api)
     )
-    analytics = settings_for(AnalyticsSettings, infra, mongodb_db_prefix=prefix)
+    # Its storefront names click ids no launcher made: there is no click to wait for.
+    analytics = settings_for(
+        AnalyticsSettings, infra, mongodb_db_prefix=prefix, analytics_click_grace_seconds=0
+    )
     async with (
         running(build_analytics, analytics),
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=30) as http,

@@ -15,6 +15,7 @@ from shared.events.topics import (
     CAMPAIGN_PERFORMANCE,
     CAMPAIGN_PLANNED,
     CAMPAIGN_SEGMENTED,
+    ENGAGEMENT_SENT,
     PAYMENT_COMPLETED,
     PAYMENT_FAILED,
     PAYMENT_REFUNDED,
@@ -26,13 +27,14 @@ from tests.support.factories import (
     campaign_launched,
     campaign_planned,
     campaign_segmented,
+    message_sent,
     money,
     payment_completed,
     payment_failed,
     payment_refunded,
 )
 from tests.support.kafka import Event, cloud_event, for_campaign
-from tests.support.services import REPORTS_AUTH, running, settings_for
+from tests.support.services import REPORTS_AUTH, caught_up, running, settings_for
 
 type Report = dict[str, Any]
 
@@ -107,7 +109,8 @@ async def test_each_completed_payment_records_revenue_once_and_failed_ones_none(
         money("4.65"),
         money("145.34"),
     )
-    assert data["attribution"]["channel"] == "email"
+    assert data["attribution"] == {}  # no touch of the customer's: organic
+    assert "click_id" not in data
     assert (revenue["subject"], revenue["correlationid"]) == (cid, cid)
     assert revenue["causationid"] == delivered["id"]
     assert report["totals"]["gross"] == money("299.98")
@@ -117,9 +120,17 @@ async def test_each_completed_payment_records_revenue_once_and_failed_ones_none(
 async def test_report_combines_plan_segments_reach_and_payments_in_any_order(infra, publisher):
     cid = campaign_id()
     settings = settings_for(AnalyticsSettings, infra)
-    async with running(build, settings), api(settings) as http:
+    sent = message_sent(cid)
+    async with running(build, settings) as service, api(settings) as http:
+        await publish(publisher, ENGAGEMENT_SENT, sent, cid)
+        await caught_up(service, ENGAGEMENT_SENT)  # the email came before the payment
         # Payments before the plan they belong to: totals start from whichever comes first.
-        stripe = await publish(publisher, PAYMENT_COMPLETED, payment_completed(cid), cid)
+        stripe = await publish(
+            publisher,
+            PAYMENT_COMPLETED,
+            payment_completed(cid, customer_id=sent["customer_id"]),
+            cid,
+        )
         await publish(publisher, PAYMENT_COMPLETED, paypal_payment(cid), cid)
         await publish(publisher, PAYMENT_FAILED, payment_failed(cid), cid)
         await publish(publisher, CAMPAIGN_PLANNED, campaign_planned(cid, ai_cost="2.5"), cid)
@@ -164,7 +175,11 @@ async def test_report_combines_plan_segments_reach_and_payments_in_any_order(inf
         money("145.34"),
     )
     assert stripe_line["status"] == "completed"
-    assert stripe_line["attribution"]["segment_id"] == "high_value"
+    assert stripe_line["attribution"] == {
+        "segment_id": "high_value",
+        "channel": "email",
+        "variant_id": "high_value-email-a",
+    }  # from the email the customer was sent
     assert report["other_currencies"] == []
     assert report["spend"] == money("50003.00")  # the budget and the three AI steps
     assert report["actual_roi"] == -0.9961  # (193.10 - 50,003) / 50,003

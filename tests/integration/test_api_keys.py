@@ -25,6 +25,8 @@ from services.analytics.app import build as build_analytics
 from services.analytics.settings import AnalyticsSettings
 from services.content.app import build as build_content
 from services.content.settings import ContentSettings
+from services.launcher.app import build as build_launcher
+from services.launcher.settings import LauncherSettings
 from services.planner.app import build as build_planner
 from services.planner.settings import PlannerSettings
 from services.segmenter.app import build as build_segmenter
@@ -99,6 +101,7 @@ async def apis(
         "planner": (build_planner, settings_for(PlannerSettings, infra, **with_keys)),
         "segmenter": (build_segmenter, settings_for(SegmenterSettings, infra, **with_keys)),
         "content": (build_content, settings_for(ContentSettings, infra, **with_keys)),
+        "launcher": (build_launcher, settings_for(LauncherSettings, infra, **with_keys)),
     }
     async with (
         payment_api(payment) as paying,
@@ -192,13 +195,14 @@ def reporting_routes(cid: str) -> list[Route]:
         Route("segmenter", "reports:read", decisions, 200),
         Route("content", "reports:read", decisions, 200),
         Route("segmenter", "reports:read", get("/v1/customers/count"), 200),
+        Route("launcher", "reports:read", get("/v1/customers/count"), 200),
     ]
 
 
 ROUTE_NAMES = [
     "payment-create", "payment-list", "payment-get", "payment-review", "payment-refund",
     "analytics-report", "analytics-performance", "planner-decisions", "segmenter-decisions",
-    "content-decisions", "segmenter-customer-count",
+    "content-decisions", "segmenter-customer-count", "launcher-customer-count",
 ]  # fmt: skip
 
 
@@ -221,7 +225,9 @@ async def test_each_route_needs_a_key_holding_its_scope(
     assert allowed.status_code == route.allowed, allowed.text
 
 
-@pytest.mark.parametrize("service", ["payment", "analytics", "planner", "segmenter", "content"])
+@pytest.mark.parametrize(
+    "service", ["payment", "analytics", "planner", "segmenter", "content", "launcher"]
+)
 async def test_health_needs_no_key(apis: dict[str, httpx.AsyncClient], service: str) -> None:
     assert (await apis[service].get("/health/live")).status_code == 200
 
@@ -252,6 +258,7 @@ async def test_the_analytics_key_opens_analytics_and_the_reporting_reads_only(
         "planner": [f"/v1/campaigns/{cid}/decisions"],
         "segmenter": [f"/v1/campaigns/{cid}/decisions", "/v1/customers/count"],
         "content": [f"/v1/campaigns/{cid}/decisions"],
+        "launcher": ["/v1/customers/count"],
     }
     for service, paths in calls.items():
         for path in paths:

@@ -32,7 +32,6 @@ from tests.support.services import REPORTS_AUTH, running, settings_for
 ADDRESS = "Example Shop, 1 Test Street, Springfield, USA"
 SENDER = Sender(
     landing_base_url="https://shop.example.com",
-    unsubscribe_base_url="https://shop.example.com/unsubscribe",
     postal_address=ADDRESS,
     banned_claims=DEFAULT_BANNED_CLAIMS,
 )
@@ -110,7 +109,7 @@ async def test_the_models_copy_is_framed_with_the_footer_and_tracking_links(fake
     email = by_id["high_value-email-a"]
     assert email.subject == "Quiet, for high_value ears: Noise-cancelling headphones"
     assert email.body.startswith("Hi {first_name},\n\nHear only what you choose: high_value")
-    assert f"https://shop.example.com/unsubscribe?campaign={CID}" in email.body
+    assert "Unsubscribe: {unsubscribe_url}" in email.body
     assert ADDRESS in email.body
     assert by_id["at_risk-web-b"].headline == "Quiet until Mar 15"
     assert by_id["at_risk-social-c"].body == pitches("at_risk")["social_proof"]["line"]

@@ -96,7 +96,7 @@ async def test_card_payment_is_completed_with_stripe_fees_and_announced_keyed_by
         "amount": usd("149.99"),
         "payment_method": "credit_card",
         "processor": "stripe",
-        "attribution": payment["attribution"],
+        "click_id": payment["click_id"],
         "occurred_at": completed["data"]["occurred_at"],
         "processor_transaction_id": payment["processor_transaction_id"],
         "fee": usd("4.65"),

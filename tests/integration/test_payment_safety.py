@@ -105,8 +105,8 @@ def _with(**changes: Any) -> dict[str, Any]:
 
 
 def _attributed(**changes: Any) -> dict[str, Any]:
-    body = payment_request()
-    return body | {"attribution": body["attribution"] | changes}
+    attribution = {"segment_id": "high_value", "channel": "email", "variant_id": "v-a"}
+    return payment_request() | {"attribution": attribution | changes}
 
 
 CARD_DATA_PLACEMENTS = [

@@ -42,7 +42,7 @@ def test_a_service_refuses_to_start_on_a_server_that_cannot_run_transactions(
                 "PATH": "/usr/bin:/bin",
                 "KAFKA_BOOTSTRAP_SERVERS": infra.kafka,
                 "MONGODB_URL": f"mongodb://127.0.0.1:{port}",
-                "LAUNCHER_HEALTH_PORT": str(free_port()),
+                "LAUNCHER_API_PORT": str(free_port()),
             },
             capture_output=True,
             text=True,

@@ -19,6 +19,7 @@ from shared.storage.mongo import connect, service_database
 from shared.storage.unit_of_work import (
     OUTBOX,
     AlreadyProcessedError,
+    Emission,
     Transaction,
     UnitOfWork,
     WriteConflictError,
@@ -163,3 +164,27 @@ async def stored_customers(http: httpx.AsyncClient, url: str, expected: int) -> 
             if count != expected:
                 await asyncio.sleep(0.1)
     return count
+
+
+async def test_emit_many_queues_every_event_in_one_write_published_only_on_commit(
+    uow: UnitOfWork[Transaction],
+) -> None:
+    keys = [f"many-{n}" for n in range(3)]
+    emissions = [Emission(CUSTOMER_UPSERTED, Probe(name=key), key) for key in keys]
+
+    async def aborted() -> None:
+        async with uow as tx:
+            await tx.emit_many(emissions)
+            raise RuntimeError("aborted after the write")
+
+    with pytest.raises(RuntimeError):
+        await aborted()
+    assert await uow.db[OUTBOX].count_documents({"key": {"$in": keys}}) == 0
+
+    async with uow as tx:
+        events = await tx.emit_many(emissions)
+
+    rows = await uow.db[OUTBOX].find({"key": {"$in": keys}}).sort("_id", 1).to_list()
+    assert [row["key"] for row in rows] == keys
+    assert [row["event_id"] for row in rows] == [event.id for event in events]
+    assert [event.correlationid for event in events] == keys

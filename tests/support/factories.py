@@ -141,11 +141,7 @@ def payment_event(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
         "amount": money("149.99"),
         "payment_method": "credit_card",
         "processor": "stripe",
-        "attribution": {
-            "segment_id": "high_value",
-            "channel": "email",
-            "variant_id": "high_value-email-a",
-        },
+        "click_id": None,
         "occurred_at": datetime.now(UTC).isoformat(),
     }
     return event | overrides
@@ -216,7 +212,12 @@ def revenue_recorded(cid: str | None = None, **overrides: Any) -> dict[str, Any]
         "fee": completed["fee"],
         "net": completed["net"],
         "recorded_at": completed["occurred_at"],
-        "attribution": completed["attribution"],
+        "attribution": {
+            "segment_id": "high_value",
+            "channel": "email",
+            "variant_id": "high_value-email-a",
+        },
+        "click_id": None,
     }
     return recorded | overrides
 
@@ -256,7 +257,8 @@ def campaign_performance(cid: str | None = None, **overrides: Any) -> dict[str, 
         "roi": -0.9961,
         "ai_cost": "0.25",
         "conversion_rate": 0.0015,
-        "revenue_by_channel": {"email": money("199.99")},
+        "revenue_by_channel": {"email": money("149.99"), "social": money("0.00")},
+        "net_revenue_by_channel": {"email": money("145.34"), "social": money("0.00")},
         "refunds": money("10.00"),
         "other_currencies": [
             {
@@ -283,6 +285,78 @@ def campaign_launched(cid: str | None = None, **overrides: Any) -> dict[str, Any
     return launched | overrides
 
 
+def campaign_launched_with_ads(cid: str | None = None) -> dict[str, Any]:
+    """A campaign.launched payload with one ad set bought on social."""
+    return campaign_launched(
+        cid,
+        messages_accepted=760,
+        scheduled=40,
+        skipped={"no_consent": 120, "frequency_capped": 4},
+        held_out=42,
+        impressions={"social": 90000},
+        ad_sets=[
+            {
+                "ad_set_id": "as_1",
+                "channel": "social",
+                "segment_id": "high_value",
+                "variant_id": "high_value-social-a",
+                "budget": money("5000.00"),
+                "bid": money("9.00"),
+            }
+        ],
+    )
+
+
+def touch(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """What every engagement event names: campaign, segment, channel, variant and when."""
+    return {
+        "campaign_id": cid or campaign_id(),
+        "segment_id": "high_value",
+        "channel": "email",
+        "variant_id": "high_value-email-a",
+        "at": datetime.now(UTC).isoformat(),
+    } | overrides
+
+
+def message_sent(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
+    return (
+        touch(
+            cid,
+            customer_id=f"customer-{uuid.uuid4().hex[:12]}",
+            message_id=f"<{uuid.uuid4()}@shop>",
+        )
+        | overrides
+    )
+
+
+def link_clicked(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
+    return (
+        touch(
+            cid,
+            click_id=f"clk_{uuid.uuid4().hex}",
+            customer_id=f"customer-{uuid.uuid4().hex[:12]}",
+            source="email",
+        )
+        | overrides
+    )
+
+
+def ads_reported(cid: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """An ads.reported payload: 12,000 impressions and 96 clicks for 84.30 of 5,000.00."""
+    return {
+        "campaign_id": cid or campaign_id(),
+        "ad_set_id": "as_1",
+        "channel": "social",
+        "segment_id": "high_value",
+        "variant_id": "high_value-social-a",
+        "impressions": 12000,
+        "clicks": 96,
+        "spend": money("84.30"),
+        "budget": money("5000.00"),
+        "as_of": datetime.now(UTC).isoformat(),
+    } | overrides
+
+
 def payment_request(
     cid: str | None = None, *, amount: str = "149.99", currency: str = "USD", **overrides: Any
 ) -> dict[str, Any]:
@@ -293,11 +367,7 @@ def payment_request(
         "amount": {"amount": amount, "currency": currency},
         "payment_method": "credit_card",
         "payment_token": "pm_card_visa",
-        "attribution": {
-            "segment_id": "high_value",
-            "channel": "email",
-            "variant_id": "high_value-email-a",
-        },
+        "click_id": f"clk_{uuid.uuid4().hex}",
     }
     return request | overrides
 

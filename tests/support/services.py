@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -70,6 +70,18 @@ async def until(condition: Callable[[], object], timeout: float = 30, what: str 
     try:
         async with asyncio.timeout(timeout):
             while not condition():
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"not within {timeout}s: {what or condition}") from None
+
+
+async def until_async(
+    condition: Callable[[], Awaitable[object]], timeout: float = 30, what: str = ""
+) -> None:
+    """``until`` for a condition that must be awaited (a database read, say)."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not await condition():
                 await asyncio.sleep(0.05)
     except TimeoutError:
         raise AssertionError(f"not within {timeout}s: {what or condition}") from None

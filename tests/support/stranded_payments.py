@@ -60,7 +60,7 @@ async def stranded_payment(
         "processed_at": None,
         "metadata": {
             "campaign_attribution": body["campaign_id"],
-            "attribution": body["attribution"],
+            "click_id": body.get("click_id"),
             "processor_fees": {
                 "processor_fee": fee,
                 "net_amount": amount - fee,

@@ -10,7 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.analytics import domain, figures, refunds
+from services.analytics.attribution.rule import Attributed
 from services.analytics.domain import CampaignTotals
+from services.analytics.journeys import Touch, TouchKind
 from services.analytics.payment_lines import LineStatus, completed_line, failed_line, refunded_line
 from services.analytics.refunds import ReversedSoFar
 from shared.events.campaigns import (
@@ -19,7 +21,8 @@ from shared.events.campaigns import (
     CampaignPlanned,
     CampaignSegmented,
 )
-from shared.events.payments import PaymentCompleted, PaymentFailed, PaymentRefunded
+from shared.events.common import Channel
+from shared.events.payments import Attribution, PaymentCompleted, PaymentFailed, PaymentRefunded
 from shared.events.revenue import RevenueRecorded, RevenueReversed
 from shared.money import Money, minor_unit, round_half_up
 from tests.support.factories import (
@@ -33,6 +36,18 @@ from tests.support.factories import (
 )
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+EMAIL_SEND = Touch(
+    kind=TouchKind.SENT,
+    key="<m1@shop>",
+    campaign_id="spring",
+    segment_id="high_value",
+    channel=Channel.EMAIL,
+    variant_id="high_value-email-a",
+    at=NOW,
+    customer_id="customer_1",
+)
+EMAILED = Attributed("spring", EMAIL_SEND.attribution, None, (EMAIL_SEND,))
+ORGANIC = Attributed("spring", Attribution(), None, ())
 
 
 def completed(cid: str = "spring", **overrides: Any) -> PaymentCompleted:
@@ -44,7 +59,7 @@ def paypal_payment(cid: str = "spring") -> PaymentCompleted:
 
 
 def revenue(**overrides: Any) -> RevenueRecorded:
-    return domain.revenue_from(completed(**overrides), NOW)
+    return domain.revenue_from(completed(**overrides), NOW, EMAILED)
 
 
 def plan(amount: str = "50000.00", currency: str = "USD") -> CampaignPlanned:
@@ -58,15 +73,26 @@ def test_completed_payment_earns_its_amount_less_the_processor_fee():
     assert recorded.gross == Money.of("149.99", "USD")
     assert recorded.fee == Money.of("4.65", "USD")
     assert recorded.net == Money.of("145.34", "USD")
-    assert recorded.attribution.segment_id == "high_value"
     assert recorded.recorded_at == NOW
+
+
+def test_revenue_is_credited_as_the_journey_says_never_as_the_payment_claims():
+    payment = completed(campaign_id="spring", click_id="clk_forged")
+    elsewhere = Attributed("autumn", EMAIL_SEND.attribution, "clk_real", (EMAIL_SEND,))
+
+    recorded = domain.revenue_from(payment, NOW, elsewhere)
+    organic = domain.revenue_from(payment, NOW, ORGANIC)
+
+    assert (recorded.campaign_id, recorded.click_id) == ("autumn", "clk_real")
+    assert recorded.attribution.variant_id == "high_value-email-a"
+    assert (organic.attribution, organic.click_id) == (Attribution(), None)
 
 
 def test_a_refund_records_the_revenue_its_payment_completed_with():
     payment = payment_completed("spring")
     refund = PaymentRefunded.model_validate(payment_refunded(payment, "10.00"))
-    from_refund = domain.revenue_from(refund, NOW)
-    from_completion = domain.revenue_from(PaymentCompleted.model_validate(payment), NOW)
+    from_refund = domain.revenue_from(refund, NOW, EMAILED)
+    from_completion = domain.revenue_from(PaymentCompleted.model_validate(payment), NOW, EMAILED)
     assert from_refund == from_completion
 
 
@@ -75,14 +101,14 @@ def test_a_fee_in_another_currency_than_the_amount_is_refused_naming_the_field()
         payment_completed("spring") | {"fee": money("4.65", "EUR")}
     )
     with pytest.raises(domain.InvalidPaymentEventError, match="EUR") as raised:
-        domain.revenue_from(payment, NOW)
+        domain.revenue_from(payment, NOW, EMAILED)
     assert raised.value.field == "fee"
 
 
 def totals_with_two_sales_and_a_failure() -> CampaignTotals:
     totals = CampaignTotals("spring")
     totals.record_revenue(revenue())
-    totals.record_revenue(domain.revenue_from(paypal_payment(), NOW))
+    totals.record_revenue(domain.revenue_from(paypal_payment(), NOW, EMAILED))
     totals.record_failure()
     return totals
 
@@ -306,7 +332,7 @@ def test_refund_in_another_currency_than_its_payment_is_refused():
 
 
 def test_reversal_carries_the_payment_s_campaign_processor_and_attribution():
-    recorded = domain.revenue_from(paypal_payment(), NOW)
+    recorded = domain.revenue_from(paypal_payment(), NOW, EMAILED)
 
     reversal = refunds.reverse_refund(recorded, "re_1", recorded.gross, ReversedSoFar(), NOW)
 
@@ -355,3 +381,31 @@ def test_payment_line_shows_what_was_refunded_and_whether_in_full():
     )
     assert (fully.status, fully.refunded) == (LineStatus.REFUNDED, Money.of("149.99", "USD"))
     assert (fully.amount, fully.fee, fully.net) == (line.amount, line.fee, line.net)
+
+
+def test_performance_carries_attributed_revenue_per_planned_channel_organic_in_none():
+    totals = CampaignTotals("spring")
+    totals.record_plan(plan())
+    emailed = revenue()  # 149.99, fee 4.65, net 145.34, credited to email
+    totals.record_revenue(emailed)
+    totals.record_revenue(domain.revenue_from(paypal_payment(), NOW, ORGANIC))
+    [refund] = reverse_one_at_a_time(emailed, [Decimal("49.99")])
+    totals.record_refund(refund, first_for_payment=True)
+
+    report = figures.performance(totals, NOW)
+
+    assert report.revenue_by_channel == {
+        Channel.EMAIL: Money.of("100.00", "USD"),
+        Channel.SOCIAL: Money.zero("USD"),
+        Channel.WEB: Money.zero("USD"),
+    }
+    assert report.net_revenue_by_channel is not None
+    assert report.net_revenue_by_channel[Channel.EMAIL] == Money.of("96.90", "USD")
+    assert report.gross_revenue == Money.of("150.00", "USD")  # the organic 50.00 too
+
+
+def test_performance_of_organic_sales_only_before_a_plan_names_no_channel():
+    totals = CampaignTotals("spring")
+    totals.record_revenue(domain.revenue_from(paypal_payment(), NOW, ORGANIC))
+    report = figures.performance(totals, NOW)
+    assert (report.revenue_by_channel, report.net_revenue_by_channel) == (None, None)

@@ -14,11 +14,10 @@ from shared.cli.app import app
 from shared.cli.customer_base import generate_customer_base, group_sizes
 from shared.cli.customer_import import customer_lines, read_customers
 from shared.cli.report_view import render_report
-from shared.cli.shopper import plan_purchases
-from shared.cli.timeline import payment, payment_answer
-from shared.events.campaigns import ContentPiece
-from shared.events.common import Channel
+from shared.cli.shopper import ShopperClick, plan_purchases
+from shared.cli.timeline import payment, payment_answer, summary
 from shared.events.customers import CustomerUpserted
+from shared.events.topics import CAMPAIGN_AUDIENCE
 from shared.money import Money
 from tests.support.factories import campaign_request
 
@@ -197,6 +196,88 @@ def test_report_shows_payments_in_other_currencies_beside_the_totals():
     assert "96.80 EUR" in text
 
 
+def credit(**by_model: str) -> dict[str, object]:
+    models = ("last_touch", "first_touch", "linear", "time_decay", "position_based", "markov")
+    return {model: usd(by_model.get(model, "0.00")) for model in models}
+
+
+def breakdown_row(key: str, **figures: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "key": key, "recipients": 0, "impressions": 0, "clicks": 0, "conversions": 0,
+        "conversion_rate": None, "gross": usd("0.00"), "fees": usd("0.00"),
+        "net": usd("0.00"), "spend": usd("0.00"), "roi": None,
+    }  # fmt: skip
+    return row | figures
+
+
+def test_report_shows_the_funnel_breakdowns_models_side_by_side_and_the_lift():
+    email = breakdown_row(
+        "email", recipients=600, clicks=40, conversions=12, conversion_rate=0.02,
+        net=usd("1745.34"), spend=usd("200.00"), roi=7.7267,
+    )  # fmt: skip
+    social = breakdown_row("social", impressions=90000, clicks=96, conversions=3)
+    report = {
+        "campaign_id": "c-1",
+        "payments": [],
+        "funnel": [
+            {"channel": "email", "emailed": 600, "delivered": 588, "clicked": 40, "paid": 12},
+            {"channel": "social", "impressions": 90000, "clicked": 96, "paid": 3},
+        ],
+        "breakdowns": {
+            "channels": [email, social],
+            "segments": [breakdown_row("high_value")],
+            "variants": [breakdown_row("high_value-email-a")],
+            "unattributed": {
+                "payments": 2,
+                "gross": usd("99.98"),
+                "fees": usd("3.10"),
+                "net": usd("96.88"),
+            },
+        },
+        "attribution_models": {
+            "attributed_net": usd("2181.67"),
+            "conversions": 15,
+            "channels": [
+                {"key": "email"} | credit(last_touch="1745.34", markov="1600.00"),
+                {"key": "social"} | credit(last_touch="436.33", markov="581.67"),
+            ],
+            "variants": [],
+        },
+        "lift": {
+            "treated": {"people": 600, "converted": 12, "conversion_rate": 0.02},
+            "held_out": {"people": 32, "converted": 0, "conversion_rate": 0.0},
+            "absolute_lift": 0.02,
+            "absolute_interval": {"low": -0.0884, "high": 0.0334},
+            "relative_lift": None,
+            "relative_interval": None,
+            "confidence": 0.95,
+        },
+        "processors": [
+            {
+                "processor": "stripe",
+                "completed": 14,
+                "failed": 1,
+                "success_rate": 0.9333,
+                "fees": usd("65.10"),
+                "mean_latency_seconds": 0.412,
+            }
+        ],
+    }
+
+    text = rendered(report)
+
+    assert "Funnel: sent → delivered → clicked → paid" in text
+    assert "90,000" in text  # social's impressions
+    assert "2.00%" in text  # email's conversion rate
+    assert "organic (unattributed)" in text
+    assert "96.88" in text
+    assert "Markov" in text
+    assert "1,600.00" in text
+    assert "Lift +2.0 pts, 95% interval -8.8 pts to +3.3 pts" in text
+    assert "0.41 s" in text
+    assert "93.3%" in text
+
+
 def test_report_of_a_campaign_not_yet_planned_renders_with_gaps_marked():
     text = rendered({"campaign_id": "c-1", "name": None, "budget": None, "payments": []})
     assert "Campaign c-1" in text
@@ -205,14 +286,9 @@ def test_report_of_a_campaign_not_yet_planned_renders_with_gaps_marked():
 
 def test_demo_shoppers_pay_with_their_own_wallets_from_their_own_addresses():
     customers = generate_customer_base(60, seed=3, now=NOW)
-    piece = ContentPiece(
-        segment_id="high_value",
-        channel=Channel.EMAIL,
-        variant_id="high_value-email-a",
-        body="Hi {first_name}",
-        cta_url="https://shop.example.com/p/sku",
-    )
-    purchases = plan_purchases(customers, [piece], piece_price())
+    clicks = [ShopperClick(f"clk_{n}", customers[n].customer_id, "email") for n in range(9)]
+    clicks += [ShopperClick(f"clk_ad_{n}", None, "ad") for n in range(4)]
+    purchases = plan_purchases(customers, clicks, piece_price())
 
     wallets = [p.token for p in purchases if p.method.value in ("paypal", "bitcoin", "ethereum")]
     assert len(set(wallets)) == len(wallets), "a shared wallet token reads as velocity"
@@ -220,7 +296,23 @@ def test_demo_shoppers_pay_with_their_own_wallets_from_their_own_addresses():
     addresses = {p.client_ip for p in purchases}
     assert len(addresses) > len(purchases) // 2
     assert all(ipaddress.ip_address(a) in ipaddress.ip_network("203.0.113.0/24") for a in addresses)
-    assert purchases[0].client_ip == plan_purchases(customers, [piece], piece_price())[0].client_ip
+    assert purchases[0].client_ip == plan_purchases(customers, clicks, piece_price())[0].client_ip
+
+
+def test_demo_shoppers_pay_with_the_click_they_made_and_a_few_with_none():
+    customers = generate_customer_base(60, seed=3, now=NOW)
+    clicks = [ShopperClick(f"clk_{n}", customers[n].customer_id, "email") for n in range(9)]
+    clicks += [ShopperClick(f"clk_ad_{n}", None, "ad") for n in range(4)]
+    purchases = plan_purchases(customers, clicks, piece_price(), organic=2)
+
+    assert [p.click_id for p in purchases[:13]] == [c.click_id for c in clicks]
+    assert [p.customer_id for p in purchases[:9]] == [c.customer_id for c in clicks[:9]]
+    assert [(p.click_id, p.came_from) for p in purchases[13:]] == [(None, "organic")] * 2
+    assert len({p.customer_id for p in purchases}) == len(purchases)  # distinct buyers
+    bodies = [p.body("c-1") for p in purchases]
+    assert all("attribution" not in body for body in bodies)
+    assert bodies[0]["click_id"] == "clk_0"
+    assert "click_id" not in bodies[-1]
 
 
 def piece_price() -> Money:
@@ -257,3 +349,10 @@ def test_timeline_shows_an_api_answer_and_who_released_a_held_payment():
     }
 
     assert payment_answer(approved) == "pay_2 20.00 EUR paypal via paypal, approved by ana"
+
+
+def test_timeline_numbers_the_audience_chunks_from_one():
+    chunk = {"campaign_id": "c-1", "chunk": 0, "chunks": 3, "members": [{}] * 1000}
+    assert summary(CAMPAIGN_AUDIENCE, {"data": chunk}) == (
+        "chunk 1 of 3: 1,000 members for the launcher"
+    )

@@ -18,7 +18,6 @@ from tests.support.factories import campaign_planned, campaign_segmented, money
 ADDRESS = "Example Shop, 1 Test Street, Springfield, USA"
 SENDER = Sender(
     landing_base_url="https://shop.example.com",
-    unsubscribe_base_url="https://shop.example.com/unsubscribe",
     postal_address=ADDRESS,
     banned_claims=DEFAULT_BANNED_CLAIMS,
 )

@@ -191,3 +191,16 @@ def test_an_email_missing_its_subject_is_caught() -> None:
 def test_two_pieces_with_one_variant_id_are_caught() -> None:
     violations = content_violations(social(), social())
     assert violations == ["high_value-social-a: variant_id is used by more than one piece"]
+
+
+@pytest.mark.parametrize(
+    "footer",
+    [
+        "Unsubscribe: {unsubscribe_url}",
+        "Unsubscribe: https://t.shop.example.com/u/t1.abc.def",
+        "Opt out at https://shop.example.com/unsubscribe",
+    ],
+)
+def test_an_unsubscribe_token_or_link_satisfies_can_spam(footer: str) -> None:
+    body = f"Hi {{first_name}}, it is here.\n--\n{footer}\n{ADDRESS}"
+    assert content_violations(email(body=body)) == []

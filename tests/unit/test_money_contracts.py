@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from services.payment.domain.requests import CreatePayment, RefundRequest
 from shared.events import topics
 from shared.events.campaigns import (
+    CampaignAudience,
     CampaignContentGenerated,
     CampaignLaunched,
     CampaignPerformance,
@@ -31,7 +32,8 @@ from shared.events.campaigns import (
     CampaignSegmented,
 )
 from shared.events.common import field_errors
-from shared.events.customers import CustomerUpserted
+from shared.events.customers import CustomerUnsubscribed, CustomerUpserted
+from shared.events.engagement import AdsReported, HeldOut, LinkClicked, MessageBounced, MessageSent
 from shared.events.payments import (
     PaymentCompleted,
     PaymentFailed,
@@ -42,13 +44,16 @@ from shared.events.payments import (
 from shared.events.revenue import RevenueRecorded, RevenueReversed
 from shared.money import Money
 from tests.support.factories import (
+    ads_reported,
     campaign_content_generated,
-    campaign_launched,
+    campaign_launched_with_ads,
     campaign_performance,
     campaign_planned,
     campaign_request,
     campaign_segmented,
     customer,
+    link_clicked,
+    message_sent,
     money,
     payment_completed,
     payment_failed,
@@ -62,6 +67,8 @@ from tests.support.factories import (
 )
 
 type Path = tuple[str | int, ...]
+
+NOW = "2026-03-01T09:00:00+00:00"
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,46 @@ CONTRACTS = [
         CampaignContentGenerated,
         lambda: campaign_content_generated(ai_cost="0.0057"),
     ),
-    ContractRow(topics.CAMPAIGN_LAUNCHED, CampaignLaunched, campaign_launched),
+    ContractRow(topics.CAMPAIGN_LAUNCHED, CampaignLaunched, campaign_launched_with_ads),
+    ContractRow(
+        topics.CAMPAIGN_AUDIENCE,
+        CampaignAudience,
+        lambda: {
+            "campaign_id": "spring",
+            "chunk": 0,
+            "chunks": 1,
+            "members": [{"customer_id": "customer_1", "segment_id": "high_value"}],
+        },
+    ),
+    ContractRow(
+        topics.CUSTOMER_UNSUBSCRIBED,
+        CustomerUnsubscribed,
+        lambda: {"customer_id": "customer_1", "source": "one_click", "at": NOW},
+    ),
+    ContractRow(topics.ENGAGEMENT_SENT, MessageSent, message_sent),
+    ContractRow(
+        topics.ENGAGEMENT_BOUNCED,
+        MessageBounced,
+        lambda: {
+            "campaign_id": "spring",
+            "customer_id": "customer_1",
+            "kind": "hard",
+            "reason": "550 5.1.1 mailbox unavailable",
+            "at": NOW,
+        },
+    ),
+    ContractRow(topics.ENGAGEMENT_CLICKED, LinkClicked, link_clicked),
+    ContractRow(
+        topics.ENGAGEMENT_HELD_OUT,
+        HeldOut,
+        lambda: {
+            "campaign_id": "spring",
+            "customer_id": "customer_1",
+            "segment_id": "high_value",
+            "at": NOW,
+        },
+    ),
+    ContractRow(topics.ADS_REPORTED, AdsReported, ads_reported),
     ContractRow(topics.PAYMENT_INITIATED, PaymentInitiated, payment_initiated),
     ContractRow(topics.PAYMENT_REVIEW_REQUIRED, PaymentReviewRequired, payment_review_required),
     ContractRow(topics.PAYMENT_COMPLETED, PaymentCompleted, payment_completed),

@@ -115,12 +115,12 @@ def test_payment_method_routes_to_its_processor(method: PaymentMethod, processor
     assert ROUTER.first_choice(method) == processor
 
 
-def test_initiated_payment_is_pending_with_quoted_fees_and_attribution() -> None:
-    payment = initiated()
+def test_initiated_payment_is_pending_with_quoted_fees_and_its_click() -> None:
+    payment = initiated(click_id="clk_spring_1")
 
     assert (payment.status, payment.processor) == (PaymentStatus.PENDING, "stripe")
     assert payment.metadata.campaign_attribution == "spring-sale"
-    assert payment.metadata.attribution.segment_id == "high_value"
+    assert payment.metadata.click_id == "clk_spring_1"
     assert payment.metadata.processor_fees is not None
     assert payment.metadata.processor_fees.net_amount == Decimal("145.34")
     assert payment.metadata.risk_score == 0.15

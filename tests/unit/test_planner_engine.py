@@ -300,3 +300,14 @@ def test_email_is_sent_when_the_base_last_engaged_and_elsewhere_as_by_default() 
         ("tue", 9, "local"),
         ("thu", 9, "local"),
     ]
+
+
+@pytest.mark.parametrize("in_windows", [True, False])
+def test_the_schedule_keeps_whether_the_request_sends_in_local_windows(in_windows: bool) -> None:
+    request = CampaignRequested.model_validate(
+        campaign_request("plan-now", send_in_local_windows=in_windows)
+    )
+    plan = OfflinePlanner(planning_policy(PlannerSettings())).plan(
+        request, datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    assert plan.schedule.send_in_local_windows is in_windows

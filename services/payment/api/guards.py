@@ -11,8 +11,8 @@ from typing import Annotated, Self
 from fastapi import Header, HTTPException, Request
 
 from services.payment.api.card_data import body_contains_card_data, request_parts_with_card_data
-from services.payment.api.client_ip import client_ip, is_trusted_proxy
 from services.payment.domain.requests import RequestContext
+from shared.http.client_ip import client_ip, is_trusted_proxy
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
 # The headers the service stores (the key as an id, the user agent encrypted), reads an

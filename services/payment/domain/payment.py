@@ -36,7 +36,6 @@ from services.payment.domain.requests import CreatePayment, RequestContext
 from services.payment.domain.risk import RiskAssessment
 from services.payment.processors import ChargeOutcome, RefundOutcome
 from shared.events.payments import (
-    Attribution,
     PaymentCompleted,
     PaymentEvent,
     PaymentFailed,
@@ -123,7 +122,7 @@ class Payment(Record):
             created_at=now,
             metadata=PaymentMetadata(
                 campaign_attribution=request.campaign_id,
-                attribution=request.attribution or Attribution(),
+                click_id=request.click_id,
                 processor_fees=processor_fees(request.amount, policy.fees[processor]),
                 ip_address=context.ip_address,
                 user_agent=context.user_agent,
@@ -406,7 +405,7 @@ class Payment(Record):
             "amount": self.money,
             "payment_method": self.payment_method,
             "processor": self.processor,
-            "attribution": self.metadata.attribution,
+            "click_id": self.metadata.click_id,
             "occurred_at": now,
         }
 

@@ -13,7 +13,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.payment.domain.risk import RiskReason
-from shared.events.payments import Attribution, PaymentStatus, RiskLevel
+from shared.events.payments import PaymentStatus, RiskLevel
 from shared.money import DecimalString
 
 
@@ -109,7 +109,9 @@ class PaymentMetadata(Record):
     campaign_attribution: str | None = Field(
         default=None, description="The campaign id the sale is credited to."
     )
-    attribution: Attribution = Field(default_factory=Attribution)
+    click_id: str | None = Field(
+        default=None, description="The tracked click the sale came through, if any."
+    )
     processor_fees: ProcessorFees | None = None
     ip_address: str | None = Field(
         default=None, description="Encrypted at rest; never in events or logs."

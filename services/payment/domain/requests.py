@@ -40,7 +40,21 @@ class CreatePayment(BaseModel):
         description="The processor's token for the instrument; card numbers never reach us.",
         examples=["pm_card_visa"],
     )
-    attribution: Attribution | None = None
+    click_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The `cid` the landing page received from a tracked link: the sale is "
+        "attributed to what that click came from. Attribution is never taken from the body.",
+        examples=["clk_8f14e45fceea467fa5a82b1d0f6c8c0b"],
+    )
+    attribution: Attribution | None = Field(
+        default=None,
+        json_schema_extra={"deprecated": True},
+        description="Accepted from older storefronts and checked, then ignored: the record and "
+        "events take attribution only from the journey.",
+    )
     customer_country: str | None = Field(
         default=None,
         pattern=r"^[A-Z]{2}$",

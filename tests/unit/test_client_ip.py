@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.payment.api.client_ip import client_ip, is_trusted_proxy, parse_trusted_proxies
+from shared.http.client_ip import client_ip, is_trusted_proxy, parse_trusted_proxies
 
 PROXIES = parse_trusted_proxies("10.0.0.0/8, 127.0.0.1, 2001:db8:ffff::/48")
 CLIENT = "203.0.113.7"

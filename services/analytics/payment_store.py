@@ -1,0 +1,199 @@
+"""Analytics' payment storage: revenue and refunds per payment, the report's row per payment,
+when each payment started, and the payments waiting for the click they name.
+
+Each repository works inside a transaction when given its session, and reads outside one
+otherwise (the report API, the jobs).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.analytics.conversions import Conversion
+from services.analytics.journeys import Touch
+from services.analytics.payment_lines import PaymentLine
+from shared.events.envelope import CloudEvent
+from shared.events.revenue import RevenueRecorded, RevenueReversed
+from shared.money import Money
+from shared.storage.mongo import Document
+
+
+class PaymentsRepository:
+    """``revenue`` (_id = payment id: one per payment, whatever the event id; with the path
+    its attribution rests on), ``reversals`` (_id = refund id: one per refund, however often
+    it is announced) and ``payments``, the report's row per payment."""
+
+    def __init__(
+        self, db: AsyncDatabase[Document], session: AsyncClientSession | None = None
+    ) -> None:
+        self._revenue = db["revenue"]
+        self._reversals = db["reversals"]
+        self._payments = db["payments"]
+        self._session = session
+
+    async def ensure_indexes(self) -> None:
+        await self._payments.create_index([("campaign_id", 1), ("occurred_at", 1)])
+        await self._reversals.create_index([("payment_id", 1), ("reversed_at", 1)])
+        await self._revenue.create_index("campaign_id")
+        await self._reversals.create_index("campaign_id")
+
+    async def revenue_recorded(self, payment_id: str) -> bool:
+        found = await self._revenue.find_one({"_id": payment_id}, {"_id": 1}, session=self._session)
+        return found is not None
+
+    async def revenue_of(self, payment_id: str) -> RevenueRecorded | None:
+        document = await self._revenue.find_one({"_id": payment_id}, session=self._session)
+        return RevenueRecorded.model_validate(document) if document else None
+
+    async def add_revenue(
+        self, revenue: RevenueRecorded, paid_at: datetime, path: Sequence[Touch]
+    ) -> None:
+        document = revenue.model_dump(mode="python") | {
+            "_id": revenue.payment_id,
+            "paid_at": paid_at,
+            "path": [touch.model_dump(mode="python") for touch in path],
+        }
+        await self._revenue.insert_one(document, session=self._session)
+
+    async def reversals_of(self, payment_id: str) -> list[RevenueReversed]:
+        cursor = self._reversals.find({"payment_id": payment_id}, session=self._session)
+        return [RevenueReversed.model_validate(document) async for document in cursor]
+
+    async def add_reversal(self, reversal: RevenueReversed) -> None:
+        document = reversal.model_dump(mode="python") | {"_id": reversal.refund_id}
+        await self._reversals.insert_one(document, session=self._session)
+
+    async def conversions_of(self, campaign_id: str) -> list[Conversion]:
+        """The campaign's completed payments, each less what its refunds took back."""
+        taken: dict[str, list[RevenueReversed]] = defaultdict(list)
+        async for document in self._reversals.find({"campaign_id": campaign_id}):
+            reversal = RevenueReversed.model_validate(document)
+            taken[reversal.payment_id].append(reversal)
+        cursor = self._revenue.find({"campaign_id": campaign_id}).sort("paid_at", 1)
+        return [_conversion(document, taken[document["_id"]]) async for document in cursor]
+
+    async def is_known(self, payment_id: str) -> bool:
+        found = await self._payments.find_one(
+            {"_id": payment_id}, {"_id": 1}, session=self._session
+        )
+        return found is not None
+
+    async def project(self, campaign_id: str, line: PaymentLine) -> None:
+        document = line.model_dump(mode="python") | {"campaign_id": campaign_id}
+        await self._payments.replace_one(
+            {"_id": line.payment_id},
+            document | {"_id": line.payment_id},
+            upsert=True,
+            session=self._session,
+        )
+
+    async def line_of(self, payment_id: str) -> PaymentLine | None:
+        document = await self._payments.find_one({"_id": payment_id}, session=self._session)
+        return PaymentLine.model_validate(document) if document else None
+
+    async def for_campaign(self, campaign_id: str) -> list[PaymentLine]:
+        cursor = self._payments.find({"campaign_id": campaign_id}, session=self._session)
+        return [PaymentLine.model_validate(d) async for d in cursor.sort("occurred_at", 1)]
+
+
+def _conversion(document: Document, reversals: list[RevenueReversed]) -> Conversion:
+    revenue = RevenueRecorded.model_validate(document)
+
+    def less(money: Money, taken: Decimal) -> Money:
+        return Money.of(money.amount - taken, money.currency)
+
+    return Conversion(
+        payment_id=revenue.payment_id,
+        customer_id=revenue.customer_id,
+        campaign_id=revenue.campaign_id,
+        processor=revenue.processor,
+        paid_at=document.get("paid_at") or revenue.recorded_at,
+        attribution=revenue.attribution,
+        click_id=revenue.click_id,
+        path=tuple(Touch.model_validate(touch) for touch in document.get("path", [])),
+        gross=less(revenue.gross, sum((r.gross.amount for r in reversals), Decimal(0))),
+        fee=less(revenue.fee, sum((r.fee.amount for r in reversals), Decimal(0))),
+        net=less(revenue.net, sum((r.net.amount for r in reversals), Decimal(0))),
+    )
+
+
+class PaymentStarts:
+    """``payment_starts`` (_id = payment id): when each payment was initiated, for the time
+    its processing took. The payment events carry no latency of their own."""
+
+    def __init__(
+        self, db: AsyncDatabase[Document], session: AsyncClientSession | None = None
+    ) -> None:
+        self._starts = db["payment_starts"]
+        self._session = session
+
+    async def ensure_indexes(self) -> None:
+        await self._starts.create_index("campaign_id")
+
+    async def record(self, payment_id: str, campaign_id: str, at: datetime) -> None:
+        await self._starts.update_one(
+            {"_id": payment_id},
+            {"$setOnInsert": {"campaign_id": campaign_id, "at": at}},
+            upsert=True,
+            session=self._session,
+        )
+
+    async def for_payments(self, payment_ids: Sequence[str]) -> dict[str, datetime]:
+        cursor = self._starts.find({"_id": {"$in": list(payment_ids)}}, session=self._session)
+        return {document["_id"]: document["at"] async for document in cursor}
+
+
+class ParkedPayments:
+    """``parked_payments`` (_id = payment id): completed payments naming a click analytics
+    has not seen, kept with their event until the click arrives or the grace runs out."""
+
+    def __init__(
+        self, db: AsyncDatabase[Document], session: AsyncClientSession | None = None
+    ) -> None:
+        self._parked = db["parked_payments"]
+        self._session = session
+
+    async def ensure_indexes(self) -> None:
+        await self._parked.create_index("click_id")
+        await self._parked.create_index("due_at")
+        await self._parked.create_index("campaign_id")
+
+    async def park(self, event: CloudEvent[Any], click_id: str, due_at: datetime) -> bool:
+        """False when the payment is parked already (re-published under a new event id)."""
+        payment_id = event.data.payment_id
+        if await self._parked.find_one({"_id": payment_id}, {"_id": 1}, session=self._session):
+            return False
+        document = {
+            "_id": payment_id,
+            "campaign_id": event.data.campaign_id,
+            "click_id": click_id,
+            "due_at": due_at,
+            "event": event.model_dump(mode="json"),
+        }
+        await self._parked.insert_one(document, session=self._session)
+        return True
+
+    async def waiting_for(self, click_id: str) -> list[Document]:
+        cursor = self._parked.find({"click_id": click_id}, session=self._session)
+        return [document["event"] async for document in cursor]
+
+    async def due(self, now: datetime, limit: int = 100) -> list[Document]:
+        cursor = self._parked.find({"due_at": {"$lte": now}}, session=self._session)
+        return [document["event"] async for document in cursor.sort("due_at", 1).limit(limit)]
+
+    async def release(self, payment_id: str) -> bool:
+        """False when it was released already (by the click, or by the other job)."""
+        deleted = await self._parked.delete_one({"_id": payment_id}, session=self._session)
+        return deleted.deleted_count == 1
+
+    async def count_for(self, campaign_id: str) -> int:
+        return await self._parked.count_documents(
+            {"campaign_id": campaign_id}, session=self._session
+        )
