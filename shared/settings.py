@@ -6,6 +6,7 @@ stops start-up with one line naming the variable and what is wrong.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -145,6 +146,13 @@ class ConfigurationError(ValueError):
 
 # A bad value of a variable whose name holds one of these is never echoed back.
 SECRET_WORDS = ("KEY", "SECRET", "PASSWORD", "TOKEN")
+# The password of a URL's userinfo (``scheme://user:password@host``): whatever the variable.
+URL_PASSWORD = re.compile(r"(?P<keep>://[^/@:\s]*:)[^@/\s]*@")
+
+
+def without_url_passwords(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***``."""
+    return URL_PASSWORD.sub(r"\g<keep>***@", text)
 
 
 def report_configuration_error(message: str) -> None:
@@ -161,8 +169,8 @@ def load_settings[S: BaseSettings](cls: type[S]) -> S:
             variable = "_".join(str(p) for p in item["loc"]).upper()
             secret = any(word in variable for word in SECRET_WORDS)
             shown = variable and "input" in item and not secret
-            given = f" (got {item['input']!r})" if shown else ""
-            message = item["msg"].removeprefix("Value error, ")
+            given = without_url_passwords(f" (got {item['input']!r})") if shown else ""
+            message = without_url_passwords(item["msg"].removeprefix("Value error, "))
             where = f"{variable}: " if variable else ""
             report_configuration_error(f"{where}{message}{given}")
         raise SystemExit(2) from None

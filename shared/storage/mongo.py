@@ -8,6 +8,9 @@ from bson.codec_options import CodecOptions, TypeCodec, TypeRegistry
 from bson.decimal128 import Decimal128
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from shared.settings import ConfigurationError, without_url_passwords
 
 type Document = dict[str, Any]
 
@@ -38,12 +41,16 @@ def connect(
     ``server_selection_timeout`` (seconds) bounds how long an operation waits for a
     reachable server before it fails: the pace at which an outage shows.
     """
-    return AsyncMongoClient(
-        url,
-        appname=app_name,
-        tz_aware=True,
-        serverSelectionTimeoutMS=int(server_selection_timeout * 1000),
-    )
+    try:
+        return AsyncMongoClient(
+            url,
+            appname=app_name,
+            tz_aware=True,
+            serverSelectionTimeoutMS=int(server_selection_timeout * 1000),
+        )
+    except (PyMongoError, ValueError) as error:  # parsed at once: a malformed URL
+        reason = without_url_passwords(str(error))
+        raise ConfigurationError(f"MONGODB_URL: not a connection string: {reason}") from None
 
 
 def service_database(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.launcher.email.smtp import Outcome, RelayAddress, SmtpRelay
+from shared.settings import ConfigurationError
 from tests.support.infrastructure import free_port
 from tests.support.smtp_sink import SinkUnderTest, smtp_sink
 
@@ -85,3 +86,16 @@ def test_the_relay_url_names_host_port_tls_and_login() -> None:
     assert (address.username, address.password) == ("mailer@shop", "p@ss")
     assert "p@ss" not in repr(address)
     assert RelayAddress.parse("smtp://127.0.0.1:8025").port == 8025
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://mailer:hunter2@smtp.example.com", "smtp://mailer:hunter2@smtp.example.com:port"],
+)
+def test_a_bad_relay_url_is_one_configuration_error_that_never_shows_the_password(
+    url: str,
+) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        RelayAddress.parse(url)
+    assert str(refused.value).startswith("LAUNCHER_SMTP_URL: expected smtp://")
+    assert "hunter2" not in str(refused.value)

@@ -20,8 +20,8 @@ class SinkUnderTest:
     sink: SmtpSink
     url: str
 
-    def messages(self, to: str | None = None) -> list[KeptMessage]:
-        return self.sink.mailbox.matching(to=to)
+    def messages(self, to: str | None = None, campaign: str | None = None) -> list[KeptMessage]:
+        return self.sink.mailbox.matching(to=to, campaign=campaign)
 
     def raw(self, kept: KeptMessage) -> bytes:
         return (self.sink.mailbox.directory / f"{kept.id}.eml").read_bytes()

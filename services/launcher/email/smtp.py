@@ -57,14 +57,19 @@ class RelayAddress:
 
     @classmethod
     def parse(cls, url: str) -> RelayAddress:
+        expected = ConfigurationError(
+            "LAUNCHER_SMTP_URL: expected smtp://[user:password@]host[:port] or smtps://..."
+        )  # never the URL itself: it may hold the relay's password
         parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            raise expected from None
         if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
-            raise ConfigurationError(
-                "LAUNCHER_SMTP_URL: expected smtp://[user:password@]host[:port] or smtps://..."
-            )
+            raise expected
         return cls(
             host=parts.hostname,
-            port=parts.port or DEFAULT_PORTS[parts.scheme],
+            port=port or DEFAULT_PORTS[parts.scheme],
             use_tls=parts.scheme == "smtps",
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
