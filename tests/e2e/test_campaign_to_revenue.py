@@ -36,6 +36,7 @@ from services.planner.settings import PlannerSettings
 from services.segmenter.app import build as build_segmenter
 from services.segmenter.settings import SegmenterSettings
 from shared.events.topics import (
+    CAMPAIGN_AUDIENCE,
     CAMPAIGN_CONTENT_GENERATED,
     CAMPAIGN_LAUNCHED,
     CAMPAIGN_PLANNED,
@@ -355,7 +356,8 @@ async def settled_report(url: str, cid: str, *, completed: int, failed: int) -> 
 def assert_causal_chain(events: EventLog, cid: str) -> None:
     """Every event carries the campaign id as correlation id and names an event as its cause.
 
-    Content and launch wait for several inputs; whichever arrived last is their cause.
+    Content and launch wait for several inputs (the launch also for every audience chunk);
+    whichever arrived last is their cause.
     """
     campaign = for_campaign(cid)
 
@@ -371,7 +373,10 @@ def assert_causal_chain(events: EventLog, cid: str) -> None:
     assert planned["causationid"] == requested["id"]
     assert segmented["causationid"] == planned["id"]
     assert content["causationid"] in {planned["id"], segmented["id"]}
-    assert launched["causationid"] in {planned["id"], segmented["id"], content["id"]}
+    # The launch's inputs include the audience chunks: the last of them may complete it.
+    chunks = {e["id"] for e in events.matching(CAMPAIGN_AUDIENCE, campaign)}
+    assert chunks
+    assert launched["causationid"] in {planned["id"], segmented["id"], content["id"], *chunks}
     for topic in (PAYMENT_COMPLETED, REVENUE_RECORDED):
         assert all(e["correlationid"] == cid for e in events.matching(topic, campaign))
 
