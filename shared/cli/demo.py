@@ -65,31 +65,27 @@ async def load_customers(settings: CliSettings, console: Console) -> list[Custom
     customers = demo_customers()
     console.print(f"{len(customers):,} customers generated into {CUSTOMERS_FILE}")
     await import_customers(settings.kafka_bootstrap_servers, customers, console)
-    with console.status("Waiting for the segmenter to store every customer...") as status:
-
-        def show(count: int) -> None:
-            status.update(f"Waiting for the segmenter: {count:,} of {len(customers):,} customers")
-
-        await within(
-            SEGMENTER_TIMEOUT,
-            f"all {len(customers):,} customers in the segmenter",
-            "segmenter",
-            campaign_flow.service_holds(settings, "segmenter", len(customers), show),
-        )
-    console.print(f"segmenter holds all {len(customers):,} customers")
-    with console.status("Waiting for the launcher's own copy of every customer...") as status:
-
-        def shown(count: int) -> None:
-            status.update(f"Waiting for the launcher: {count:,} of {len(customers):,} customers")
-
-        await within(
-            SEGMENTER_TIMEOUT,
-            f"all {len(customers):,} customers in the launcher",
-            "launcher",
-            campaign_flow.service_holds(settings, "launcher", len(customers), shown),
-        )
-    console.print(f"launcher can address all {len(customers):,} customers")
+    for service, held in (("segmenter", "holds"), ("launcher", "can address")):
+        await wait_until_held(settings, console, service, len(customers))
+        console.print(f"{service} {held} all {len(customers):,} customers")
     return customers
+
+
+async def wait_until_held(
+    settings: CliSettings, console: Console, service: str, count: int
+) -> None:
+    """Until ``service`` has stored every one of ``count`` customers, showing how far it is."""
+    with console.status(f"Waiting for the {service} to store every customer...") as status:
+
+        def show(stored: int) -> None:
+            status.update(f"Waiting for the {service}: {stored:,} of {count:,} customers")
+
+        await within(
+            SEGMENTER_TIMEOUT,
+            f"all {count:,} customers in the {service}",
+            service,
+            campaign_flow.service_holds(settings, service, count, show),
+        )
 
 
 async def run_campaign(settings: CliSettings, console: Console) -> None:
