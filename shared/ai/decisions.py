@@ -9,6 +9,7 @@ them from there.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
@@ -61,6 +62,27 @@ class DecisionLog:
                 "input_tokens": decision.usage.input_tokens,
                 "output_tokens": decision.usage.output_tokens,
                 "cost_usd": decision.cost,
+                "at": datetime.now(UTC),
+            },
+            session=self._session,
+        )
+
+    async def record_rule(
+        self, campaign_id: str, step: str, output: BaseModel, summary: str
+    ) -> None:
+        """A decision taken by a rule (a verdict, weights, a bid), not a model: no tokens, no
+        cost, and a one-line ``summary`` of what was decided and why."""
+        await self._decisions.insert_one(
+            {
+                "campaign_id": campaign_id,
+                "step": step,
+                "engine": "rules",
+                "summary": summary,
+                "output": output.model_dump(mode="json"),
+                "violations": [],
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "cost_usd": Decimal(0),
                 "at": datetime.now(UTC),
             },
             session=self._session,

@@ -1,4 +1,5 @@
-"""``campaignctl decisions``: every AI decision of a campaign, from each service's log."""
+"""``campaignctl decisions``: every decision of a campaign (AI steps and the optimiser's rules),
+from each service's log."""
 
 from __future__ import annotations
 
@@ -47,14 +48,15 @@ async def fetch_decisions(
 
 
 def render_decisions(campaign_id: str, found: CampaignDecisions, console: Console) -> None:
-    table = Table(title=f"AI decisions for {campaign_id}")
+    table = Table(title=f"Decisions for {campaign_id}")
     for column in ("service", "step", "engine", "template", "input hash", "tokens in/out"):
         table.add_column(column)
     table.add_column("cost (USD)", justify="right")
     table.add_column("latency ms", justify="right")
-    table.add_column("violations / fallback")
+    table.add_column("summary / violations / fallback")
     for service, decision in found.rows:
-        notes = [*decision.get("violations", [])]
+        notes = [decision["summary"]] if decision.get("summary") else []
+        notes += decision.get("violations", [])
         if decision.get("fallback_reason"):
             notes.append(f"fallback: {decision['fallback_reason']}")
         table.add_row(

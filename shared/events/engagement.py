@@ -76,4 +76,7 @@ class AdsReported(Contract):
     clicks: NonNegativeInt
     spend: Money
     budget: Money
+    bid: Money | None = Field(
+        default=None, description="The ad set's bid when reported; absent from older reports."
+    )
     as_of: AwareDatetime

@@ -24,6 +24,9 @@ PAYMENT_REFUNDED: Final = "payment.refunded"
 REVENUE_RECORDED: Final = "revenue.recorded"
 REVENUE_REVERSED: Final = "revenue.reversed"
 CAMPAIGN_PERFORMANCE: Final = "campaign.performance"
+CAMPAIGN_EVALUATED: Final = "campaign.evaluated"
+CAMPAIGN_REALLOCATED: Final = "campaign.reallocated"
+ADS_ADJUSTED: Final = "ads.adjusted"
 
 DOMAIN_TOPICS: Final = (
     CUSTOMER_UPSERTED,
@@ -48,6 +51,9 @@ DOMAIN_TOPICS: Final = (
     REVENUE_RECORDED,
     REVENUE_REVERSED,
     CAMPAIGN_PERFORMANCE,
+    CAMPAIGN_EVALUATED,
+    CAMPAIGN_REALLOCATED,
+    ADS_ADJUSTED,
 )
 
 
