@@ -118,6 +118,40 @@ def performance(data: Event) -> str:
     )
 
 
+def evaluated(data: Event) -> str:
+    """The optimiser's verdict per test: its winner, or the weights of the next wave."""
+    tests = []
+    for verdict in data.get("experiments") or []:
+        where = f"{verdict.get('segment_id')}/{verdict.get('channel')}"
+        if verdict.get("sample_ratio_mismatch"):
+            tests.append(f"{where} frozen (sample ratio mismatch)")
+        elif verdict.get("winner"):
+            tests.append(f"{where} winner {verdict['winner']}")
+        else:
+            weights = verdict.get("weights") or {}
+            split = " ".join(f"{v} {percent_text(w)}" for v, w in weights.items())
+            tests.append(f"{where} {split}")
+    return f"cycle {data.get('cycle')}: " + ("; ".join(tests) or "no test with two variants yet")
+
+
+def reallocated(data: Event) -> str:
+    previous = data.get("previous") or {}
+    allocation = data.get("allocation") or {}
+    moves = ", ".join(
+        f"{channel} {money_text(previous.get(channel))} -> {money_text(amount)}"
+        for channel, amount in allocation.items()
+    )
+    return f"cycle {data.get('cycle')}: {moves}; remaining {money_text(data.get('remaining'))}"
+
+
+def adjusted(data: Event) -> str:
+    return (
+        f"{data.get('ad_set_id')} bid {money_text(data.get('bid_before'))} -> "
+        f"{money_text(data.get('bid'))}, budget {money_text(data.get('budget'))}"
+        f" ({data.get('controller')}: {data.get('reason')})"
+    )
+
+
 SUMMARIES: dict[str, Callable[[Event], str]] = {
     topics.CAMPAIGN_REQUESTED: requested,
     topics.CAMPAIGN_REJECTED: rejected,
@@ -133,6 +167,9 @@ SUMMARIES: dict[str, Callable[[Event], str]] = {
     topics.PAYMENT_REFUNDED: payment,
     topics.REVENUE_RECORDED: revenue,
     topics.CAMPAIGN_PERFORMANCE: performance,
+    topics.CAMPAIGN_EVALUATED: evaluated,
+    topics.CAMPAIGN_REALLOCATED: reallocated,
+    topics.ADS_ADJUSTED: adjusted,
 }
 STYLES = {
     topics.CAMPAIGN_REJECTED: "red",

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from pydantic import BaseModel
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -16,8 +17,10 @@ from shared.cli.customer_import import customer_lines, read_customers
 from shared.cli.report_view import render_report
 from shared.cli.shopper import ShopperClick, plan_purchases
 from shared.cli.timeline import payment, payment_answer, summary
+from shared.events.common import Channel
 from shared.events.customers import CustomerUpserted
-from shared.events.topics import CAMPAIGN_AUDIENCE
+from shared.events.optimisation import CampaignEvaluated, CampaignReallocated, ExperimentVerdict
+from shared.events.topics import CAMPAIGN_AUDIENCE, CAMPAIGN_EVALUATED, CAMPAIGN_REALLOCATED
 from shared.money import Money
 from tests.support.factories import campaign_request
 
@@ -355,4 +358,53 @@ def test_timeline_numbers_the_audience_chunks_from_one():
     chunk = {"campaign_id": "c-1", "chunk": 0, "chunks": 3, "members": [{}] * 1000}
     assert summary(CAMPAIGN_AUDIENCE, {"data": chunk}) == (
         "chunk 1 of 3: 1,000 members for the launcher"
+    )
+
+
+def test_timeline_shows_each_optimisation_cycle_s_verdicts_and_reallocation():
+    usd = lambda amount: Money.of(amount, "USD")  # noqa: E731
+    verdict = {
+        "segment_id": "vip",
+        "channel": Channel.EMAIL,
+        "control": "a",
+        "variants": [],
+        "srm_p_value": 0.4,
+        "sample_ratio_mismatch": False,
+        "reason": "not yet",
+        "weights": {"a": 0.25, "b": 0.75},
+    }
+    evaluated = CampaignEvaluated(
+        campaign_id="c1",
+        cycle=2,
+        as_of=NOW,
+        arms=[],
+        experiments=[
+            ExperimentVerdict(**verdict),
+            ExperimentVerdict(**verdict | {"segment_id": "new", "winner": "b"}),
+            ExperimentVerdict(**verdict | {"segment_id": "lapsed", "sample_ratio_mismatch": True}),
+        ],
+        channels=[],
+    )
+    reallocated = CampaignReallocated(
+        campaign_id="c1",
+        cycle=2,
+        as_of=NOW,
+        previous={Channel.EMAIL: usd("100.00"), Channel.SOCIAL: usd("300.00")},
+        allocation={Channel.EMAIL: usd("150.00"), Channel.SOCIAL: usd("250.00")},
+        spent={Channel.EMAIL: usd("50.00"), Channel.SOCIAL: usd("50.00")},
+        remaining=usd("300.00"),
+        reasons=[],
+        rationale="",
+    )
+
+    def line(topic: str, event: BaseModel) -> str:
+        return summary(topic, {"data": event.model_dump(mode="json")})
+
+    assert line(CAMPAIGN_EVALUATED, evaluated) == (
+        "cycle 2: vip/email a 25.0% b 75.0%; new/email winner b; "
+        "lapsed/email frozen (sample ratio mismatch)"
+    )
+    assert line(CAMPAIGN_REALLOCATED, reallocated) == (
+        "cycle 2: email 100.00 USD -> 150.00 USD, social 300.00 USD -> 250.00 USD; "
+        "remaining 300.00 USD"
     )
