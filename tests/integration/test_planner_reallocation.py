@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
-
-import httpx
 
 from services.planner.app import build
 from services.planner.settings import PlannerSettings
@@ -17,65 +13,19 @@ from shared.events.topics import (
     CAMPAIGN_REALLOCATED,
     CAMPAIGN_REQUESTED,
 )
-from shared.runtime import Service
 from tests.support.factories import campaign_id, campaign_request
-from tests.support.kafka import Event, cloud_event, for_campaign
-from tests.support.services import REPORTS_AUTH, running, settings_for
+from tests.support.kafka import cloud_event, for_campaign
+from tests.support.planning import (
+    EARNINGS,
+    amounts,
+    campaign_evaluated,
+    decisions_of,
+    first_fifth_spent,
+    of_cycle,
+)
+from tests.support.services import running, settings_for
 
 MAX_SHIFT, MIN_SHARE = Decimal("0.20"), Decimal("0.10")
-
-
-def money(amount: Decimal | str) -> dict[str, str]:
-    return {"amount": str(amount), "currency": "USD"}
-
-
-def amounts(split: dict[str, Any]) -> dict[str, Decimal]:
-    return {channel: Decimal(m["amount"]) for channel, m in split.items()}
-
-
-def evaluation(cid: str, cycle: int, spend: dict[str, Decimal], net: dict[str, str]) -> Event:
-    channels = [
-        {
-            "channel": channel,
-            "spend": money(spend[channel]),
-            "net": money(net[channel]),
-            "conversions": 0,
-            "clicks": 0,
-        }
-        for channel in spend
-    ]
-    data = {
-        "campaign_id": cid,
-        "cycle": cycle,
-        "as_of": datetime.now(UTC).isoformat(),
-        "arms": [],
-        "experiments": [],
-        "channels": channels,
-    }
-    return cloud_event(CAMPAIGN_EVALUATED, data, subject=cid)
-
-
-def first_fifth_spent(allocation: dict[str, Decimal]) -> dict[str, Decimal]:
-    """Email's whole allocation (analytics charges it once anyone is emailed), a fifth of ads'."""
-    return {
-        c: a if c == "email" else (a / 5).quantize(Decimal("0.01")) for c, a in allocation.items()
-    }
-
-
-# Social earns a hundred times what it spends; web barely earns at all.
-EARNINGS = {"email": "500.00", "social": "1000000.00", "web": "10.00"}
-
-
-async def decisions_of(service: Service, cid: str) -> list[dict[str, Any]]:
-    port = service.http_port
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=REPORTS_AUTH) as http:
-        response = await http.get(f"/v1/campaigns/{cid}/decisions")
-    decisions: list[dict[str, Any]] = response.json()["decisions"]
-    return decisions
-
-
-def of_cycle(cid: str, cycle: int) -> Any:
-    return lambda e: for_campaign(cid)(e) and e["data"]["cycle"] == cycle
 
 
 async def test_a_channel_earning_far_more_gains_budget_within_the_guardrails_once_per_cycle(
@@ -97,15 +47,19 @@ async def test_a_channel_earning_far_more_gains_budget_within_the_guardrails_onc
         [planned] = await events.wait_for(CAMPAIGN_PLANNED, for_campaign(cid))
         plan = amounts(planned["data"]["allocation"])
         spent = first_fifth_spent(plan)
-        evaluated = evaluation(cid, 0, spent, EARNINGS)
+        evaluated = campaign_evaluated(cid, 0, spent, EARNINGS)
         await publisher.send(CAMPAIGN_EVALUATED, evaluated, key=cid)
         [reallocated] = await events.wait_for(CAMPAIGN_REALLOCATED, of_cycle(cid, 0))
         # The same cycle again: redelivered as it was, and evaluated afresh under a new id.
         await publisher.send(CAMPAIGN_EVALUATED, evaluated, key=cid)
-        await publisher.send(CAMPAIGN_EVALUATED, evaluation(cid, 0, spent, EARNINGS), key=cid)
+        await publisher.send(
+            CAMPAIGN_EVALUATED, campaign_evaluated(cid, 0, spent, EARNINGS), key=cid
+        )
         # The next cycle, behind them on the campaign's partition, shows they were consumed.
         later = spent | {"social": spent["social"] + 1}
-        await publisher.send(CAMPAIGN_EVALUATED, evaluation(cid, 1, later, EARNINGS), key=cid)
+        await publisher.send(
+            CAMPAIGN_EVALUATED, campaign_evaluated(cid, 1, later, EARNINGS), key=cid
+        )
         await events.wait_for(CAMPAIGN_REALLOCATED, of_cycle(cid, 1))
         decisions = await decisions_of(service, cid)
 
