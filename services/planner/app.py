@@ -7,9 +7,13 @@ from starlette.applications import Starlette
 from services.planner.allocation import ShareLimits
 from services.planner.domain import PlanningPolicy
 from services.planner.engines.llm import LlmPlanner
+from services.planner.engines.rationale import RationaleWriter
 from services.planner.handlers import register
+from services.planner.reallocating import Reallocator
+from services.planner.reallocation import ReallocationRules
 from services.planner.repository import (
     Audiences,
+    CurrentAllocations,
     Observations,
     PlannerTransaction,
     Rejections,
@@ -48,15 +52,27 @@ def build(settings: PlannerSettings) -> Service:
     rejections = Rejections(infra.db)
     observations = Observations(infra.db)
     decisions = DecisionLog(infra.db)
+    policy = planning_policy(settings)
+    model = configured_model("planner", settings.planner_engine, settings)
     engine = LlmPlanner(
-        planning_policy(settings),
-        configured_model("planner", settings.planner_engine, settings),
-        settings.price_table(),
-        budget_seconds=settings.ai_timeout_seconds,
+        policy, model, settings.price_table(), budget_seconds=settings.ai_timeout_seconds
     )
     audiences = Audiences(infra.db)
     uow = infra.uow.bound(PlannerTransaction)
-    register(infra, uow, campaign_plans(infra.db), observations, audiences, engine)
+    plans = campaign_plans(infra.db)
+    reallocator = Reallocator(
+        uow,
+        plans,
+        CurrentAllocations(infra.db),
+        observations,
+        audiences,
+        policy,
+        ReallocationRules(
+            max_shift=settings.planner_max_shift, min_share=settings.planner_min_share
+        ),
+        RationaleWriter(model, settings.price_table(), settings.ai_timeout_seconds),
+    )
+    register(infra, uow, plans, observations, audiences, engine, reallocator)
     infra.finish()
     return Service(
         infra=infra,

@@ -1,5 +1,6 @@
 """Planner entrypoints: campaign.requested in, campaign.planned or campaign.rejected out;
-campaign.performance in, to learn the channels' response curves."""
+campaign.performance in, to learn the channels' response curves; campaign.evaluated in,
+campaign.reallocated out."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from services.planner import domain
 from services.planner.engines.llm import STEP, LlmPlanner
+from services.planner.reallocating import Reallocator
 from services.planner.repository import Audiences, Observations, PlannerTransaction
 from shared.ai.runner import Decision
 from shared.events.campaigns import (
@@ -21,9 +23,12 @@ from shared.events.campaigns import (
 )
 from shared.events.common import FieldError
 from shared.events.envelope import CloudEvent
+from shared.events.optimisation import CampaignEvaluated, CampaignReallocated
 from shared.events.topics import (
+    CAMPAIGN_EVALUATED,
     CAMPAIGN_PERFORMANCE,
     CAMPAIGN_PLANNED,
+    CAMPAIGN_REALLOCATED,
     CAMPAIGN_REJECTED,
     CAMPAIGN_REQUESTED,
     CAMPAIGN_SEGMENTED,
@@ -44,12 +49,18 @@ def register(
     observations: Observations,
     audiences: Audiences,
     engine: LlmPlanner,
+    reallocator: Reallocator,
 ) -> None:
     infra.publisher(
         CAMPAIGN_PLANNED, CloudEvent[CampaignPlanned], description="A request was planned."
     )
     infra.publisher(
         CAMPAIGN_REJECTED, CloudEvent[CampaignRejected], description="A request was invalid."
+    )
+    infra.publisher(
+        CAMPAIGN_REALLOCATED,
+        CloudEvent[CampaignReallocated],
+        description="The remaining budget of a running campaign was re-planned.",
     )
 
     @infra.subscriber(CAMPAIGN_REQUESTED, description="Plan each new campaign request.")
@@ -88,6 +99,10 @@ def register(
         learned = domain.channel_observations(plan, performance)
         async with uow.consuming(event) as tx:
             await tx.observations.record(plan.campaign_id, performance.as_of, learned)
+
+    @infra.subscriber(CAMPAIGN_EVALUATED, description="Re-plan the budget that is left.")
+    async def reallocate_budget(event: CloudEvent[CampaignEvaluated]) -> None:
+        await reallocator.on_evaluated(event)
 
     async def reject_campaign(raw: bytes, errors: list[FieldError]) -> None:
         envelope = _lenient_json(raw)

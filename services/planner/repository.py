@@ -1,5 +1,5 @@
-"""The planner's records: each accepted campaign's plan, each rejected request, and the
-observed performance of past campaigns per channel."""
+"""The planner's records: each accepted campaign's plan and current allocation, each rejected
+request, and the observed performance of past campaigns per channel."""
 
 from datetime import datetime
 
@@ -11,6 +11,7 @@ from services.planner.response_curves import Observation
 from shared.ai.decisions import DecisionLog
 from shared.events.campaigns import CampaignPlanned, CampaignRejected
 from shared.events.common import Channel
+from shared.money import Money
 from shared.storage.mongo import Document
 from shared.storage.once_per_campaign import OncePerCampaign
 from shared.storage.unit_of_work import Transaction
@@ -131,6 +132,37 @@ class Audiences:
 LATEST = "latest"
 
 
+class CurrentAllocations:
+    """Each running campaign's allocation as the last optimisation cycle left it, and that
+    cycle: the next cycle starts from it, and a cycle is applied once."""
+
+    def __init__(
+        self, db: AsyncDatabase[Document], session: AsyncClientSession | None = None
+    ) -> None:
+        self._allocations = db["allocations"]
+        self._session = session
+
+    async def latest(self, campaign_id: str) -> tuple[dict[Channel, Money], int] | None:
+        """The allocation and the cycle that set it; None before the first cycle."""
+        document = await self._allocations.find_one({"_id": campaign_id}, session=self._session)
+        if document is None:
+            return None
+        allocation = {
+            Channel(channel): Money.model_validate(money)
+            for channel, money in document["allocation"].items()
+        }
+        return allocation, document["cycle"]
+
+    async def record(self, campaign_id: str, allocation: dict[Channel, Money], cycle: int) -> None:
+        document = {
+            "cycle": cycle,
+            "allocation": {c.value: m.model_dump(mode="json") for c, m in allocation.items()},
+        }
+        await self._allocations.replace_one(
+            {"_id": campaign_id}, document, upsert=True, session=self._session
+        )
+
+
 class PlannerTransaction(Transaction):
     """The planner's repositories, bound to one transaction: ``async with uow as tx``."""
 
@@ -142,4 +174,5 @@ class PlannerTransaction(Transaction):
         self.rejections = Rejections(db, session)
         self.observations = Observations(db, session)
         self.audiences = Audiences(db, session)
+        self.allocations = CurrentAllocations(db, session)
         self.decisions = DecisionLog(db, session)

@@ -37,8 +37,20 @@ class PlannerSettings(AiSettings):
         default={"email": Decimal("20000"), "social": Decimal("40000"), "web": Decimal("30000")},
         description="Spend at which a channel earns 63% of its revenue ceiling, per channel.",
     )
-    planner_min_share: Decimal = Field(default=Decimal("0.10"), ge=0, le=1)
+    planner_min_share: Decimal = Field(
+        default=Decimal("0.10"),
+        ge=0,
+        le=1,
+        description="Least share of the budget per channel at planning, and of the remaining "
+        "budget per live channel at each reallocation.",
+    )
     planner_max_share: Decimal = Field(default=Decimal("0.70"), ge=0, le=1)
+    planner_max_shift: Decimal = Field(
+        default=Decimal("0.20"),
+        ge=0,
+        le=1,
+        description="Most share of the remaining budget a reallocation moves per cycle.",
+    )
     planner_min_observations: int = Field(
         default=3, ge=1, description="Past campaigns a channel needs before its curve is refitted."
     )
