@@ -4,13 +4,18 @@ reallocations and the launcher's adjustments in the report."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
+from pymongo.asynchronous.database import AsyncDatabase
 
-from services.analytics.app import build
+from services.analytics.app import NAME, build
+from services.analytics.optimiser import Optimiser
+from services.analytics.repository import AnalyticsTransaction
 from services.analytics.settings import AnalyticsSettings
 from shared.events.optimisation import CampaignEvaluated
 from shared.events.topics import (
@@ -26,6 +31,8 @@ from shared.events.topics import (
     REVENUE_REVERSED,
 )
 from shared.runtime import Service
+from shared.storage.mongo import Document, connect, service_database
+from shared.storage.unit_of_work import UnitOfWork
 from tests.integration.test_analytics import api, for_payment, publish, report_once
 from tests.integration.test_analytics_journeys import engaged
 from tests.support.factories import (
@@ -37,6 +44,7 @@ from tests.support.factories import (
     payment_completed,
     payment_refunded,
 )
+from tests.support.infrastructure import TestInfrastructure
 from tests.support.kafka import EventLog, Publisher, for_campaign
 from tests.support.services import caught_up, running, settings_for
 
@@ -237,3 +245,43 @@ async def test_a_campaign_analytics_never_heard_of_cannot_be_evaluated(infra):
     async with running(build, settings), api(settings) as http:
         response = await http.post(f"/v1/campaigns/{campaign_id()}/evaluate")
     assert response.status_code == 404
+
+
+@contextlib.asynccontextmanager
+async def optimiser_on(
+    infra: TestInfrastructure, settings: AnalyticsSettings
+) -> AsyncIterator[tuple[Optimiser, AsyncDatabase[Document]]]:
+    """An optimiser on the service's own database; what it emits goes out through the
+    running service's outbox relay."""
+    client = connect(infra.mongodb, app_name="tests")
+    db = service_database(client, NAME, infra.db_prefix)
+    uow = UnitOfWork(client, db, source=f"/services/{NAME}", transaction=AnalyticsTransaction)
+    policy, interval = settings.optimiser_policy, settings.optimiser_interval_seconds
+    try:
+        yield Optimiser(uow, db, policy, interval, lambda: datetime.now(UTC)), db
+    finally:
+        await client.close()
+
+
+async def test_a_campaign_that_fails_to_evaluate_is_logged_and_retried_next_round(
+    infra, publisher, events, caplog
+):
+    good, bad = campaign_id(), campaign_id()
+    settings = settings_for(AnalyticsSettings, infra)
+    broken = {"_id": f"{bad}|broken", "campaign_id": bad, "touches": "not a list"}
+    async with running(build, settings) as service, optimiser_on(infra, settings) as (job, db):
+        for cid in (good, bad):
+            await launched(publisher, cid)
+        await engaged(
+            service, publisher, good, *sends(good, A, range(2)), *sends(good, B, range(2))
+        )
+        await caught_up(service, CAMPAIGN_LAUNCHED)
+        await db["journeys"].insert_one(broken)
+        await job.evaluate_live()
+        await events.wait_for(CAMPAIGN_EVALUATED, for_campaign(good))
+        assert f"evaluating {bad} failed; retrying next cycle" in caplog.text
+        await db["journeys"].delete_one({"_id": broken["_id"]})
+        await job.evaluate_live()
+        [retried] = await events.wait_for(CAMPAIGN_EVALUATED, for_campaign(bad))
+
+    assert retried["data"]["cycle"] == 0
