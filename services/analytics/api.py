@@ -1,5 +1,5 @@
-"""The analytics HTTP API: a campaign's report (``reports:read``), and its performance
-published on demand (``events:write``)."""
+"""The analytics HTTP API: a campaign's report, its decision log and an optimisation cycle
+on demand (``reports:read``), and its performance published on demand (``events:write``)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ from typing import Annotated, Any
 from fastapi import FastAPI, HTTPException, Path
 from pydantic import BaseModel, Field
 
+from services.analytics.optimiser import Optimiser
 from services.analytics.performance import PerformanceReporter
 from services.analytics.report import CampaignReport, CampaignReports
+from shared.ai.decisions import DecisionLog, decision_routes
 from shared.api_keys.fastapi_dependency import requires
 from shared.api_keys.keyring import ApiKeys
 from shared.api_keys.keys import Scope
+from shared.events.optimisation import CampaignEvaluated
 from shared.runtime import Infrastructure, health_routes
 
 CampaignIdPath = Annotated[
@@ -37,6 +40,8 @@ def build_api(
     infra: Infrastructure,
     reports: CampaignReports,
     reporter: PerformanceReporter,
+    optimiser: Optimiser,
+    decisions: DecisionLog,
     keys: ApiKeys,
 ) -> FastAPI:
     api = FastAPI(
@@ -44,7 +49,7 @@ def build_api(
         version="1",
         description="Campaign reports. Every /v1 call needs a bearer API key holding the "
         "route's scope: ANALYTICS_API_KEY, or one from API_KEYS_FILE.",
-        routes=health_routes(infra),
+        routes=[*health_routes(infra), *decision_routes(decisions, keys)],
     )
     denied: dict[int | str, dict[str, Any]] = {
         401: {"description": "No API key, or one that is not ours."},
@@ -73,5 +78,18 @@ def build_api(
         if event is None:
             raise unknown_campaign(campaign_id)
         return PerformanceAccepted(campaign_id=campaign_id, event_id=event.id)
+
+    @api.post(
+        "/v1/campaigns/{campaign_id}/evaluate",
+        responses={404: {"description": "Unknown"}, **denied},
+        dependencies=[requires(keys, Scope.REPORTS_READ)],
+    )
+    async def evaluate(campaign_id: CampaignIdPath) -> CampaignEvaluated:
+        """Run an optimisation cycle for the campaign now, live or not, and answer with the
+        campaign.evaluated it emitted."""
+        evaluated = await optimiser.evaluate(campaign_id)
+        if evaluated is None:
+            raise unknown_campaign(campaign_id)
+        return evaluated
 
     return api

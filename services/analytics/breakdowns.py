@@ -22,6 +22,7 @@ A hard bounce with no accepted send names no segment or variant; it counts under
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -145,3 +146,22 @@ class Cells:
             }[dimension]
             rows.setdefault(key, Cell()).add(cell)
         return rows
+
+
+def campaign_cells(
+    currency: str,
+    journeys: Iterable[Journey],
+    conversions: Iterable[Conversion],
+    ad_sets: Iterable[AdsReported],
+    email_allocation: Money | None,
+) -> Cells:
+    """A campaign's cells from everything analytics stored of it."""
+    cells = Cells(currency)
+    for journey in journeys:
+        cells.count_journey(journey)
+    for conversion in conversions:
+        cells.count_conversion(conversion)
+    for ad_set in ad_sets:
+        cells.count_ad_set(ad_set)
+    cells.spend_email_allocation(email_allocation)
+    return cells

@@ -10,12 +10,18 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.analytics import figures, report_sections
 from services.analytics.attribution.comparison import compare_models
-from services.analytics.breakdowns import Cells
+from services.analytics.breakdowns import Cells, campaign_cells
 from services.analytics.conversions import Conversion
 from services.analytics.domain import CampaignTotals
 from services.analytics.journey_store import AdSetsRepository, JourneysRepository
 from services.analytics.journeys import Journey
 from services.analytics.lift import campaign_groups, lift
+from services.analytics.optimisation_report import OptimisationReport, optimisation_report
+from services.analytics.optimisation_store import (
+    AdjustmentsRepository,
+    EvaluationsRepository,
+    ReallocationsRepository,
+)
 from services.analytics.payment_lines import PaymentLine
 from services.analytics.payment_store import ParkedPayments, PaymentsRepository, PaymentStarts
 from services.analytics.processor_figures import processor_figures
@@ -100,6 +106,9 @@ class CampaignReport(BaseModel):
         description="Completed payments waiting briefly for the click they name; counted "
         "nowhere else until they are credited."
     )
+    optimisation: OptimisationReport | None = Field(
+        default=None, description="None before the first optimisation cycle."
+    )
 
 
 class CampaignReports:
@@ -114,6 +123,9 @@ class CampaignReports:
         self._parked = ParkedPayments(db)
         self._journeys = JourneysRepository(db)
         self._ad_sets = AdSetsRepository(db)
+        self._evaluations = EvaluationsRepository(db)
+        self._reallocations = ReallocationsRepository(db)
+        self._adjustments = AdjustmentsRepository(db)
         self._lookback = lookback
         self._half_life = half_life
 
@@ -158,21 +170,24 @@ class CampaignReports:
             lift=report_sections.lift_report(lift(*campaign_groups(journeys, self._lookback))),
             processors=report_sections.processors(processor_figures(lines, started, currency)),
             awaiting_attribution=awaiting,
+            optimisation=optimisation_report(
+                await self._evaluations.of_campaign(campaign_id),
+                await self._reallocations.of_campaign(campaign_id),
+                await self._adjustments.latest_of(campaign_id),
+            ),
         )
 
     async def _cells(
         self, totals: CampaignTotals, journeys: list[Journey], conversions: list[Conversion]
     ) -> Cells:
-        cells = Cells(totals.reporting_currency)
-        for journey in journeys:
-            cells.count_journey(journey)
-        for conversion in conversions:
-            cells.count_conversion(conversion)
-        for ad_set in await self._ad_sets.of_campaign(totals.campaign_id):
-            cells.count_ad_set(ad_set)
         plan = totals.plan
-        cells.spend_email_allocation(plan.allocation.get(Channel.EMAIL) if plan else None)
-        return cells
+        return campaign_cells(
+            totals.reporting_currency,
+            journeys,
+            conversions,
+            await self._ad_sets.of_campaign(totals.campaign_id),
+            plan.allocation.get(Channel.EMAIL) if plan else None,
+        )
 
 
 def launch_report(totals: CampaignTotals) -> LaunchReport | None:

@@ -19,7 +19,13 @@ from services.analytics.journey_store import (
     ClicksRepository,
     JourneysRepository,
 )
+from services.analytics.optimisation_store import (
+    AdjustmentsRepository,
+    EvaluationsRepository,
+    ReallocationsRepository,
+)
 from services.analytics.payment_store import ParkedPayments, PaymentsRepository, PaymentStarts
+from shared.ai.decisions import DecisionLog
 from shared.events.campaigns import CampaignLaunched, CampaignPlanned, Segment
 from shared.events.common import Channel
 from shared.events.envelope import utc_now
@@ -54,6 +60,11 @@ class CampaignTotalsRepository:
             {"_id": totals.campaign_id}, _document_of(totals), upsert=True, session=self._session
         )
 
+    async def launched(self) -> list[CampaignTotals]:
+        """Every campaign whose campaign.launched arrived."""
+        cursor = self._totals.find({"launch": {"$ne": None}}, session=self._session)
+        return [_totals_from(document) async for document in cursor]
+
     async def changed_since_reported(self) -> list[str]:
         find = self._totals.find({}, {"version": 1}, session=self._session)
         versions = {d["_id"]: d["version"] async for d in find}
@@ -83,6 +94,10 @@ class AnalyticsTransaction(Transaction):
         self.journeys = JourneysRepository(db, session)
         self.clicks = ClicksRepository(db, session)
         self.ad_sets = AdSetsRepository(db, session)
+        self.evaluations = EvaluationsRepository(db, session)
+        self.reallocations = ReallocationsRepository(db, session)
+        self.adjustments = AdjustmentsRepository(db, session)
+        self.decisions = DecisionLog(db, session)
 
 
 def _document_of(totals: CampaignTotals) -> Document:

@@ -1,11 +1,12 @@
 """Analytics configuration: the report API's port and key, how often performance is
-published, and how sales are attributed."""
+published, how sales are attributed, and the optimisation cycle."""
 
 from datetime import timedelta
 
 from pydantic import Field
 
 from services.analytics.attribution.rule import AttributionPolicy
+from services.analytics.evaluation import OptimiserPolicy
 from shared.settings import ReportingSettings
 
 
@@ -38,6 +39,41 @@ class AnalyticsSettings(ReportingSettings):
         description="The time-decay model's half-life: a touch this much older than the sale "
         "gets half the credit.",
     )
+    optimiser_interval_seconds: float = Field(
+        default=300,
+        gt=0,
+        le=86_400,
+        description="How often each live campaign is evaluated (campaign.evaluated).",
+    )
+    optimiser_loss_threshold: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="A variant wins once its expected loss is under this: the expected "
+        "relative shortfall in conversion rate against each other variant (0.05 = 5% of "
+        "its rate), as services/analytics/experiments.py computes it.",
+    )
+    optimiser_min_sample: int = Field(
+        default=100,
+        ge=1,
+        description="Exposures (people emailed, or ad clicks) every variant of a test needs "
+        "before a winner may be declared.",
+    )
+    optimiser_exploration_floor: float = Field(
+        default=0.1,
+        ge=0,
+        le=0.5,
+        description="The least share of each wave every live variant keeps while no winner "
+        "is declared; with more variants than 1 / floor, each keeps an equal share instead.",
+    )
+
+    @property
+    def optimiser_policy(self) -> OptimiserPolicy:
+        return OptimiserPolicy(
+            min_sample=self.optimiser_min_sample,
+            loss_threshold=self.optimiser_loss_threshold,
+            exploration_floor=self.optimiser_exploration_floor,
+        )
 
     @property
     def attribution_policy(self) -> AttributionPolicy:

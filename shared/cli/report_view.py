@@ -1,5 +1,5 @@
 """The campaign report, as rich tables: plan, audience, reach, payments and totals, then the
-journey's sections (``journey_view``).
+journey's sections (``journey_view``) and the optimisation's (``optimisation_view``).
 
 Renders the analytics API's ``CampaignReport`` defensively: a part that is not there yet
 (a campaign still being planned, no payments so far) shows as missing, never an error.
@@ -14,6 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from shared.cli.journey_view import journey_tables
+from shared.cli.optimisation_view import optimisation_tables
 from shared.cli.report_format import MISSING, count_text, money_text, percent_text
 
 type Report = dict[str, Any]
@@ -163,5 +164,6 @@ def render_report(report: Report, console: Console) -> None:
     if report.get("other_currencies"):
         parts.append(other_currencies_table(report))
     parts.extend(journey_tables(report))
+    parts.extend(optimisation_tables(report))
     body = Group(*parts)
     console.print(Panel(body, title=title, title_align="left", expand=False))

@@ -187,10 +187,15 @@ def reporting_routes(cid: str) -> list[Route]:
     async def performance(client: httpx.AsyncClient, auth: dict[str, str]) -> httpx.Response:
         return await client.post(f"/v1/campaigns/{cid}/performance", headers=auth)
 
+    async def evaluate(client: httpx.AsyncClient, auth: dict[str, str]) -> httpx.Response:
+        return await client.post(f"/v1/campaigns/{cid}/evaluate", headers=auth)
+
     decisions = get(f"/v1/campaigns/{cid}/decisions")
     return [
         Route("analytics", "reports:read", get(f"/v1/campaigns/{cid}/report"), 200),
         Route("analytics", "events:write", performance, 202),
+        Route("analytics", "reports:read", evaluate, 200),
+        Route("analytics", "reports:read", decisions, 200),
         Route("planner", "reports:read", decisions, 200),
         Route("segmenter", "reports:read", decisions, 200),
         Route("content", "reports:read", decisions, 200),
@@ -201,7 +206,8 @@ def reporting_routes(cid: str) -> list[Route]:
 
 ROUTE_NAMES = [
     "payment-create", "payment-list", "payment-get", "payment-review", "payment-refund",
-    "analytics-report", "analytics-performance", "planner-decisions", "segmenter-decisions",
+    "analytics-report", "analytics-performance", "analytics-evaluate", "analytics-decisions",
+    "planner-decisions", "segmenter-decisions",
     "content-decisions", "segmenter-customer-count", "launcher-customer-count",
 ]  # fmt: skip
 

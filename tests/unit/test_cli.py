@@ -15,6 +15,7 @@ from shared.cli.app import app
 from shared.cli.customer_base import generate_customer_base, group_sizes
 from shared.cli.customer_import import customer_lines, read_customers
 from shared.cli.report_view import render_report
+from shared.cli.settings import CliSettings
 from shared.cli.shopper import ShopperClick, plan_purchases
 from shared.cli.timeline import payment, payment_answer, summary
 from shared.events.common import Channel
@@ -408,3 +409,43 @@ def test_timeline_shows_each_optimisation_cycle_s_verdicts_and_reallocation():
         "cycle 2: email 100.00 USD -> 150.00 USD, social 300.00 USD -> 250.00 USD; "
         "remaining 300.00 USD"
     )
+
+
+def test_report_shows_the_latest_verdicts_and_reallocation():
+    uplift = {"mean": 0.3, "low": -0.05, "high": 0.65, "chance_to_win": 0.93,
+              "risk_of_shipping": 0.004, "risk_of_keeping": 0.2}  # fmt: skip
+    verdict = {
+        "segment_id": "high_value", "channel": "email", "control": "a",
+        "variants": [{"variant_id": "a"}, {"variant_id": "b", "conversion": uplift}],
+        "srm_p_value": 0.4, "sample_ratio_mismatch": False, "winner": "b",
+        "reason": "b: expected loss under 5.00% against all", "weights": {"a": 0.0, "b": 1.0},
+    }  # fmt: skip
+    frozen = verdict | {
+        "segment_id": "at_risk", "winner": None, "sample_ratio_mismatch": True,
+        "srm_p_value": 0.0002, "weights": {"a": 0.5, "b": 0.5},
+    }  # fmt: skip
+    reallocation = {
+        "cycle": 2, "engine": "offline", "remaining": usd("45000.00"),
+        "previous": {"email": usd("20000.00")}, "allocation": {"email": usd("24000.00")},
+        "spent": {"email": usd("1000.00")}, "rationale": "Email returns more per dollar.",
+    }  # fmt: skip
+    section = {
+        "cycles": 3,
+        "latest": {"cycle": 2, "experiments": [verdict, frozen]},
+        "weights_history": [],
+        "reallocations": [reallocation],
+        "adjustments": [],
+    }
+    text = rendered({"campaign_id": "c-1", "optimisation": section})
+    assert "A/B verdicts (cycle 2, 3 so far)" in text
+    assert "93.0%" in text  # b's chance to win
+    assert "30.0% (-5.0% to 65.0%)" in text
+    assert "winner" in text
+    assert "SRM (p = 0.0002): frozen" in text
+    assert "Latest reallocation (cycle 2, offline): 45,000.00 USD left" in text
+    assert "24,000.00 USD" in text
+    assert "Email returns more per dollar." in text
+
+
+def test_decisions_are_read_from_analytics_too():
+    assert CliSettings().decision_log_urls["analytics"] == CliSettings().analytics_url
