@@ -61,6 +61,10 @@ AD_SHOPPERS = 4
 SHOWN_LETTERS = 2
 REVENUE_TIMEOUT = 45.0
 REPORT_TIMEOUT = 120.0  # analytics reads every send of the launch first
+# The demo's optimiser runs every DEMO_OPTIMISER_INTERVAL seconds (run_demo sets it): a cycle
+# that has seen the shoppers' payments, and the planner's answer to it, come within two.
+DEMO_OPTIMISER_INTERVAL = 20.0
+OPTIMISATION_TIMEOUT = 3 * DEMO_OPTIMISER_INTERVAL + 30.0
 
 
 async def service_holds(
@@ -127,6 +131,7 @@ class CampaignFlow:
             clicks = await self.journeys(customers)
             records = await self.shop(customers, clicks, request.product.price)
             await self.revenue(records)
+            await self.optimisation()
             await self.report(len(records))
         finally:
             await self.events.stop()
@@ -243,8 +248,49 @@ class CampaignFlow:
                     f"{REVENUE_TIMEOUT:.0f}s; see {service_log('analytics')}"
                 ) from None
 
+    async def optimisation(self) -> None:
+        """Wait for an optimisation cycle that has seen the payments, and the planner's
+        answer to it: a reallocation, or the allocation kept."""
+        self.console.rule("[bold]6. Optimisation")
+        seen = len(self.events.by_topic.get(topics.CAMPAIGN_EVALUATED, []))
+
+        def cycle() -> Event | None:
+            evaluated = self.events.by_topic.get(topics.CAMPAIGN_EVALUATED, [])
+            return evaluated[-1] if len(evaluated) > seen else None
+
+        def answered() -> bool:
+            latest = cycle()
+            return latest is not None and any(
+                e["data"].get("cycle") == latest["data"].get("cycle")
+                for e in self.events.by_topic.get(topics.CAMPAIGN_REALLOCATED, [])
+            )
+
+        with self.console.status("Waiting for the optimiser's next cycle and the planner's answer"):
+            await within(
+                OPTIMISATION_TIMEOUT,
+                "an optimisation cycle after the payments",
+                "analytics",
+                self.events.wait_until(lambda: cycle() is not None),
+            )
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(DEMO_OPTIMISER_INTERVAL):
+                    await self.events.wait_until(answered)
+        latest = cycle()
+        assert latest is not None
+        number = latest["data"].get("cycle")
+        answer = [
+            e["data"]
+            for e in self.events.by_topic.get(topics.CAMPAIGN_REALLOCATED, [])
+            if e["data"].get("cycle") == number
+        ]
+        if not answer:
+            self.console.print(f"cycle {number}: the planner kept the allocation")
+            return
+        self.console.print(f"[bold]Planner's rationale[/] ({answer[-1].get('engine')}):")
+        self.console.print(str(answer[-1].get("rationale")), highlight=False)
+
     async def report(self, payments: int) -> None:
-        self.console.rule("[bold]6. Report")
+        self.console.rule("[bold]7. Report")
         [launched] = self.events.by_topic[topics.CAMPAIGN_LAUNCHED][:1]
         sent = int(launched["data"].get("messages_accepted") or 0)
         with self.console.status("Fetching the report from the analytics API") as status:
