@@ -33,10 +33,10 @@ def plotly_js() -> str:
     return cast(str, plotly.offline.get_plotlyjs())
 
 
-def bars(title: str, x: Sequence[str], series: Mapping[str, Values]) -> FigureJson:
+def bars(title: str, x: Sequence[str], series: Mapping[str, Values], **yaxis: Any) -> FigureJson:
     """Grouped bars: one trace per series, sharing the categories ``x``."""
     traces = [go.Bar(name=name, x=list(x), y=list(ys)) for name, ys in series.items()]
-    return _figure(traces, title, barmode="group")
+    return _figure(traces, title, barmode="group", yaxis=yaxis)
 
 
 def pie(title: str, labels: Sequence[str], values: Values) -> FigureJson:

@@ -58,7 +58,12 @@ def funnel_section(funnel: list[Json]) -> Section:
     return Section(
         "funnel",
         "Funnel",
-        charts=[Chart("funnel-chart", charts.bars("People and impressions", stages, series))],
+        charts=[
+            Chart(
+                "funnel-chart",
+                charts.bars("People and impressions (log scale)", stages, series, type="log"),
+            )
+        ],
         tables=[Table("funnel", "Funnel", ["channel", *stages], rows)],
     )
 
@@ -133,6 +138,8 @@ def processor_section(report: Json) -> Section:
                     "Success rate",
                     [p["processor"] for p in processors],
                     {"success rate": [p["success_rate"] for p in processors]},
+                    tickformat=".0%",
+                    range=[0, 1],
                 ),
             ),
         ],
