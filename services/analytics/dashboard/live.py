@@ -71,6 +71,7 @@ class LiveReports:
         last_marker: object = object()
         last_message: str | None = None
         since_refresh = 0.0
+        # Opens the stream at once and tells the browser how soon to come back if it drops.
         yield {"event": "hello", "data": "{}", "retry": RECONNECT_MILLISECONDS}
         try:
             while not self._closing.is_set():
