@@ -1,5 +1,7 @@
-"""The dashboard's event stream against the real broker and database: a payment sends the
-page's sections again, and a stream left open does not hold the service's shutdown."""
+"""The dashboard over HTTP against the real broker and database: only a key holding
+reports:read opens it, as a bearer key or through a login whose cookie scripts cannot read;
+a payment sends the page's sections again down the open stream, and a stream left open does
+not hold the service's shutdown."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import httpx
 
 from services.analytics.app import build
 from services.analytics.settings import AnalyticsSettings
+from shared.api_keys.keys import Scope, keys_file_line, new_key
 from shared.events.topics import CAMPAIGN_PLANNED, PAYMENT_COMPLETED
 from tests.integration.test_analytics import publish
 from tests.support.factories import campaign_id, campaign_planned, payment_completed
@@ -54,3 +57,37 @@ async def test_a_payment_is_pushed_to_the_open_stream_and_shutdown_ends_the_stre
     assert response.headers["content-type"].startswith("text/event-stream")
     assert second["charts"]["channels-chart"]["data"][0]["type"] == "bar"
     assert rest == []
+
+
+async def test_only_a_reports_key_opens_the_dashboard_and_its_login_cookie_is_locked_down(
+    infra, tmp_path
+):
+    reports_key, payments_key = new_key(), new_key()
+    keys_file = tmp_path / "api-keys"
+    keys_file.write_text(
+        keys_file_line("board", [Scope.REPORTS_READ], reports_key)
+        + "\n"
+        + keys_file_line("shop", [Scope.PAYMENTS_READ], payments_key)
+        + "\n"
+    )
+    settings = settings_for(AnalyticsSettings, infra, api_keys_file=keys_file)
+    base = f"http://127.0.0.1:{settings.analytics_api_port}"
+    async with running(build, settings), httpx.AsyncClient(base_url=base) as http:
+        other_scope = await http.get(
+            "/dashboard/campaigns/any/events", headers={"Authorization": f"Bearer {payments_key}"}
+        )
+        refused = await http.post("/dashboard/login", data={"key": payments_key})
+        login = await http.post(
+            "/dashboard/login", data={"key": reports_key, "next": "https://evil.example/"}
+        )
+        cookie = login.headers["set-cookie"]
+        page = await http.get("/dashboard", headers={"Cookie": cookie.split(";")[0]})
+
+    assert other_scope.status_code == 403
+    assert (refused.status_code, "set-cookie" in refused.headers) == (403, False)
+    assert "reports:read" in refused.text
+    assert (login.status_code, login.headers["location"]) == (303, "/dashboard")
+    attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert {"httponly", "samesite=strict", "path=/dashboard"} <= attributes
+    assert reports_key not in cookie
+    assert page.status_code == 200
