@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install up demo test chaos bench lint format asyncapi clean
+.PHONY: install browser up demo test chaos bench lint format asyncapi screenshot clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -13,13 +13,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Debian's chromium, which the dashboard's browser test drives through Playwright (whose own
+# browser download needs a host we do not reach). Installed once; root or sudo needed then.
+CHROMIUM ?= chromium
+browser:
+	@command -v $(CHROMIUM) >/dev/null || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
 up: install
 	$(PY) -m shared.devstack up
 
 demo: install
 	$(VENV)/bin/campaignctl demo
 
-test: install
+test: install browser
 	$(PY) -m pytest
 
 # The chaos test at full size: 200 payments and 100 refunds through two SIGKILLs (make test
@@ -38,6 +46,11 @@ lint: install
 format: install
 	$(VENV)/bin/ruff check --fix services shared tests
 	$(VENV)/bin/ruff format services shared tests
+
+# docs/images/dashboard.png: the campaign page of a campaign with payments, as the browser
+# test builds it.
+screenshot: install browser
+	DASHBOARD_SCREENSHOT=docs/images/dashboard.png $(PY) -m pytest tests/browser -q
 
 asyncapi: install
 	$(PY) -m shared.asyncapi docs/asyncapi

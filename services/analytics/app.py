@@ -1,6 +1,7 @@
 """Composition root of analytics."""
 
 from services.analytics.api import build_api
+from services.analytics.dashboard.assembly import build_dashboard
 from services.analytics.engagement_handlers import register_engagement
 from services.analytics.handlers import register
 from services.analytics.journey_store import (
@@ -60,23 +61,23 @@ def build(settings: AnalyticsSettings) -> Service:
         await AdjustmentsRepository(db).ensure_indexes()
         await decisions.ensure_indexes()
 
+    keys = ApiKeys.with_service_key(
+        "ANALYTICS_API_KEY", settings.analytics_api_key, settings.api_keys_file
+    )
+    http_app = build_api(infra, reports, reporter, optimiser, decisions, keys)
+    # The live dashboard: its own routes on the same app, behind the same keys.
+    dashboard = build_dashboard(settings, db, reports, keys)
+    http_app.router.routes.extend(dashboard.routes)
+
     return Service(
         infra=infra,
-        http_app=build_api(
-            infra,
-            reports,
-            reporter,
-            optimiser,
-            decisions,
-            ApiKeys.with_service_key(
-                "ANALYTICS_API_KEY", settings.analytics_api_key, settings.api_keys_file
-            ),
-        ),
+        http_app=http_app,
         http_port=settings.analytics_api_port,
         on_startup=[ensure_indexes],
         background=[
             reporter.report_periodically,
             late_clicks.release_periodically,
             optimiser.evaluate_periodically,
+            *dashboard.background,
         ],
     )

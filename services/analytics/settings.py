@@ -6,11 +6,11 @@ from datetime import timedelta
 from pydantic import Field
 
 from services.analytics.attribution.rule import AttributionPolicy
+from services.analytics.dashboard.settings import DashboardSettings
 from services.analytics.evaluation import OptimiserPolicy
-from shared.settings import ReportingSettings
 
 
-class AnalyticsSettings(ReportingSettings):
+class AnalyticsSettings(DashboardSettings):  # the report API's settings and the dashboard's
     analytics_api_port: int = Field(default=8001, ge=1, le=65535)
     analytics_performance_interval_seconds: float = Field(
         default=300,
