@@ -84,10 +84,11 @@ class CliSettings(BaseSettings):
 
     @property
     def decision_log_urls(self) -> dict[str, str]:
-        """The services with an AI step, each serving its decision log on its HTTP port."""
+        """The services that decide, each serving its decision log on its HTTP port."""
         ports = {
             "planner": self.planner_health_port,
             "segmenter": self.segmenter_health_port,
             "content": self.content_health_port,
+            "launcher": self.launcher_api_port,
         }
         return {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
