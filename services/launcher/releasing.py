@@ -87,14 +87,18 @@ class WaveReleaser:
 
     async def release_due(self) -> None:
         for state in await Waves(self._db).unfinished():
+            now = utc_now()
+            ended = now >= state.ends_at
+            overdue = bool(state.unreleased) and now - state.released_at >= self._timeout
+            if not (state.pending or ended or overdue):
+                continue  # the common round: nothing to do, and no brief read for it
             brief = await LaunchBriefs(self._db).get(state.campaign_id)
             if brief is None:
                 continue
             await self._assign(state, brief)
-            now = utc_now()
-            if now >= state.ends_at:
+            if ended:
                 await self._end(state)
-            elif state.unreleased and now - state.released_at >= self._timeout:
+            elif overdue:
                 await self._release_on_timeout(brief)
 
     async def _release(

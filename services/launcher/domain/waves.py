@@ -121,11 +121,12 @@ class WaveReleased(BaseModel):
             f"{segment} " + ", ".join(f"{v} {w:.2f}" for v, w in weights.items())
             for segment, weights in sorted(self.weights.items())
         )
-        why = (
-            f"cycle {self.cycle} evaluated"
-            if self.trigger == "evaluation"
-            else "no evaluation in time, last weights kept"
-        )
+        if self.trigger == "evaluation":
+            why = f"cycle {self.cycle} evaluated"
+        elif self.cycle is None:
+            why = "no evaluation in time and none before: equal weights"
+        else:
+            why = f"no evaluation in time: cycle {self.cycle}'s weights kept"
         refused = f"; equal weights for {', '.join(sorted(self.refused))}" if self.refused else ""
         return (
             f"wave {self.wave} of {self.waves - 1} released to {self.deliveries} recipients "
