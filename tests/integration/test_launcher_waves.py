@@ -16,12 +16,30 @@ import httpx
 from services.launcher.app import build
 from services.launcher.domain.assignment import pick_variant
 from services.launcher.domain.deliveries import Delivery, DeliveryStatus
+from services.launcher.releasing import WaveReleaser
 from services.launcher.settings import LauncherSettings
+from services.launcher.storage.briefs import LaunchBriefs
+from services.launcher.storage.deliveries import Deliveries
+from services.launcher.storage.transaction import LauncherTransaction
+from services.launcher.storage.waves import Waves
+from shared.events.campaigns import CampaignContentGenerated, CampaignPlanned
+from shared.events.common import Channel
+from shared.events.envelope import CloudEvent
+from shared.events.optimisation import CampaignEvaluated
 from shared.events.topics import CAMPAIGN_EVALUATED, CAMPAIGN_LAUNCHED, ENGAGEMENT_SENT
 from shared.runtime import Service
+from shared.storage.mongo import connect, service_database
+from shared.storage.unit_of_work import UnitOfWork
 from tests.support.factories import campaign_id
 from tests.support.kafka import EventLog, Publisher, cloud_event, for_campaign
-from tests.support.launches import opted_in, plan, send_customers, send_launch, until_known
+from tests.support.launches import (
+    email_content,
+    opted_in,
+    plan,
+    send_customers,
+    send_launch,
+    until_known,
+)
 from tests.support.services import REPORTS_AUTH, running, settings_for, until_async
 from tests.support.smtp_sink import smtp_sink
 
@@ -208,3 +226,67 @@ async def test_waves_unreleased_when_the_campaign_ends_are_sent_nothing(
     }
     assert decision["output"]["unreleased"] == [1, 2, 3]
     assert decision["output"]["deliveries"] == len(later)
+
+
+async def test_a_release_cut_off_before_its_deliveries_got_variants_is_finished_next_round(
+    infra: TestInfrastructure,
+) -> None:
+    cid = campaign_id()
+    client = connect(infra.mongodb, app_name="test-waves")
+    db = service_database(client, "launcher_waves_test", infra.db_prefix)
+    uow = UnitOfWork(client, db, source="/tests/waves", transaction=LauncherTransaction)
+    try:
+        briefs = LaunchBriefs(db)
+        await briefs.record_planned(CampaignPlanned.model_validate(plan(cid)))
+        await briefs.record_content(
+            CampaignContentGenerated.model_validate(email_content(cid, ["loyal"]))
+        )
+        now = datetime.now(UTC)
+        customers = [f"cut-{cid[-8:]}-{i}" for i in range(12)]
+        await Deliveries(db).record(
+            [
+                Delivery(
+                    campaign_id=cid,
+                    customer_id=c,
+                    channel=Channel.EMAIL,
+                    segment_id="loyal",
+                    variant_id=None,
+                    status=DeliveryStatus.QUEUED,
+                    send_at=now,
+                    wave=1,
+                    zone="UTC",
+                    decided_at=now,
+                    updated_at=now,
+                )
+                for c in customers
+            ]
+        )
+        await Waves(db).open(cid, 2, now, now + timedelta(days=1))
+        event = CloudEvent[CampaignEvaluated](
+            source="/services/analytics",
+            type=CAMPAIGN_EVALUATED,
+            data=CampaignEvaluated.model_validate(evaluated(cid, 0, {A: 0.5, B: 0.5})),
+        )
+        # The release is decided, and the process stops before any delivery gets a variant.
+        await WaveReleaser(uow, timeout=timedelta(hours=1)).on_evaluated(event)
+        cut_off = await statuses(db, cid)
+        # A new process: its first round finishes the release, and a repeat changes nothing.
+        restarted = WaveReleaser(uow, timeout=timedelta(hours=1))
+        await restarted.release_due()
+        finished = await statuses(db, cid)
+        await restarted.release_due()
+        state = await Waves(db).get(cid)
+    finally:
+        await client.close()
+
+    assert set(cut_off.values()) == {(DeliveryStatus.QUEUED, None)}
+    assert finished == {
+        c: (DeliveryStatus.SCHEDULED, pick_variant(cid, c, [(A, 0.5), (B, 0.5)])) for c in customers
+    }
+    assert state is not None
+    assert (state.unreleased, state.pending) == ([], {})
+
+
+async def statuses(db: Any, cid: str) -> dict[str, tuple[DeliveryStatus, str | None]]:
+    cursor = db["deliveries"].find({"campaign_id": cid})
+    return {d["customer_id"]: (DeliveryStatus(d["status"]), d["variant_id"]) async for d in cursor}
