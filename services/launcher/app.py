@@ -1,5 +1,7 @@
 """Composition root of the launcher."""
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 from limits import RateLimitItemPerMinute
 
@@ -9,16 +11,20 @@ from services.launcher.ads.reports import AdReports
 from services.launcher.api.tracking import tracking_router
 from services.launcher.domain.targeting import TargetingRules
 from services.launcher.domain.tracking import TrackingKeys
+from services.launcher.domain.waves import WavePlan
 from services.launcher.email.channel import EmailChannel
 from services.launcher.email.dispatcher import EmailDispatcher
 from services.launcher.handlers import register
 from services.launcher.launching import LaunchDriver
+from services.launcher.releasing import WaveReleaser
 from services.launcher.settings import LauncherSettings
 from services.launcher.storage.ad_sets import AdSets
 from services.launcher.storage.customers import CustomerProjection
 from services.launcher.storage.deliveries import Deliveries
 from services.launcher.storage.launches import Launches
 from services.launcher.storage.transaction import LauncherTransaction
+from services.launcher.storage.waves import Waves
+from shared.ai.decisions import DecisionLog, decision_routes
 from shared.api_keys.fastapi_dependency import requires
 from shared.api_keys.keyring import reporting_reads
 from shared.api_keys.keys import Scope
@@ -56,19 +62,27 @@ def build(settings: LauncherSettings) -> Service:
         TargetingRules(
             frequency_cap=settings.launcher_frequency_cap,
             holdout_share=settings.launcher_holdout_share,
+            waves=WavePlan(settings.launcher_waves, settings.launcher_first_wave_share),
         ),
         buy_ads=buyer.buy,
         on_scheduled=dispatcher.wake,
     )
-    register(infra, uow, customers, launch_ready=driver.wake)
+    waves = WaveReleaser(
+        uow,
+        timeout=timedelta(seconds=settings.launcher_wave_timeout_seconds),
+        on_scheduled=dispatcher.wake,
+    )
+    decisions = DecisionLog(infra.db)
+    register(infra, uow, customers, launch_ready=driver.wake, waves=waves)
     infra.finish()
+    reads = reporting_reads(settings)
     api = FastAPI(
         title="Launcher",
         version="1",
-        description="Public tracking routes: tracked clicks and unsubscribes. No API key.",
-        routes=health_routes(infra),
+        description="Public tracking routes: tracked clicks and unsubscribes. No API key. "
+        "The decision log and the customer count need a reports:read key.",
+        routes=[*health_routes(infra), *decision_routes(decisions, reads)],
     )
-    reads = reporting_reads(settings)
 
     @api.get("/v1/customers/count", dependencies=[requires(reads, Scope.REPORTS_READ)])
     async def customer_count() -> dict[str, int]:
@@ -91,7 +105,9 @@ def build(settings: LauncherSettings) -> Service:
             Deliveries(infra.db).ensure_indexes,
             Launches(infra.db).ensure_indexes,
             ad_sets.ensure_indexes,
+            Waves(infra.db).ensure_indexes,
+            decisions.ensure_indexes,
         ],
-        background=[driver.run, dispatcher.run, reports.run],
+        background=[driver.run, dispatcher.run, reports.run, waves.run],
         on_shutdown=[platform.close],
     )

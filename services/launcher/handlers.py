@@ -1,6 +1,8 @@
 """Launcher entrypoints: a campaign's plan, segments, audience and content in; the customer
 projection and the suppression list kept up to date.
 
+``campaign.evaluated`` releases the campaign's next email wave (``releasing``).
+
 The launch inputs arrive in any order, on independent consumers. Each is recorded in one
 transaction with the check whether the brief is complete; the one that completes it opens
 the campaign's launch (an insert keyed by campaign id, so it opens once), and the launch
@@ -14,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.launcher.domain.brief import LaunchBrief
+from services.launcher.releasing import WaveReleaser
 from services.launcher.storage.customers import CustomerProjection
 from services.launcher.storage.suppression import SuppressionList, SuppressionReason
 from services.launcher.storage.transaction import LauncherTransaction
@@ -33,10 +36,12 @@ from shared.events.engagement import (
     MessageSent,
 )
 from shared.events.envelope import CloudEvent
+from shared.events.optimisation import CampaignEvaluated
 from shared.events.topics import (
     ADS_REPORTED,
     CAMPAIGN_AUDIENCE,
     CAMPAIGN_CONTENT_GENERATED,
+    CAMPAIGN_EVALUATED,
     CAMPAIGN_LAUNCHED,
     CAMPAIGN_PLANNED,
     CAMPAIGN_SEGMENTED,
@@ -74,6 +79,7 @@ def register(
     uow: UnitOfWork[LauncherTransaction],
     customers: CustomerProjection,
     launch_ready: Callable[[], None],
+    waves: WaveReleaser,
 ) -> None:
     for topic, schema, description in PUBLISHED:
         infra.publisher(topic, schema, description=description)
@@ -116,3 +122,7 @@ def register(
             unsubscribed.at,
             unsubscribed.campaign_id,
         )
+
+    @infra.subscriber(CAMPAIGN_EVALUATED, description="Verdicts and weights for the next wave.")
+    async def on_evaluated(event: CloudEvent[CampaignEvaluated]) -> None:
+        await waves.on_evaluated(event)

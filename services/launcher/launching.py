@@ -6,7 +6,8 @@
    held-out customer and a mark that the chunk is done. A crash resumes at the next chunk.
 2. **Buy**: the paid channels' ad sets are created (idempotently, outside any transaction).
 3. **Report**: once every message due at launch has an outcome (the dispatcher sends them),
-   ``campaign.launched`` says what happened, in the transaction that marks it launched.
+   ``campaign.launched`` says what happened, in the transaction that marks it launched and
+   opens the campaign's later email waves (``releasing``).
 
 One launch at a time per process, oldest first, so two campaigns launching together count
 each other's messages against the frequency cap.
@@ -157,9 +158,10 @@ class LaunchDriver:
         targeted_at = await Launches(self._db).targeted_at(campaign_id)
         if targeted_at is None:
             return
-        # The launch's first wave: every message that was due when targeting finished.
+        # The launch's own wave: every message of wave 0 due when targeting finished (later
+        # waves are queued, not outstanding).
         if await Deliveries(self._db).any_outstanding(campaign_id, targeted_at):
-            return  # the dispatcher is still sending the launch's first wave
+            return  # the dispatcher is still sending the launch's own wave
         tally = await Deliveries(self._db).tally(campaign_id, Channel.EMAIL.value)
         ad_sets = await Launches(self._db).ad_sets(campaign_id)
         now = datetime.now(UTC)
@@ -177,6 +179,9 @@ class LaunchDriver:
                 campaign_id, LaunchState.LAUNCHED, now, report=report.model_dump(mode="python")
             )
             await tx.emit(CAMPAIGN_LAUNCHED, report, key=campaign_id, causation_id=cause)
+            if Channel.EMAIL in brief.planned.allocation:
+                waves = self._rules.waves.waves
+                await tx.waves.open(campaign_id, waves, now, brief.planned.schedule.ends_at)
         log.info(
             "campaign %s launched: %d accepted, %d scheduled, %d held out, %s skipped",
             campaign_id,

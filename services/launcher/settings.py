@@ -101,6 +101,26 @@ class LauncherSettings(ReportingSettings):
         description="Read each ad click with its id from the sandbox exchange's click feed; "
         "Meta's API has none, so turn it off against Meta.",
     )
+    launcher_waves: int = Field(
+        default=4,
+        ge=1,
+        le=50,
+        description="Email waves in all: the launch's own, split evenly, then each one "
+        "weighted by the latest A/B verdicts. 1 sends everyone at launch.",
+    )
+    launcher_first_wave_share: Decimal = Field(
+        default=Decimal("0.2"),
+        gt=0,
+        le=1,
+        description="Share of the email recipients in the launch's own wave; the rest are "
+        "spread evenly over the later waves.",
+    )
+    launcher_wave_timeout_seconds: float = Field(
+        default=600,
+        gt=0,
+        description="With no campaign.evaluated this long after the previous release, the "
+        "next wave goes with the last weights received (equal if none).",
+    )
 
     @field_validator("launcher_tracking_keys")
     @classmethod

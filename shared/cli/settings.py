@@ -90,6 +90,7 @@ class CliSettings(BaseSettings):
             "planner": self.planner_health_port,
             "segmenter": self.segmenter_health_port,
             "content": self.content_health_port,
+            "launcher": self.launcher_api_port,
         }
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         return urls | {"analytics": self.analytics_url}

@@ -288,7 +288,9 @@ class CampaignLaunched(Contract):
         default=0, description="Emails the recipients' servers accepted so far."
     )
     scheduled: NonNegativeInt = Field(
-        default=0, description="Emails waiting for a send window in the recipient's local time."
+        default=0,
+        description="Emails waiting for a send window in the recipient's local time, or "
+        "queued for a later email wave.",
     )
     skipped: dict[str, NonNegativeInt] = Field(
         default_factory=dict,

@@ -195,6 +195,7 @@ async def test_campaign_request_flows_to_revenue_attributed_from_the_journey(
                 launcher_ad_account_id=new_account(),
                 launcher_ads_report_seconds=0.2,
                 launcher_holdout_share=Decimal(0),
+                launcher_waves=1,  # every shopper is emailed at launch, not in waves
                 **common,
             )
             await run_campaign(

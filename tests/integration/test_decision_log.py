@@ -168,6 +168,7 @@ async def test_campaignctl_decisions_shows_each_services_log_and_names_the_silen
         "PLANNER_HEALTH_PORT": str(port),
         "SEGMENTER_HEALTH_PORT": str(free_port()),
         "CONTENT_HEALTH_PORT": str(free_port()),
+        "LAUNCHER_API_PORT": str(free_port()),
     }
     try:
         result = await asyncio.to_thread(
@@ -182,3 +183,4 @@ async def test_campaignctl_decisions_shows_each_services_log_and_names_the_silen
     assert decision.input_hash[:12] in result.output
     assert "segmenter: no decision log" in result.output
     assert "content: no decision log" in result.output
+    assert "launcher: no decision log" in result.output

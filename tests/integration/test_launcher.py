@@ -130,8 +130,11 @@ async def test_the_recipient_set_follows_consent_suppression_the_cap_the_holdout
         unknown: "no_address",
     }
     assert {c for c, d in decided.items() if d.status is DeliveryStatus.HELD_OUT} == holdout
-    scheduled = {c: d for c, d in decided.items() if d.status is DeliveryStatus.SCHEDULED}
+    # The launch's own wave is scheduled with a variant; later waves are queued without one.
+    waiting = (DeliveryStatus.SCHEDULED, DeliveryStatus.QUEUED)
+    scheduled = {c: d for c, d in decided.items() if d.status in waiting}
     assert set(scheduled) == set(eligible) - holdout
+    assert {d.status for d in scheduled.values()} == set(waiting)
     window = closed_window()
     for customer_id, delivery in scheduled.items():
         zone = ZoneInfo(zones[eligible.index(customer_id) % 3])
@@ -139,7 +142,8 @@ async def test_the_recipient_set_follows_consent_suppression_the_cap_the_holdout
         assert local is not None
         assert (WEEKDAYS[local.weekday()], local.hour) == (window["weekday"], 9)
         segment = dict(members)[customer_id]
-        assert delivery.variant_id in {f"{segment}-email-a", f"{segment}-email-b"}
+        variants = {f"{segment}-email-a", f"{segment}-email-b"} if delivery.wave == 0 else {None}
+        assert delivery.variant_id in variants
     report = launched["data"]
     assert report["reach"] == {"email": len(scheduled)}
     assert (report["scheduled"], report["held_out"], report["messages_accepted"]) == (
@@ -224,7 +228,10 @@ async def test_an_unsubscribe_is_honoured_by_the_next_campaign(
 ) -> None:
     first, second = campaign_id(), campaign_id()
     customer = f"leaver-{first[-8:]}"
-    settings = settings_for(LauncherSettings, infra, launcher_holdout_share=Decimal(0))
+    # One wave: the customer has a variant at launch, so a link to unsubscribe by.
+    settings = settings_for(
+        LauncherSettings, infra, launcher_holdout_share=Decimal(0), launcher_waves=1
+    )
     async with running(build, settings) as service:
         await send_customers(publisher, [opted_in(customer)])
         await until_known(service.infra.db, [customer])

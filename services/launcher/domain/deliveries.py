@@ -2,7 +2,8 @@
 
 Every member of a campaign's audience gets exactly one delivery per channel it is sent on,
 keyed campaign x customer x channel: sent nothing (``skipped`` with its reason, or
-``held_out``), or a message ``scheduled`` for a time, then ``sending`` (written before the
+``held_out``), ``queued`` for a later wave (a send time but no variant yet: see ``waves``),
+or a message ``scheduled`` for a time, then ``sending`` (written before the
 SMTP transaction opens), then ``sent``, ``bounced`` (hard: refused for good), ``deferred``
 (soft: tried again later) or ``unknown`` (the process stopped mid-transaction: it may or
 may not have arrived, and it is never sent again).
@@ -21,6 +22,7 @@ from shared.events.common import Channel
 class DeliveryStatus(StrEnum):
     SKIPPED = "skipped"
     HELD_OUT = "held_out"
+    QUEUED = "queued"
     SCHEDULED = "scheduled"
     SENDING = "sending"
     SENT = "sent"
@@ -36,11 +38,13 @@ class SkipReason(StrEnum):
     FREQUENCY_CAPPED = "frequency_capped"
     NO_SEND_WINDOW = "no_send_window"  # no window in the recipient's time before the end
     NO_CONTENT = "no_content"  # no variant of their segment survived the guardrails
+    CAMPAIGN_ENDED = "campaign_ended"  # their wave was not released before the campaign ended
 
 
 # What counts against a customer's frequency cap: whatever was or may have been sent.
 COUNTS_AS_CONTACT = frozenset(
     {
+        DeliveryStatus.QUEUED,
         DeliveryStatus.SCHEDULED,
         DeliveryStatus.SENDING,
         DeliveryStatus.SENT,
@@ -48,7 +52,7 @@ COUNTS_AS_CONTACT = frozenset(
         DeliveryStatus.UNKNOWN,
     }
 )
-# Waiting to be sent: the dispatcher's work.
+# Waiting to be sent: the dispatcher's work (a queued delivery waits for its wave first).
 WAITING = frozenset({DeliveryStatus.SCHEDULED, DeliveryStatus.DEFERRED})
 
 
@@ -65,7 +69,7 @@ class Delivery(BaseModel):
     customer_id: str
     channel: Channel
     segment_id: str
-    variant_id: str | None = Field(description="None when sent nothing.")
+    variant_id: str | None = Field(description="None when sent nothing, or queued.")
     status: DeliveryStatus
     skip_reason: SkipReason | None = None
     send_at: AwareDatetime | None = Field(
@@ -74,6 +78,12 @@ class Delivery(BaseModel):
     attempts: int = 0
     message_id: str | None = None
     last_reply: str | None = Field(default=None, description="The SMTP server's last reply.")
+    wave: int | None = Field(default=None, description="The email wave it goes in.")
+    zone: str | None = Field(
+        default=None,
+        description="The recipient's time zone: a queued send time is "
+        "recomputed in it when the wave is released late.",
+    )
     decided_at: AwareDatetime
     updated_at: AwareDatetime
 

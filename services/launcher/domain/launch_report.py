@@ -1,10 +1,10 @@
 """What ``campaign.launched`` says: what really happened when the campaign went live.
 
 Email reach counts people: those whose message a server accepted, those waiting for a send
-window in their own time, and those whose message is in flight or was tried and will be
-tried again; held-out and skipped people are counted apart, by reason. A paid channel's
-reach and impressions are what its platform reported so far, which at launch is usually
-nothing: the ad sets and their budgets are what was bought.
+window in their own time or for their wave, and those whose message is in flight or was
+tried and will be tried again; held-out and skipped people are counted apart, by reason.
+A paid channel's reach and impressions are what its platform reported so far, which at
+launch is usually nothing: the ad sets and their budgets are what was bought.
 """
 
 from __future__ import annotations
@@ -19,11 +19,15 @@ from shared.events.common import Channel
 
 REACHED = (
     DeliveryStatus.SENT,
+    DeliveryStatus.QUEUED,
     DeliveryStatus.SCHEDULED,
     DeliveryStatus.SENDING,
     DeliveryStatus.DEFERRED,
     DeliveryStatus.UNKNOWN,
 )
+
+# The launch report's ``scheduled``: going later, in a send window, a retry or a later wave.
+WAITING_TO_GO = (DeliveryStatus.SCHEDULED, DeliveryStatus.DEFERRED, DeliveryStatus.QUEUED)
 
 
 def launch_report(
@@ -48,7 +52,7 @@ def launch_report(
         total_reach=sum(reach.values()),
         launched_at=now,
         messages_accepted=email.get(DeliveryStatus.SENT, 0),
-        scheduled=email.get(DeliveryStatus.SCHEDULED, 0) + email.get(DeliveryStatus.DEFERRED, 0),
+        scheduled=sum(email.get(status, 0) for status in WAITING_TO_GO),
         skipped=dict(skipped),
         held_out=email.get(DeliveryStatus.HELD_OUT, 0),
         impressions={c: n for c, n in (impressions or {}).items() if c in channels},

@@ -7,8 +7,9 @@ already had ``frequency_cap`` marketing messages decided in the last 7 days, acr
 campaigns (``frequency_capped``); no send window is left before the campaign ends
 (``no_send_window``); or the content has no variant for their segment (``no_content``).
 Of those who would be sent, the holdout share is kept out (``held_out``) to measure the
-campaign's lift against like customers. Everyone else gets a variant by the traffic
-weights and a send time in their own local time.
+campaign's lift against like customers. Everyone else gets a send time in their own local
+time and a wave (``waves``): the launch's own wave gets its variant now, split evenly; a
+later wave's deliveries are queued until the optimiser's weights release them.
 """
 
 from __future__ import annotations
@@ -21,18 +22,21 @@ from services.launcher.domain.assignment import equal_weights, held_out, pick_va
 from services.launcher.domain.brief import LaunchBrief
 from services.launcher.domain.deliveries import Delivery, DeliveryStatus, SkipReason
 from services.launcher.domain.recipients import Recipient
+from services.launcher.domain.waves import WavePlan
 from services.launcher.domain.windows import send_time
 from services.launcher.domain.zones import recipient_zone
 from shared.events.campaigns import AudienceMember
 from shared.events.common import Channel
 
 FREQUENCY_WINDOW = timedelta(days=7)
+ONE_WAVE = WavePlan(waves=1, first_share=Decimal(1))  # everyone at launch
 
 
 @dataclass(frozen=True)
 class TargetingRules:
     frequency_cap: int
     holdout_share: Decimal
+    waves: WavePlan = ONE_WAVE
 
 
 @dataclass(frozen=True)
@@ -82,5 +86,9 @@ def decide_email(
         return skipped(SkipReason.NO_CONTENT)
     if held_out(brief.campaign_id, member.customer_id, rules.holdout_share):
         return Delivery(**decided, variant_id=None, status=DeliveryStatus.HELD_OUT)
+    wave = rules.waves.wave_of(brief.campaign_id, member.customer_id)
+    timed = decided | {"send_at": at, "wave": wave, "zone": zone.key}
+    if wave > 0:
+        return Delivery(**timed, variant_id=None, status=DeliveryStatus.QUEUED)
     variant_id = pick_variant(brief.campaign_id, member.customer_id, equal_weights(variants))
-    return Delivery(**decided, variant_id=variant_id, status=DeliveryStatus.SCHEDULED, send_at=at)
+    return Delivery(**timed, variant_id=variant_id, status=DeliveryStatus.SCHEDULED)

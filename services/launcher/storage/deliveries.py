@@ -1,8 +1,9 @@
 """The send ledger: one document per campaign x customer x channel (``_id`` says which).
 
 Targeting writes every decision once (a redelivered or resumed launch inserts the same ids
-and changes nothing); the dispatcher moves a waiting delivery through ``sending`` to its
-outcome. A unique ``_id`` is what makes "nobody twice" hold across crashes and replicas.
+and changes nothing); a wave's release gives a queued delivery its variant (``waves``); the
+dispatcher moves a waiting delivery through ``sending`` to its outcome. A unique ``_id`` is
+what makes "nobody twice" hold across crashes and replicas.
 
 The dispatcher's writes are conditional, so two replicas never send one delivery: a claim
 takes a delivery only while it still waits, and stamps it with the claim's token, the time

@@ -10,6 +10,8 @@ from services.launcher.storage.clicks import Clicks
 from services.launcher.storage.deliveries import Deliveries
 from services.launcher.storage.launches import Launches
 from services.launcher.storage.suppression import SuppressionList
+from services.launcher.storage.waves import QueuedDeliveries, Waves
+from shared.ai.decisions import DecisionLog
 from shared.storage.mongo import Document
 from shared.storage.unit_of_work import Transaction
 
@@ -24,3 +26,6 @@ class LauncherTransaction(Transaction):
         self.deliveries = Deliveries(db, session)
         self.suppression = SuppressionList(db, session)
         self.clicks = Clicks(db, session)
+        self.waves = Waves(db, session)
+        self.queued = QueuedDeliveries(db, session)
+        self.decisions = DecisionLog(db, session)
