@@ -176,6 +176,8 @@ def test_the_development_analytics_key_is_refused_outside_local_mode(
     chosen: dict[str, object] = {"analytics_api_key": SecretStr("k" * 32)}
     if settings_class is ContentSettings:
         chosen["content_sender_postal_address"] = "Shop Ltd, 1 Main St, Springfield"
+    if settings_class is AnalyticsSettings:
+        chosen["dashboard_session_secret"] = SecretStr("s" * 32)
 
     with pytest.raises(ValidationError, match="ANALYTICS_API_KEY must be set outside local mode"):
         settings_class(environment="production")

@@ -34,6 +34,7 @@ from shared.events.campaigns import (
 from shared.events.common import field_errors
 from shared.events.customers import CustomerUnsubscribed, CustomerUpserted
 from shared.events.engagement import AdsReported, HeldOut, LinkClicked, MessageBounced, MessageSent
+from shared.events.optimisation import AdSetAdjusted, CampaignEvaluated, CampaignReallocated
 from shared.events.payments import (
     PaymentCompleted,
     PaymentFailed,
@@ -93,6 +94,59 @@ def rejected() -> dict[str, Any]:
     }
 
 
+def evaluated() -> dict[str, Any]:
+    arm = {"segment_id": "high_value", "channel": "email", "exposures": 400, "conversions": 9}
+    return {
+        "campaign_id": "spring",
+        "cycle": 0,
+        "as_of": NOW,
+        "arms": [arm | {"variant_id": "high_value-email-a", "net": money("1304.91")}],
+        "experiments": [],
+        "channels": [
+            {
+                "channel": "email",
+                "spend": money("20000.00"),
+                "net": money("1304.91"),
+                "conversions": 9,
+                "clicks": 31,
+            }
+        ],
+    }
+
+
+def reallocated() -> dict[str, Any]:
+    return {
+        "campaign_id": "spring",
+        "cycle": 0,
+        "as_of": NOW,
+        "previous": {"email": money("20000.00"), "social": money("30000.00")},
+        "allocation": {"email": money("20000.00"), "social": money("28000.00")},
+        "spent": {"email": money("20000.00"), "social": money("4000.00")},
+        "remaining": money("26000.00"),
+        "reasons": ["social returns 0.40 per unit of spend at the margin"],
+        "rationale": "Social earns little at the margin.",
+        "engine": "offline",
+        "ai_cost": "0",
+    }
+
+
+def adjusted() -> dict[str, Any]:
+    return {
+        "campaign_id": "spring",
+        "ad_set_id": "as_1",
+        "channel": "social",
+        "segment_id": "high_value",
+        "variant_id": "high_value-social-a",
+        "bid_before": money("9.00"),
+        "bid": money("8.10"),
+        "budget_before": money("5000.00"),
+        "budget": money("4600.00"),
+        "controller": "target_cpa",
+        "reason": "cost per acquisition 11.00 over the 10.00 target",
+        "at": NOW,
+    }
+
+
 CONTRACTS = [
     ContractRow(topics.CUSTOMER_UPSERTED, CustomerUpserted, customer),
     ContractRow(topics.CAMPAIGN_REQUESTED, CampaignRequested, campaign_request),
@@ -145,7 +199,10 @@ CONTRACTS = [
             "at": NOW,
         },
     ),
-    ContractRow(topics.ADS_REPORTED, AdsReported, ads_reported),
+    ContractRow(topics.ADS_REPORTED, AdsReported, lambda: ads_reported(bid=money("9.00"))),
+    ContractRow(topics.CAMPAIGN_EVALUATED, CampaignEvaluated, evaluated),
+    ContractRow(topics.CAMPAIGN_REALLOCATED, CampaignReallocated, reallocated),
+    ContractRow(topics.ADS_ADJUSTED, AdSetAdjusted, adjusted),
     ContractRow(topics.PAYMENT_INITIATED, PaymentInitiated, payment_initiated),
     ContractRow(topics.PAYMENT_REVIEW_REQUIRED, PaymentReviewRequired, payment_review_required),
     ContractRow(topics.PAYMENT_COMPLETED, PaymentCompleted, payment_completed),
