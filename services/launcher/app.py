@@ -1,12 +1,18 @@
 """Composition root of the launcher."""
 
+from decimal import Decimal
+
 from fastapi import FastAPI
 from limits import RateLimitItemPerMinute
 
+from services.launcher.ads.bid_control import BidControl
 from services.launcher.ads.buying import AdBuyer
 from services.launcher.ads.meta import MetaAds
+from services.launcher.ads.rebudgeting import Rebudgeting
 from services.launcher.ads.reports import AdReports
 from services.launcher.api.tracking import tracking_router
+from services.launcher.domain.bidding import TargetBidding
+from services.launcher.domain.pacing import Pacing
 from services.launcher.domain.targeting import TargetingRules
 from services.launcher.domain.tracking import TrackingKeys
 from services.launcher.email.channel import EmailChannel
@@ -19,10 +25,12 @@ from services.launcher.storage.customers import CustomerProjection
 from services.launcher.storage.deliveries import Deliveries
 from services.launcher.storage.launches import Launches
 from services.launcher.storage.transaction import LauncherTransaction
+from shared.ai.decisions import DecisionLog, decision_routes
 from shared.api_keys.fastapi_dependency import requires
 from shared.api_keys.keyring import reporting_reads
 from shared.api_keys.keys import Scope
 from shared.http.client_ip import parse_trusted_proxies
+from shared.money import minor_unit
 from shared.runtime import Infrastructure, Service, health_routes
 
 NAME = "launcher"
@@ -60,13 +68,32 @@ def build(settings: LauncherSettings) -> Service:
         buy_ads=buyer.buy,
         on_scheduled=dispatcher.wake,
     )
-    register(infra, uow, customers, launch_ready=driver.wake)
+    bid_control = BidControl(
+        platform,
+        uow,
+        bidding=lambda currency, max_bid: target_bidding(settings, currency, max_bid),
+        pacing=Pacing(
+            gain=settings.launcher_pacing_gain,
+            thin_share=settings.launcher_pacing_thin_share,
+            max_step=settings.launcher_bid_max_step,
+        ),
+        max_bids=settings.launcher_ad_max_bids,
+    )
+    register(
+        infra,
+        uow,
+        customers,
+        launch_ready=driver.wake,
+        bid_control=bid_control,
+        rebudgeting=Rebudgeting(platform, uow, settings.launcher_ad_bids),
+    )
+    decisions = DecisionLog(infra.db)
     infra.finish()
     api = FastAPI(
         title="Launcher",
         version="1",
         description="Public tracking routes: tracked clicks and unsubscribes. No API key.",
-        routes=health_routes(infra),
+        routes=[*health_routes(infra), *decision_routes(decisions, reporting_reads(settings))],
     )
     reads = reporting_reads(settings)
 
@@ -91,7 +118,21 @@ def build(settings: LauncherSettings) -> Service:
             Deliveries(infra.db).ensure_indexes,
             Launches(infra.db).ensure_indexes,
             ad_sets.ensure_indexes,
+            decisions.ensure_indexes,
         ],
         background=[driver.run, dispatcher.run, reports.run],
         on_shutdown=[platform.close],
+    )
+
+
+def target_bidding(settings: LauncherSettings, currency: str, max_bid: Decimal) -> TargetBidding:
+    """The bid rules for one campaign's currency and one channel's maximum bid."""
+    return TargetBidding(
+        strategy=settings.launcher_bid_strategy,
+        target_roas=settings.launcher_target_roas,
+        target_cpa=settings.launcher_target_cpa,
+        min_clicks=settings.launcher_bid_min_clicks,
+        max_step=settings.launcher_bid_max_step,
+        max_bid=max_bid,
+        min_bid=minor_unit(currency),
     )

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from services.launcher.ads.bid_control import BidControl
+from services.launcher.ads.rebudgeting import Rebudgeting
 from services.launcher.domain.brief import LaunchBrief
 from services.launcher.storage.customers import CustomerProjection
 from services.launcher.storage.suppression import SuppressionList, SuppressionReason
@@ -33,12 +35,16 @@ from shared.events.engagement import (
     MessageSent,
 )
 from shared.events.envelope import CloudEvent
+from shared.events.optimisation import AdSetAdjusted, CampaignEvaluated, CampaignReallocated
 from shared.events.topics import (
+    ADS_ADJUSTED,
     ADS_REPORTED,
     CAMPAIGN_AUDIENCE,
     CAMPAIGN_CONTENT_GENERATED,
+    CAMPAIGN_EVALUATED,
     CAMPAIGN_LAUNCHED,
     CAMPAIGN_PLANNED,
+    CAMPAIGN_REALLOCATED,
     CAMPAIGN_SEGMENTED,
     CUSTOMER_UNSUBSCRIBED,
     CUSTOMER_UPSERTED,
@@ -61,6 +67,7 @@ PUBLISHED: tuple[tuple[str, type[CloudEvent[Any]], str], ...] = (
     (ENGAGEMENT_HELD_OUT, CloudEvent[HeldOut], "A customer kept out to measure lift."),
     (ADS_REPORTED, CloudEvent[AdsReported], "An ad set's delivery so far."),
     (CUSTOMER_UNSUBSCRIBED, CloudEvent[CustomerUnsubscribed], "No more marketing email."),
+    (ADS_ADJUSTED, CloudEvent[AdSetAdjusted], "An ad set's bid or budget changed, and why."),
 )
 UNSUBSCRIBE_REASONS = {
     "one_click": SuppressionReason.UNSUBSCRIBED,
@@ -74,6 +81,9 @@ def register(
     uow: UnitOfWork[LauncherTransaction],
     customers: CustomerProjection,
     launch_ready: Callable[[], None],
+    *,
+    bid_control: BidControl,
+    rebudgeting: Rebudgeting,
 ) -> None:
     for topic, schema, description in PUBLISHED:
         infra.publisher(topic, schema, description=description)
@@ -116,3 +126,11 @@ def register(
             unsubscribed.at,
             unsubscribed.campaign_id,
         )
+
+    @infra.subscriber(CAMPAIGN_EVALUATED, description="An optimisation cycle's figures.")
+    async def on_evaluated(event: CloudEvent[CampaignEvaluated]) -> None:
+        await bid_control.on_evaluated(event.data)
+
+    @infra.subscriber(CAMPAIGN_REALLOCATED, description="The channels' new budgets.")
+    async def on_reallocated(event: CloudEvent[CampaignReallocated]) -> None:
+        await rebudgeting.on_reallocated(event.data)

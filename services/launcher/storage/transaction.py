@@ -10,6 +10,7 @@ from services.launcher.storage.clicks import Clicks
 from services.launcher.storage.deliveries import Deliveries
 from services.launcher.storage.launches import Launches
 from services.launcher.storage.suppression import SuppressionList
+from shared.ai.decisions import DecisionLog
 from shared.storage.mongo import Document
 from shared.storage.unit_of_work import Transaction
 
@@ -24,3 +25,4 @@ class LauncherTransaction(Transaction):
         self.deliveries = Deliveries(db, session)
         self.suppression = SuppressionList(db, session)
         self.clicks = Clicks(db, session)
+        self.decisions = DecisionLog(db, session)
