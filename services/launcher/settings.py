@@ -94,8 +94,8 @@ class LauncherSettings(ReportingSettings):
     )
     launcher_ad_bids: dict[Channel, DecimalString] = Field(
         default={Channel.SOCIAL: Decimal("9"), Channel.WEB: Decimal("6")},
-        description="Each paid channel's maximum bid per thousand impressions, in the "
-        "campaign's currency (rounded half-up to its minor unit).",
+        description="Each paid channel's launch bid per thousand impressions, in the "
+        "campaign's currency (rounded half-up to its minor unit); the controllers move it.",
     )
     launcher_ad_click_feed: bool = Field(
         default=True,
