@@ -22,6 +22,7 @@ from shared.devstack.ad_auction import PlatformMarket
 from shared.events.optimisation import ArmFigures, CampaignEvaluated
 from shared.events.topics import (
     ADS_ADJUSTED,
+    ADS_REPORTED,
     CAMPAIGN_EVALUATED,
     CAMPAIGN_LAUNCHED,
     CAMPAIGN_REALLOCATED,
@@ -173,6 +174,9 @@ async def test_an_evaluation_moves_bids_on_the_exchange_and_a_reallocation_resca
                 count=len(final),
             )
 
+    reported = unique(events, ADS_REPORTED, cid)
+    assert reported
+    assert {r["bid"]["amount"] for r in reported} >= {"9.00", "6.00"}  # the launch bids
     adjusted = unique(events, ADS_ADJUSTED, cid)
     bid_changes = [a for a in adjusted if a["controller"] != "reallocation"]
     assert bid_changes, "the evaluation changed bids"

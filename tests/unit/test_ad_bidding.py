@@ -8,8 +8,11 @@ import random
 from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
 
 from services.launcher.domain.bidding import AdSetPerformance, BidStrategy, TargetBidding
+from services.launcher.settings import LauncherSettings
+from shared.events.common import Channel
 
 CENT = Decimal("0.01")
 PRICE = Decimal("80.00")
@@ -118,3 +121,11 @@ def test_rules_that_cannot_work_are_refused_naming_the_field() -> None:
         rules(max_step=Decimal(1))
     with pytest.raises(ValueError, match="target_cpa"):
         rules(target_cpa=Decimal(0))
+
+
+def test_a_maximum_bid_under_the_launch_bid_is_refused_naming_the_setting() -> None:
+    with pytest.raises(ValidationError, match="launcher_ad_max_bids: web needs a ceiling"):
+        LauncherSettings(launcher_ad_max_bids={Channel.SOCIAL: Decimal(18), Channel.WEB: 5})
+    settings = LauncherSettings(launcher_bid_strategy="target_roas", launcher_target_cpa="12.5")
+    assert settings.launcher_bid_strategy is BidStrategy.TARGET_ROAS
+    assert settings.launcher_target_cpa == Decimal("12.5")

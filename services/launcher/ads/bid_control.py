@@ -88,12 +88,10 @@ class BidControl:
         currency, now = bought.bid.currency, self._now()
         unit = minor_unit(currency)
         spent = bought.delivered.spend if bought.delivered else Money.zero(currency)
-        ceiling_setting = round_half_up(self._max_bids[bought.channel], currency)
+        rules = self._bidding(currency, round_half_up(self._max_bids[bought.channel], currency))
         value_before = (bought.value_bid or bought.bid).amount
-        valued = self._bidding(currency, ceiling_setting).next_bid(
-            value_before, _performance(bought, arm), plan.product.price.amount
-        )
-        ceiling = min(valued.bid, ceiling_setting)
+        valued = rules.next_bid(value_before, _performance(bought, arm), plan.product.price.amount)
+        ceiling = valued.bid  # at most the channel's maximum bid
         capped = BidChange(min(bought.bid.amount, ceiling), valued.reason)
         previous = bought.paced or SpendMark(at=plan.schedule.starts_at, spent=Money.zero(currency))
         paced = self._pacing.next_bid(
@@ -106,7 +104,7 @@ class BidControl:
             now=SpendSeen(now, spent.amount),
         )
         steps = [
-            (str(self._bidding(currency, ceiling_setting).strategy), "bid", capped),
+            (str(rules.strategy), "bid", capped),
             ("pacing", "pacing", paced),
         ]
         adjusted, bid = [], bought.bid.amount

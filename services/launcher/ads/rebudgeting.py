@@ -1,12 +1,13 @@
 """A reallocation (``campaign.reallocated``) rescales each paid channel's ad set budgets.
 
-The channel's new allocation is shared among its live ad sets as at launch (in proportion
-to the budgets the launch split gave them, ``allocation.py``), after what its ended ad sets
-spent; no budget goes below what its ad set has spent by its last report (the others share
-what is left). Each changed budget goes to the platform as the ad set's lifetime budget,
-then one transaction per ad set stores it (once per reallocation cycle), emits
-``ads.adjusted`` (controller ``reallocation``) and records a rule decision (step
-``budget``). An ad set the platform refuses keeps its budget until the next reallocation.
+The channel's new allocation, less what its ended ad sets spent (and the budgets of any
+still being made), is shared among its live ad sets as at launch: in proportion to the
+budgets the launch split gave them (``allocation.py``), none below what its ad set has
+spent by its last report (the others share what is left). Each changed budget goes to the
+platform as the ad set's lifetime budget, then one transaction per ad set stores it (once
+per reallocation cycle), emits ``ads.adjusted`` (controller ``reallocation``) and records a
+rule decision (step ``budget``). An ad set the platform refuses keeps its budget until the
+next reallocation.
 """
 
 from __future__ import annotations
@@ -109,8 +110,13 @@ def _rescaled(
     live = [a for a in on_channel if a.state is AdSetState.LIVE and a.ad_set_id]
     if allocation is None or not live:
         return []
-    ended = [_spent(a) for a in on_channel if a not in live]
-    left = allocation - sum_money(ended, allocation.currency)
+    # An ended ad set keeps what it spent; one still being made keeps its whole budget.
+    fixed = [
+        a.budget if a.state is AdSetState.ORDERED else _spent(a)
+        for a in on_channel
+        if a not in live
+    ]
+    left = allocation - sum_money(fixed, allocation.currency)
     weights = [Fraction(launch_split.get(a.key, a.budget.amount)) for a in live]
     budgets = rescale(left, weights, [_spent(a) for a in live])
     previous = reallocated.previous.get(channel)

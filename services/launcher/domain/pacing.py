@@ -2,12 +2,14 @@
 
 The plan spends the budget evenly over the campaign's schedule (linear from its start to
 its end), so by time t the ad set should have spent ``budget x elapsed share``. Each cycle
-the controller compares the rate it spent at since the last cycle with the rate that would
-bring its spend onto the plan by the next cycle (the same interval ahead), and multiplies
-the bid by their ratio raised to ``gain`` (a damped multiplicative controller; the bid
-is its integral), bounded by ``max_step`` either way: spend running ahead of plan bids
-down, behind plan bids up. Nothing spent at all since the last cycle bids up by the whole
-step; nothing wanted (already at or past the next cycle's plan) bids down by it.
+the controller compares the rate it spent at since the last cycle with the rate that
+spends what is left along the plan's curve over the rest of the flight (the next interval's
+share of the plan still ahead), and multiplies the bid by their ratio raised to ``gain``:
+a damped multiplicative controller whose bid integrates the error, bounded by ``max_step``
+either way. Spend running ahead of plan leaves less per hour to spend, so it bids down;
+behind plan, up. The gap closes over the rest of the flight rather than in one cycle,
+which keeps a steep market (a small bid change, a large change in what is won) from
+swinging between the bounds. Nothing spent since the last cycle bids up by the whole step.
 
 The budget stays the platform's hard cap: the controller never touches it and, once what
 is left falls under ``thin_share`` of the budget, no longer bids up. The bid stays within
@@ -98,7 +100,7 @@ class Pacing:
         reason = (
             f"pacing: spent {now.spent:.2f} of {budget} against {planned_now:.2f} planned "
             f"by now; {seen_rate * 3600:.2f}/h since the last cycle, "
-            f"{wanted_rate * 3600:.2f}/h reaches the plan by the next -> x{factor:.2f}"
+            f"{wanted_rate * 3600:.2f}/h spends the rest along the plan -> x{factor:.2f}"
             f"{' (budget left thin: no bidding up)' if thin else ''}, "
             f"ceiling {ceiling}: {bid} -> {new_bid}"
         )
