@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from services.launcher.ads.bid_control import BidControl
 from services.launcher.app import build, target_bidding
 from services.launcher.domain.pacing import Pacing
@@ -33,7 +35,7 @@ from tests.support.ad_exchange import RunningExchange, new_account, sandbox_exch
 from tests.support.factories import campaign_id, money
 from tests.support.kafka import EventLog, Publisher, cloud_event, for_campaign
 from tests.support.launches import email_content, paid_content, plan, send_launch
-from tests.support.services import running, settings_for, until_async
+from tests.support.services import REPORTS_AUTH, running, settings_for, until_async
 
 if TYPE_CHECKING:
     from tests.support.infrastructure import TestInfrastructure
@@ -167,7 +169,9 @@ async def test_an_evaluation_moves_bids_on_the_exchange_and_a_reallocation_resca
 
             await until_async(rebudgeted, what="every ad set rebudgeted")
             final = {a.key: a for a in await stored.of_campaign(cid)}
-            decisions = await DecisionLog(service.infra.db).for_campaign(cid)
+            async with httpx.AsyncClient(headers=REPORTS_AUTH) as client:
+                url = f"http://127.0.0.1:{service.http_port}/v1/campaigns/{cid}/decisions"
+                decisions = (await client.get(url)).json()["decisions"]
             await events.wait_for(
                 ADS_ADJUSTED,
                 lambda e: for_campaign(cid)(e) and e["data"]["controller"] == "reallocation",
