@@ -89,13 +89,14 @@ def build(settings: LauncherSettings) -> Service:
     )
     decisions = DecisionLog(infra.db)
     infra.finish()
+    reads = reporting_reads(settings)
     api = FastAPI(
         title="Launcher",
         version="1",
-        description="Public tracking routes: tracked clicks and unsubscribes. No API key.",
-        routes=[*health_routes(infra), *decision_routes(decisions, reporting_reads(settings))],
+        description="Public tracking routes: tracked clicks and unsubscribes, no API key. "
+        "With a reports key: the customer count and the decision log (bids, budgets).",
+        routes=[*health_routes(infra), *decision_routes(decisions, reads)],
     )
-    reads = reporting_reads(settings)
 
     @api.get("/v1/customers/count", dependencies=[requires(reads, Scope.REPORTS_READ)])
     async def customer_count() -> dict[str, int]:

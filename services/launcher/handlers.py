@@ -4,7 +4,9 @@ projection and the suppression list kept up to date.
 The launch inputs arrive in any order, on independent consumers. Each is recorded in one
 transaction with the check whether the brief is complete; the one that completes it opens
 the campaign's launch (an insert keyed by campaign id, so it opens once), and the launch
-itself runs in the background (``launching``), never inside a consumer.
+itself runs in the background (``launching``), never inside a consumer. While a campaign
+runs, each ``campaign.evaluated`` moves its ad sets' bids (``ads/bid_control.py``) and each
+``campaign.reallocated`` their budgets (``ads/rebudgeting.py``).
 """
 
 from __future__ import annotations
