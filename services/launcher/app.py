@@ -1,14 +1,19 @@
 """Composition root of the launcher."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 from fastapi import FastAPI
 from limits import RateLimitItemPerMinute
 
+from services.launcher.ads.bid_control import BidControl
 from services.launcher.ads.buying import AdBuyer
 from services.launcher.ads.meta import MetaAds
+from services.launcher.ads.rebudgeting import Rebudgeting
 from services.launcher.ads.reports import AdReports
 from services.launcher.api.tracking import tracking_router
+from services.launcher.domain.bidding import TargetBidding
+from services.launcher.domain.pacing import Pacing
 from services.launcher.domain.targeting import TargetingRules
 from services.launcher.domain.tracking import TrackingKeys
 from services.launcher.domain.waves import WavePlan
@@ -29,6 +34,7 @@ from shared.api_keys.fastapi_dependency import requires
 from shared.api_keys.keyring import reporting_reads
 from shared.api_keys.keys import Scope
 from shared.http.client_ip import parse_trusted_proxies
+from shared.money import minor_unit
 from shared.runtime import Infrastructure, Service, health_routes
 
 NAME = "launcher"
@@ -72,15 +78,34 @@ def build(settings: LauncherSettings) -> Service:
         timeout=timedelta(seconds=settings.launcher_wave_timeout_seconds),
         on_scheduled=dispatcher.wake,
     )
+    bid_control = BidControl(
+        platform,
+        uow,
+        bidding=lambda currency, max_bid: target_bidding(settings, currency, max_bid),
+        pacing=Pacing(
+            gain=settings.launcher_pacing_gain,
+            thin_share=settings.launcher_pacing_thin_share,
+            max_step=settings.launcher_bid_max_step,
+        ),
+        max_bids=settings.launcher_ad_max_bids,
+    )
+    register(
+        infra,
+        uow,
+        customers,
+        launch_ready=driver.wake,
+        waves=waves,
+        bid_control=bid_control,
+        rebudgeting=Rebudgeting(platform, uow, settings.launcher_ad_bids),
+    )
     decisions = DecisionLog(infra.db)
-    register(infra, uow, customers, launch_ready=driver.wake, waves=waves)
     infra.finish()
     reads = reporting_reads(settings)
     api = FastAPI(
         title="Launcher",
         version="1",
-        description="Public tracking routes: tracked clicks and unsubscribes. No API key. "
-        "The decision log and the customer count need a reports:read key.",
+        description="Public tracking routes: tracked clicks and unsubscribes, no API key. "
+        "With a reports key: the customer count and the decision log (waves, bids, budgets).",
         routes=[*health_routes(infra), *decision_routes(decisions, reads)],
     )
 
@@ -110,4 +135,17 @@ def build(settings: LauncherSettings) -> Service:
         ],
         background=[driver.run, dispatcher.run, reports.run, waves.run],
         on_shutdown=[platform.close],
+    )
+
+
+def target_bidding(settings: LauncherSettings, currency: str, max_bid: Decimal) -> TargetBidding:
+    """The bid rules for one campaign's currency and one channel's maximum bid."""
+    return TargetBidding(
+        strategy=settings.launcher_bid_strategy,
+        target_roas=settings.launcher_target_roas,
+        target_cpa=settings.launcher_target_cpa,
+        min_clicks=settings.launcher_bid_min_clicks,
+        max_step=settings.launcher_bid_max_step,
+        max_bid=max_bid,
+        min_bid=minor_unit(currency),
     )

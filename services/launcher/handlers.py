@@ -6,7 +6,9 @@ projection and the suppression list kept up to date.
 The launch inputs arrive in any order, on independent consumers. Each is recorded in one
 transaction with the check whether the brief is complete; the one that completes it opens
 the campaign's launch (an insert keyed by campaign id, so it opens once), and the launch
-itself runs in the background (``launching``), never inside a consumer.
+itself runs in the background (``launching``), never inside a consumer. While a campaign
+runs, each ``campaign.evaluated`` moves its ad sets' bids (``ads/bid_control.py``) and each
+``campaign.reallocated`` their budgets (``ads/rebudgeting.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from services.launcher.ads.bid_control import BidControl
+from services.launcher.ads.rebudgeting import Rebudgeting
 from services.launcher.domain.brief import LaunchBrief
 from services.launcher.releasing import WaveReleaser
 from services.launcher.storage.customers import CustomerProjection
@@ -36,14 +40,16 @@ from shared.events.engagement import (
     MessageSent,
 )
 from shared.events.envelope import CloudEvent
-from shared.events.optimisation import CampaignEvaluated
+from shared.events.optimisation import AdSetAdjusted, CampaignEvaluated, CampaignReallocated
 from shared.events.topics import (
+    ADS_ADJUSTED,
     ADS_REPORTED,
     CAMPAIGN_AUDIENCE,
     CAMPAIGN_CONTENT_GENERATED,
     CAMPAIGN_EVALUATED,
     CAMPAIGN_LAUNCHED,
     CAMPAIGN_PLANNED,
+    CAMPAIGN_REALLOCATED,
     CAMPAIGN_SEGMENTED,
     CUSTOMER_UNSUBSCRIBED,
     CUSTOMER_UPSERTED,
@@ -66,6 +72,7 @@ PUBLISHED: tuple[tuple[str, type[CloudEvent[Any]], str], ...] = (
     (ENGAGEMENT_HELD_OUT, CloudEvent[HeldOut], "A customer kept out to measure lift."),
     (ADS_REPORTED, CloudEvent[AdsReported], "An ad set's delivery so far."),
     (CUSTOMER_UNSUBSCRIBED, CloudEvent[CustomerUnsubscribed], "No more marketing email."),
+    (ADS_ADJUSTED, CloudEvent[AdSetAdjusted], "An ad set's bid or budget changed, and why."),
 )
 UNSUBSCRIBE_REASONS = {
     "one_click": SuppressionReason.UNSUBSCRIBED,
@@ -79,7 +86,10 @@ def register(
     uow: UnitOfWork[LauncherTransaction],
     customers: CustomerProjection,
     launch_ready: Callable[[], None],
+    *,
     waves: WaveReleaser,
+    bid_control: BidControl,
+    rebudgeting: Rebudgeting,
 ) -> None:
     for topic, schema, description in PUBLISHED:
         infra.publisher(topic, schema, description=description)
@@ -123,6 +133,15 @@ def register(
             unsubscribed.campaign_id,
         )
 
-    @infra.subscriber(CAMPAIGN_EVALUATED, description="Verdicts and weights for the next wave.")
+    @infra.subscriber(
+        CAMPAIGN_EVALUATED, description="An optimisation cycle: verdicts, weights, figures."
+    )
     async def on_evaluated(event: CloudEvent[CampaignEvaluated]) -> None:
+        # The wave first: it is consumed once per event id, so a redelivery after the bids
+        # failed retries the bids alone (they apply once per cycle and ad set).
         await waves.on_evaluated(event)
+        await bid_control.on_evaluated(event.data)
+
+    @infra.subscriber(CAMPAIGN_REALLOCATED, description="The channels' new budgets.")
+    async def on_reallocated(event: CloudEvent[CampaignReallocated]) -> None:
+        await rebudgeting.on_reallocated(event.data)

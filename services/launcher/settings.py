@@ -1,5 +1,5 @@
 """Launcher configuration: where email goes and how fast, who is sent nothing, tracking keys,
-the ad platform.
+the ad platform and how its bids are controlled.
 
 Secrets are ``SecretStr``. Development defaults start with ``dev-only-`` and are refused
 outside local mode.
@@ -13,6 +13,7 @@ from typing import Self
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 
 from services.launcher.ads.allocation import PAID_CHANNELS
+from services.launcher.domain.bidding import BidStrategy
 from services.launcher.domain.tracking import TrackingKeys
 from shared.events.common import Channel
 from shared.money import DecimalString
@@ -93,8 +94,8 @@ class LauncherSettings(ReportingSettings):
     )
     launcher_ad_bids: dict[Channel, DecimalString] = Field(
         default={Channel.SOCIAL: Decimal("9"), Channel.WEB: Decimal("6")},
-        description="Each paid channel's maximum bid per thousand impressions, in the "
-        "campaign's currency (rounded half-up to its minor unit).",
+        description="Each paid channel's launch bid per thousand impressions, in the "
+        "campaign's currency (rounded half-up to its minor unit); the controllers move it.",
     )
     launcher_ad_click_feed: bool = Field(
         default=True,
@@ -121,6 +122,50 @@ class LauncherSettings(ReportingSettings):
         description="With no campaign.evaluated this long after the previous release, the "
         "next wave goes with the last weights received (equal if none).",
     )
+    launcher_bid_strategy: BidStrategy = Field(
+        default=BidStrategy.TARGET_CPA,
+        description="How each optimisation cycle sets an ad set's value bid: target_cpa or "
+        "target_roas (the arm's net revenue per conversion over the target ROAS).",
+    )
+    launcher_target_cpa: Decimal | None = Field(
+        default=None,
+        gt=0,
+        description="Cost per conversion aimed at, in the campaign's currency; unset: the "
+        "product's price over LAUNCHER_TARGET_ROAS.",
+    )
+    launcher_target_roas: Decimal = Field(
+        default=Decimal(2), gt=0, description="Net revenue aimed at per unit of ad spend."
+    )
+    launcher_bid_min_clicks: int = Field(
+        default=200,
+        ge=1,
+        le=1_000_000,
+        description="Tracked clicks before the bid moves all the way to the target-CPA bid; "
+        "fewer move it that share of the way.",
+    )
+    launcher_bid_max_step: Decimal = Field(
+        default=Decimal(2),
+        gt=1,
+        le=10,
+        description="Most a bid is multiplied (or divided) by in one optimisation cycle.",
+    )
+    launcher_ad_max_bids: dict[Channel, DecimalString] = Field(
+        default={Channel.SOCIAL: Decimal("18"), Channel.WEB: Decimal("12")},
+        description="Each paid channel's ceiling on the controlled bid per thousand "
+        "impressions, in the campaign's currency; at least its launch bid.",
+    )
+    launcher_pacing_gain: Decimal = Field(
+        default=Decimal("0.3"),
+        gt=0,
+        le=1,
+        description="Exponent on (wanted / seen spend rate) when pacing moves a bid.",
+    )
+    launcher_pacing_thin_share: Decimal = Field(
+        default=Decimal("0.05"),
+        ge=0,
+        lt=1,
+        description="Share of an ad set's budget left under which pacing bids up no more.",
+    )
 
     @field_validator("launcher_tracking_keys")
     @classmethod
@@ -145,6 +190,17 @@ class LauncherSettings(ReportingSettings):
         if any(bid <= 0 for bid in bids.values()):
             raise ValueError("every bid must be greater than 0")
         return bids
+
+    @model_validator(mode="after")
+    def _max_bids_over_launch_bids(self) -> Self:
+        for channel in PAID_CHANNELS:
+            ceiling = self.launcher_ad_max_bids.get(channel)
+            if ceiling is None or ceiling < self.launcher_ad_bids[channel]:
+                raise ValueError(
+                    f"launcher_ad_max_bids: {channel.value} needs a ceiling of at least its "
+                    f"launch bid {self.launcher_ad_bids[channel]}"
+                )
+        return self
 
     @model_validator(mode="after")
     def _a_real_sender_outside_local(self) -> Self:

@@ -98,6 +98,24 @@ def split(total: Money, weights: Sequence[Fraction]) -> list[Money]:
     return [Money(amount=share * unit, currency=total.currency) for share in shares]
 
 
+def rescale(total: Money, weights: Sequence[Fraction], spent: Sequence[Money]) -> list[Money]:
+    """``total`` split by ``weights`` (as ``split``), but no part below what its ad set has
+    ``spent``: such a part is its spend, and the others share what is left. The parts add
+    up to ``total`` unless the spends alone exceed it (then each part is its spend)."""
+    floored: set[int] = set()
+    while True:
+        free = [i for i in range(len(weights)) if i not in floored]
+        left = total - sum((spent[i] for i in floored), Money.zero(total.currency))
+        shares = split(
+            left if left.is_positive() else Money.zero(total.currency), [weights[i] for i in free]
+        )
+        under = {i for i, share in zip(free, shares, strict=True) if share < spent[i]}
+        if not under:
+            parts = dict(zip(free, shares, strict=True))
+            return [spent[i] if i in floored else parts[i] for i in range(len(weights))]
+        floored |= under
+
+
 def _weights(segments: Sequence[tuple[int, int]]) -> list[Fraction]:
     """Per variant: its segment's size over the segment's variant count; equal segment
     shares when no segment has anyone in it."""

@@ -2,7 +2,8 @@
 
 Each round reads every live ad set's report: its running totals and the clicks after the
 ad set's stored cursor. One transaction per ad set then emits ``engagement.clicked`` for
-each of those clicks and ``ads.reported`` when the totals moved, and moves the cursor on
+each of those clicks and ``ads.reported`` (with the ad set's budget and current bid) when
+the totals moved, and moves the cursor on
 (conditionally on the revision it read, see ``storage/ad_sets.py``). A click is thus
 emitted once: a crash before the commit leaves the cursor where it was and the outbox
 empty, so the next round reads the same clicks again; a report raced by another replica
@@ -126,5 +127,6 @@ def _totals(bought: BoughtAdSet, delivered: Delivered, as_of: datetime) -> AdsRe
         clicks=delivered.clicks,
         spend=delivered.spend,
         budget=bought.budget,
+        bid=bought.bid,
         as_of=as_of,
     )

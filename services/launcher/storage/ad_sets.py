@@ -5,7 +5,10 @@ A document is written when the ad set is ordered, before the platform is called,
 the platform's id once the platform made it: a buy resumed after a crash skips what has
 an id and asks the platform for the rest by key. Reports move each ad set's click cursor
 and running totals forward; the move is conditional on the cursor the report started
-from, so two readers of the same report cannot both emit its clicks.
+from, so two readers of the same report cannot both emit its clicks. The bid and pacing
+controllers store their bids and the spend they last saw, once per optimisation cycle
+(conditional on the cycle, so a redelivered cycle changes nothing), and a reallocation
+its budgets, once per reallocation cycle.
 """
 
 from __future__ import annotations
@@ -38,6 +41,13 @@ class Delivered(BaseModel):
     spend: Money
 
 
+class SpendMark(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    at: AwareDatetime
+    spent: Money
+
+
 class BoughtAdSet(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -54,6 +64,10 @@ class BoughtAdSet(BaseModel):
     click_cursor: str | None = None
     delivered: Delivered | None = None
     revision: NonNegativeInt = 0  # moved by every report, so a report applies once
+    value_bid: Money | None = None  # the target-CPA controller's; None: the launch bid
+    paced: SpendMark | None = None  # spend as the pacing controller last saw it
+    adjusted_cycle: int | None = None  # the last campaign.evaluated cycle applied
+    budget_cycle: int | None = None  # the last campaign.reallocated cycle applied
 
 
 class AdSets:
@@ -123,6 +137,37 @@ class AdSets:
         result = await self._ad_sets.update_one(
             {"_id": bought.key, "revision": bought.revision},
             {"$set": fields, "$inc": {"revision": 1}},
+            session=self._session,
+        )
+        return result.matched_count == 1
+
+    async def adjusted(
+        self,
+        key: str,
+        cycle: int,
+        *,
+        bid: Money,
+        value_bid: Money,
+        paced: SpendMark,
+    ) -> bool:
+        """Store one optimisation cycle's bids; False when that cycle was applied already."""
+        fields = {
+            "bid": bid.model_dump(),
+            "value_bid": value_bid.model_dump(),
+            "paced": paced.model_dump(),
+            "adjusted_cycle": cycle,
+        }
+        return await self._once_per_cycle(key, "adjusted_cycle", cycle, fields)
+
+    async def rebudgeted(self, key: str, cycle: int, budget: Money) -> bool:
+        """Store one reallocation's budget; False when that cycle was applied already."""
+        fields = {"budget": budget.model_dump(), "budget_cycle": cycle}
+        return await self._once_per_cycle(key, "budget_cycle", cycle, fields)
+
+    async def _once_per_cycle(self, key: str, field: str, cycle: int, fields: Document) -> bool:
+        result = await self._ad_sets.update_one(
+            {"_id": key, "$or": [{field: None}, {field: {"$lt": cycle}}]},
+            {"$set": fields},
             session=self._session,
         )
         return result.matched_count == 1
