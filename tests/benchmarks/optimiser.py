@@ -25,10 +25,9 @@ from tests.benchmarks.optimiser_channels import (
     campaign_prior,
     launch_split,
     planner_settings,
-    refitted_curves,
 )
 from tests.benchmarks.optimiser_default_market import default_market
-from tests.benchmarks.optimiser_loop import Run, VariantRules, simulate
+from tests.benchmarks.optimiser_loop import Run, VariantRules, keep_plan, simulate
 from tests.benchmarks.optimiser_scores import OUTCOMES, Winners, log_log_slope
 
 GAIN_TARGET = 0.15
@@ -40,7 +39,8 @@ SUBLINEAR_SLOPE = 0.9
 @dataclass(frozen=True)
 class Policy:
     label: str
-    rules: VariantRules | None  # None: even variants and the launch split kept
+    rules: VariantRules | None  # None: variants kept evenly split
+    reallocates: bool  # False: the launch split kept
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,17 @@ class Length:
 def optimiser(seeds: int, cycles: int, lengths: Sequence[int], rules: VariantRules) -> None:
     started = time.perf_counter()
     policies = (
-        Policy("fixed launch split", None),
-        Policy("optimiser", rules),
-        Policy("optimiser, ad sets kept even", replace(rules, ads_follow_weights=False)),
+        Policy("fixed launch split", None, reallocates=False),
+        Policy("optimiser", rules, reallocates=True),
+        Policy("optimiser, ad sets kept even", replace(rules, ads_follow_weights=False), True),
+    )
+    # Where the gain comes from, at the default length only.
+    parts = (
+        Policy("variants only (launch split kept)", rules, reallocates=False),
+        Policy("channels only (variants even)", None, reallocates=True),
     )
     results = {n: campaign(n, seeds, policies) for n in sorted({*lengths, cycles})}
+    results[cycles].runs.update(campaign(cycles, seeds, parts).runs)
     elapsed = time.perf_counter() - started
     print(f"\noptimiser simulation: default market, {cycles} cycles, seeds 0-{seeds - 1}")
     print(
@@ -73,7 +79,7 @@ def optimiser(seeds: int, cycles: int, lengths: Sequence[int], rules: VariantRul
         f"floor {rules.floor}, loss threshold {rules.loss_threshold}, min sample "
         f"{rules.min_sample}, max shift {MAX_SHIFT}; {elapsed:.1f} s"
     )
-    revenue_table(results[cycles], policies, rules.loss_threshold)
+    revenue_table(results[cycles], policies + parts, rules.loss_threshold)
     regret_table([results[n] for n in sorted(lengths)], policies)
 
 
@@ -83,13 +89,12 @@ def campaign(cycles: int, seeds: int, policies: Sequence[Policy]) -> Length:
     reallocation = PlannerReallocation(
         campaign_prior(settings, cycles),
         ReallocationRules(max_shift=MAX_SHIFT, min_share=settings.planner_min_share),
-        refitted_curves(settings.planner_min_observations),
     )
     runs = {
         p.label: [
-            simulate(market, seed, cycles, launch, reallocation, p.rules)
-            if p.rules is not None
-            else simulate(market, seed, cycles, launch)
+            simulate(
+                market, seed, cycles, launch, reallocation if p.reallocates else keep_plan, p.rules
+            )
             for seed in range(seeds)
         ]
         for p in policies
@@ -118,7 +123,7 @@ def revenue_table(result: Length, policies: Sequence[Policy], loss_threshold: fl
         + " | runs with a wrong winner |"
     )
     print("|---|" + "---|" * (len(OUTCOMES) + 1))
-    for policy in policies[1:]:
+    for policy in [p for p in policies if p.rules is not None]:
         winners = Winners.of(result.runs[policy.label], loss_threshold)
         shares = " | ".join(
             f"{winners.outcomes[o]} of {winners.tests} ({winners.outcomes[o] / winners.tests:.0%})"
@@ -126,7 +131,7 @@ def revenue_table(result: Length, policies: Sequence[Policy], loss_threshold: fl
         )
         runs = f"{winners.runs_with_wrong} of {winners.runs} ({winners.wrong_runs_share:.0%})"
         print(f"| {policy.label} | {shares} | {runs} |")
-    for policy in policies[1:]:
+    for policy in [p for p in policies if p.rules is not None and p.reallocates]:
         gain = statistics.fmean(result.net(policy.label)) / fixed - 1
         wrong = Winners.of(result.runs[policy.label], loss_threshold).wrong_runs_share
         print(

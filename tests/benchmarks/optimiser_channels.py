@@ -1,5 +1,6 @@
 """Channel budgets for the optimiser benchmark: the planner's launch split, its
-reallocation of what the paid channels have left, and the best fixed split in hindsight.
+reallocation of what the paid channels have left (the planner's own ``live_curves`` and
+``reallocate``), and the best fixed split in hindsight.
 
 The planner's default curves describe a campaign; the benchmark reads them as one of
 ``REFERENCE_CYCLES`` cycles and scales ceiling and saturation spend with the length, as the
@@ -8,18 +9,20 @@ market scales its own, so every length launches with the same split.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from services.planner.allocation import ShareLimits, allocate_budget
 from services.planner.app import planning_policy
+from services.planner.live_curves import live_curves
 from services.planner.reallocation import ReallocationRules, reallocate
-from services.planner.response_curves import Observation, ResponseCurve, fitted_curve
+from services.planner.response_curves import ResponseCurve
 from services.planner.settings import PlannerSettings
 from shared.events.common import Channel
+from shared.events.optimisation import ChannelFigures
 from shared.money import Money
-from tests.benchmarks.optimiser_loop import FIXED_COST_CHANNELS, ChannelHistory, split_cents
+from tests.benchmarks.optimiser_loop import ChannelHistory, split_cents
 from tests.benchmarks.optimiser_market import ChannelTruth, Market
 
 REFERENCE_CYCLES = 16
@@ -27,7 +30,6 @@ PRICE = Money.of("120", "USD")  # the product's price the planner plans with
 MAX_SHIFT = Decimal("0.20")  # PLANNER_MAX_SHIFT's default
 
 type Curves = Mapping[Channel, ResponseCurve]
-type CurveUpdate = Callable[[Curves, ChannelHistory], dict[Channel, ResponseCurve]]
 
 
 def planner_settings() -> PlannerSettings:
@@ -91,47 +93,33 @@ def _best_net_per_exposure(market: Market, truth: ChannelTruth) -> float:
 
 @dataclass(frozen=True)
 class PlannerReallocation:
-    """The planner's ``reallocate`` on the campaign's curves as ``update`` corrects them
-    with what the campaign has shown so far."""
+    """What the planner does on ``campaign.evaluated``: the campaign's curves corrected by
+    each paid channel's live spend and net (``live_curves``), then what the paid channels
+    have left re-planned within the guardrails (``reallocate``)."""
 
     prior: Curves
     rules: ReallocationRules
-    update: CurveUpdate
 
     def __call__(self, history: ChannelHistory) -> dict[Channel, int]:
-        curves = self.update(self.prior, history)
+        figures = [
+            # live_curves reads spend and net only; the counts are not the market's.
+            ChannelFigures(
+                channel=channel,
+                spend=_money(history.spent[channel]),
+                net=_money(history.net[channel]),
+                conversions=0,
+                clicks=0,
+            )
+            for channel in history.planned
+        ]
         result = reallocate(
             {c: _money(a) for c, a in history.planned.items()},
-            curves,
-            {c: _money(history.spent[c][-1]) for c in history.planned},
+            live_curves(self.prior, figures, PRICE),
+            {c: _money(history.spent[c]) for c in history.planned},
             PRICE,
             self.rules,
         )
         return {c: _cents(m) for c, m in result.allocation.items()}
-
-
-def refitted_curves(min_observations: int) -> CurveUpdate:
-    """The benchmark's own live correction, standing in for the planner's: each paid
-    channel's ceiling refitted by least squares (the planner's ``fitted_curve``, saturation
-    spend fixed) through its cumulative spend and net after each cycle, once there are
-    ``min_observations`` cycles; the prior until then."""
-
-    def update(prior: Curves, history: ChannelHistory) -> dict[Channel, ResponseCurve]:
-        return {
-            channel: fitted_curve(
-                curve,
-                [
-                    Observation(Decimal(spent) / 100, Decimal(net) / 100, PRICE.amount)
-                    for spent, net in zip(history.spent[channel], history.net[channel], strict=True)
-                    if spent > 0
-                ],
-                min_observations,
-            )
-            for channel, curve in prior.items()
-            if channel not in FIXED_COST_CHANNELS
-        }
-
-    return update
 
 
 def _money(cents: int) -> Money:

@@ -25,6 +25,7 @@ from typing import Protocol
 import numpy as np
 
 from services.analytics.experiments import Arm, thompson_weights, verdict
+from services.planner.replanning import FIXED_COST_CHANNELS
 from shared.events.common import Channel
 from tests.benchmarks.optimiser_market import (
     ArmOutcome,
@@ -35,8 +36,6 @@ from tests.benchmarks.optimiser_market import (
     expected_net,
     play_cycle,
 )
-
-FIXED_COST_CHANNELS = frozenset({Channel.EMAIL})
 
 
 @dataclass(frozen=True)
@@ -51,14 +50,14 @@ class VariantRules:
 
 @dataclass(frozen=True)
 class ChannelHistory:
-    """What a channel policy sees after a cycle: per channel, the cumulative spend and net
-    after each cycle so far (the last is the latest, as ``campaign.evaluated`` reports it)."""
+    """What a channel policy sees after a cycle: per channel, spend and net so far, as
+    ``campaign.evaluated`` reports them."""
 
     cycles: int
     cycles_left: int
     planned: Mapping[Channel, int]  # what each paid channel has left to spend
-    spent: Mapping[Channel, list[int]]
-    net: Mapping[Channel, list[int]]
+    spent: Mapping[Channel, int]
+    net: Mapping[Channel, int]
 
 
 class ChannelPolicy(Protocol):
@@ -148,8 +147,6 @@ def simulate(
     even = {key: dict(e.weights) for key, e in run.experiments.items()}
     planned = split_cents(run.budget_cents, launch)
     spent, net = dict.fromkeys(planned, 0), dict.fromkeys(planned, 0)
-    spent_history: dict[Channel, list[int]] = {c: [] for c in planned}
-    net_history: dict[Channel, list[int]] = {c: [] for c in planned}
     for cycle in range(cycles):
         left = cycles - cycle
         spend = {
@@ -167,16 +164,13 @@ def simulate(
             spent[channel] += spend[channel]
             planned[channel] -= spend[channel]
             net[channel] += sum(o.net_cents for o in outcomes if o.key[1] is channel)
-            spent_history[channel].append(spent[channel])
-            net_history[channel].append(net[channel])
         _tally(run.experiments, outcomes, weights)
         if rules is not None:
             for index, experiment in enumerate(run.experiments.values()):
                 experiment.evaluate(cycle, rules, seed=seed * 1_000_003 + cycle * 1_009 + index)
         if left > 1:
             live = {c: a for c, a in planned.items() if c not in FIXED_COST_CHANNELS}
-            history = ChannelHistory(cycles, left - 1, live, spent_history, net_history)
-            planned |= channels(history)
+            planned |= channels(ChannelHistory(cycles, left - 1, live, dict(spent), dict(net)))
     return run
 
 

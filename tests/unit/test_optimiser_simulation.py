@@ -15,7 +15,6 @@ from tests.benchmarks.optimiser_channels import (
     campaign_prior,
     launch_split,
     planner_settings,
-    refitted_curves,
 )
 from tests.benchmarks.optimiser_default_market import default_market
 from tests.benchmarks.optimiser_loop import Run, VariantRules, simulate
@@ -28,7 +27,6 @@ def optimised(seed: int, rules: VariantRules | None = None) -> Run:
     reallocation = PlannerReallocation(
         campaign_prior(settings, CYCLES),
         ReallocationRules(max_shift=MAX_SHIFT, min_share=settings.planner_min_share),
-        refitted_curves(min_observations=2),
     )
     launch = launch_split(market, settings)
     return simulate(market, seed, CYCLES, launch, reallocation, rules or VariantRules())
