@@ -1,7 +1,8 @@
 """``make bench``: the payment pipeline next to the broker's raw ceiling, on one infrastructure,
 the payment API under load, email send throughput to the local SMTP sink, then the
-segmentation figures (compute at a million customers, read from MongoDB, quality). Name
-parts to run only those: ``python -m tests.benchmarks email``.
+segmentation figures (compute at a million customers, read from MongoDB, quality), then the
+optimiser's simulation (no infrastructure). Name parts to run only those:
+``python -m tests.benchmarks email``.
 
 Infrastructure is found as the tests find it: KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL, else
 testcontainers, else the local stand-ins. The payment and analytics services run as their
@@ -22,13 +23,16 @@ from tests.benchmarks.broker_ceiling import produce_consume
 from tests.benchmarks.email_send import email_send
 from tests.benchmarks.figures import latency_line, peak_rss_mib
 from tests.benchmarks.launch_latency import launch_latency
+from tests.benchmarks.optimiser import optimiser
+from tests.benchmarks.optimiser_loop import VariantRules
 from tests.benchmarks.payment_api import payment_api
 from tests.benchmarks.payment_load import SERVICE_ENV
 from tests.benchmarks.payment_pipeline import push_payments
 from tests.benchmarks.segmentation import compute_step, quality, read_step
 from tests.support.infrastructure import TestInfrastructure, free_port, test_infrastructure
 
-PARTS = ("pipeline", "payment-api", "email", "launch", "segmentation")
+PARTS = ("pipeline", "payment-api", "email", "launch", "segmentation", "optimiser")
+INFRASTRUCTURE_PARTS = frozenset(PARTS) - {"optimiser"}
 
 
 def main() -> None:
@@ -56,12 +60,34 @@ def main() -> None:
     parser.add_argument(
         "--launch-observe", type=float, default=30.0, help="seconds counted after the first"
     )
+    parser.add_argument("--optimiser-seeds", type=int, default=24)
+    parser.add_argument("--optimiser-cycles", type=int, default=16, help="the default length")
+    parser.add_argument(
+        "--optimiser-lengths",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[4, 8, 16, 32],
+        help="campaign lengths in cycles for regret, comma-separated",
+    )
+    parser.add_argument("--optimiser-min-sample", type=int, default=VariantRules.min_sample)
+    parser.add_argument(
+        "--optimiser-loss-threshold", type=float, default=VariantRules.loss_threshold
+    )
     args = parser.parse_args()
     parts = set(args.parts or PARTS)
+    print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}")
+    if parts & INFRASTRUCTURE_PARTS:
+        infrastructure_parts(parts, args)
+    if "optimiser" in parts:
+        rules = VariantRules(
+            min_sample=args.optimiser_min_sample, loss_threshold=args.optimiser_loss_threshold
+        )
+        optimiser(args.optimiser_seeds, args.optimiser_cycles, args.optimiser_lengths, rules)
+
+
+def infrastructure_parts(parts: set[str], args: argparse.Namespace) -> None:
     log_dir = Path(tempfile.mkdtemp(prefix="bench-"))
     with test_infrastructure(log_dir) as infra:
         print(f"infrastructure: {infra.description}")
-        print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}")
         if "pipeline" in parts:
             pipeline(infra, log_dir, args)
         if "payment-api" in parts:
