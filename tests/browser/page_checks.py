@@ -128,7 +128,8 @@ async def assert_optimisation_shows(page: Page, optimisation: Json) -> None:
 
     bids: dict[str, tuple[list[Any], list[Any]]] = {}
     for change in optimisation["adjustments"]:
-        xs, ys = bids.setdefault(f"{change['channel']} · {change['ad_set_id']}", ([], []))
+        name = f"{change['channel']} · {change['ad_set_id']}"
+        xs, ys = bids.setdefault(name, ([change["at"]], [change["bid_before"]["amount"]]))
         xs.append(change["at"])
         ys.append(change["bid"]["amount"])
     assert await traces(page, "bids") == bids
