@@ -47,8 +47,8 @@ format: install
 	$(VENV)/bin/ruff check --fix services shared tests
 	$(VENV)/bin/ruff format services shared tests
 
-# docs/images/dashboard.png: the campaign page of a campaign with payments, as the browser
-# test builds it.
+# docs/images/dashboard.png: the campaign page of a campaign with payments and optimiser
+# cycles (verdicts, weights, allocation, bids), as the browser test builds it.
 screenshot: install browser
 	DASHBOARD_SCREENSHOT=docs/images/dashboard.png $(PY) -m pytest tests/browser -q
 

@@ -1,11 +1,13 @@
 """The dashboard in a real browser: log in through the form, see the campaign page drawn from
-the report API's figures without a console error, and watch a payment made meanwhile appear
-on the open page. Set DASHBOARD_SCREENSHOT=<path> to keep a picture of the page
-(`make screenshot` writes docs/images/dashboard.png)."""
+the report API's figures without a console error, its A/B verdicts, weights, allocation and
+bids as the real optimiser and the decisions it got back left them, and watch a decision and
+a payment made meanwhile appear on the open page. Set DASHBOARD_SCREENSHOT=<path> to keep a
+picture of the page (`make screenshot` writes docs/images/dashboard.png)."""
 
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,29 +17,52 @@ from playwright.async_api import Browser, Page, expect
 from services.analytics.app import build
 from services.analytics.settings import AnalyticsSettings
 from shared.events.topics import (
+    ADS_ADJUSTED,
     CAMPAIGN_LAUNCHED,
     CAMPAIGN_PLANNED,
+    CAMPAIGN_REALLOCATED,
     PAYMENT_COMPLETED,
     PAYMENT_FAILED,
 )
+from shared.runtime import Service
 from shared.settings import DEV_ONLY_ANALYTICS_API_KEY
+from tests.browser.page_checks import Report, assert_page_shows
 from tests.integration.test_analytics import api, publish, report_once
 from tests.integration.test_analytics_journeys import engaged
+from tests.integration.test_analytics_optimiser import (
+    A,
+    B,
+    adjusted,
+    evaluated,
+    paid,
+    reallocated,
+    sends,
+)
 from tests.integration.test_analytics_report import engagement, payments
 from tests.support.factories import (
     campaign_id,
     campaign_launched_with_ads,
     campaign_planned,
+    money,
     payment_completed,
     payment_failed,
 )
+from tests.support.kafka import EventLog, Publisher
 from tests.support.services import running, settings_for
 
-type Report = dict[str, Any]
+type Data = dict[str, Any]
 
-
-def money_text(money: dict[str, str]) -> str:
-    return f"{Decimal(money['amount']):,} {money['currency']}"
+PLANNED = {"email": "20000.00", "social": "17500.00", "web": "12500.00"}
+REALLOCATED = [
+    {"email": "22000.00", "social": "17000.00", "web": "11000.00"},
+    {"email": "24500.00", "social": "16000.00", "web": "9500.00"},
+    {"email": "26000.00", "social": "15500.00", "web": "8500.00"},
+]
+RATIONALES = [
+    "Email earns more per dollar than web; 2,000.00 moves to email.",
+    "Variant b keeps converting best; email takes 2,500.00 more from web and social.",
+    "Email still leads; 1,500.00 more moves to it, web keeps its minimum share.",
+]
 
 
 def watch_for_errors(page: Page) -> list[str]:
@@ -54,55 +79,65 @@ async def log_in(page: Page, base: str, path: str, key: str) -> None:
     await page.click("button[type=submit]")
 
 
-async def chart(page: Page, name: str, field: str) -> list[list[Any]]:
-    """Each trace's ``field`` as plotly.js holds it on the drawn chart."""
-    script = f"(div) => div.data.map((trace) => trace[{field!r}])"
-    return await page.locator(f'[data-chart][data-figure="{name}"]').evaluate(script)
+def split(amounts: dict[str, str]) -> dict[str, Data]:
+    return {channel: money(amount) for channel, amount in amounts.items()}
 
 
-async def assert_page_shows(page: Page, report: Report) -> None:
-    totals = report["totals"]
-    figures = {
-        "gross": money_text(totals["gross"]),
-        "net": money_text(totals["net"]),
-        "spend": money_text(report["spend"]),
-        "roi": f"{report['actual_roi']:.1%}",
-        "ai-cost": f"{Decimal(report['ai_cost']):,} USD",
-        "payments": str(totals["payments_completed"]),
-        "success-rate": f"{totals['success_rate']:.1%}",
+def reallocation(cid: str, cycle: int) -> Data:
+    """The planner's answer to ``cycle``, moving budget towards email a step at a time."""
+    before = PLANNED if cycle == 0 else REALLOCATED[cycle - 1]
+    return reallocated(cid, cycle) | {
+        "previous": split(before),
+        "allocation": split(REALLOCATED[cycle]),
+        "spent": split({"email": "300.00", "social": "84.30", "web": "0.00"}),
+        "remaining": money("49615.70"),
+        "reasons": [f"cycle {cycle}: email earned the most net revenue per dollar"],
+        "rationale": RATIONALES[cycle],
     }
-    for name, text in figures.items():
-        await expect(page.locator(f'[data-figure="{name}"]')).to_have_text(text)
-    for dimension in ("channels", "segments", "variants"):
-        rows = report["breakdowns"][dimension]
-        assert await chart(page, f"{dimension}-chart", "y") == [
-            [row["net"]["amount"] for row in rows],
-            [row["spend"]["amount"] for row in rows],
-        ]
-    mix = totals["processor_mix"]
-    assert await chart(page, "processor-mix", "values") == [[s["gross"]["amount"] for s in mix]]
-    assert await chart(page, "processor-success", "y") == [
-        [p["success_rate"] for p in report["processors"]]
-    ]
-    funnel = page.locator('[data-figure="funnel"] tbody tr td:first-child')
-    await expect(funnel).to_have_text([stage["channel"] for stage in report["funnel"]])
 
 
-async def test_the_campaign_page_shows_the_report_and_a_new_payment_without_a_reload(
-    infra, publisher, browser: Browser
+def bid_change(cid: str, bid_before: str, bid: str, minutes_ago: int) -> Data:
+    at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    return adjusted(cid) | {
+        "bid_before": money(bid_before), "bid": money(bid), "at": at.isoformat(),
+    }  # fmt: skip
+
+
+async def optimised(
+    service: Service, publisher: Publisher, events: EventLog, http: httpx.AsyncClient, cid: str
+) -> None:
+    """Two cycles of the real optimiser over an email test of two variants in one segment,
+    the planner's answer to each and two bid changes on the social ad set."""
+    await engaged(service, publisher, cid, *sends(cid, A, range(16)), *sends(cid, B, range(16)))
+    await paid(service, publisher, events, cid, "a0", "b0", "b1", "b2")
+    await evaluated(http, cid)
+    await paid(service, publisher, events, cid, "b3", "b4", "b5")
+    await evaluated(http, cid)
+    for cycle in (0, 1):
+        await publish(publisher, CAMPAIGN_REALLOCATED, reallocation(cid, cycle), cid)
+    for change in (bid_change(cid, "9.00", "8.10", 20), bid_change(cid, "8.10", "7.60", 5)):
+        await publish(publisher, ADS_ADJUSTED, change, cid)
+
+
+async def test_the_campaign_page_shows_the_report_its_optimisation_and_what_lands_meanwhile(
+    infra, publisher, events, browser: Browser
 ):
     cid = campaign_id()
     clicks, touches = engagement(cid)
-    settings = settings_for(AnalyticsSettings, infra)
+    # Cycles only when the test asks for one, so each step knows which cycle it is.
+    settings = settings_for(AnalyticsSettings, infra, optimiser_interval_seconds=3600)
     base = f"http://127.0.0.1:{settings.analytics_api_port}"
+    ends = datetime.now(UTC) + timedelta(days=7)
+    schedule = {"starts_at": datetime.now(UTC).isoformat(), "ends_at": ends.isoformat()}
     async with running(build, settings) as service, api(settings) as http:
-        await publish(publisher, CAMPAIGN_PLANNED, campaign_planned(cid), cid)
+        await publish(publisher, CAMPAIGN_PLANNED, campaign_planned(cid, schedule=schedule), cid)
         await publish(publisher, CAMPAIGN_LAUNCHED, campaign_launched_with_ads(cid), cid)
         await engaged(service, publisher, cid, *touches)
         for payment in payments(cid, clicks).values():
             await publish(publisher, PAYMENT_COMPLETED, payment, cid)
         await publish(publisher, PAYMENT_FAILED, payment_failed(cid), cid)
-        report = await report_once(http, cid, settled(completed=5))
+        await optimised(service, publisher, events, http, cid)
+        report = await report_once(http, cid, settled(completed=12, cycles=2, reallocations=2))
 
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
         errors = watch_for_errors(page)
@@ -118,7 +153,13 @@ async def test_the_campaign_page_shows_the_report_and_a_new_payment_without_a_re
         await expect(page.locator('[data-figure="gross"]')).to_have_text(
             f"{expected:,} USD", timeout=10_000
         )
-        after = await report_once(http, cid, settled(completed=6))
+        await evaluated(http, cid)
+        await expect(page.locator('[data-figure="cycles"]')).to_have_text("3", timeout=10_000)
+        await publish(publisher, CAMPAIGN_REALLOCATED, reallocation(cid, 2), cid)
+        await expect(page.locator('[data-figure="rationale"]')).to_have_text(
+            RATIONALES[2], timeout=10_000
+        )
+        after = await report_once(http, cid, settled(completed=13, cycles=3, reallocations=3))
         await assert_page_shows(page, after)
         assert await page.evaluate("window.notReloaded === true")
         drawn = page.locator('[data-figure="channels-chart"]')
@@ -137,13 +178,20 @@ async def test_the_campaign_page_shows_the_report_and_a_new_payment_without_a_re
     assert errors == []
 
 
-def settled(completed: int) -> Any:
-    return lambda r: (
-        r["totals"]["payments_completed"] == completed
-        and r["totals"]["payments_failed"] == 1
-        and r["launch"] is not None
-        and r["awaiting_attribution"] == 0
-    )
+def settled(completed: int, cycles: int, reallocations: int) -> Any:
+    def ready(r: Report) -> bool:
+        optimisation = r["optimisation"] or {}
+        return (
+            r["totals"]["payments_completed"] == completed
+            and r["totals"]["payments_failed"] == 1
+            and r["launch"] is not None
+            and r["awaiting_attribution"] == 0
+            and optimisation.get("cycles") == cycles
+            and len(optimisation.get("reallocations", [])) == reallocations
+            and len(optimisation.get("adjustments", [])) == 2
+        )
+
+    return ready
 
 
 async def test_the_dashboard_is_never_open_without_a_reports_key(infra, browser: Browser):

@@ -175,7 +175,7 @@ def test_optimisation_shows_verdicts_weights_allocation_bids_and_the_rationale()
     allocation = {t["name"]: (t["x"], t["y"]) for t in charts["allocation-chart"]["data"]}
     assert allocation["email"] == (["planned", "cycle 1"], ["20000.00", "26000.00"])
     assert figures["remaining"] == "49,000.00 USD"
-    assert charts["bids"]["data"][0]["y"] == ["7.50"]
+    assert charts["bids"]["data"][0]["y"] == ["9.00", "7.50"]
     [adjustment] = tables["adjustments"].rows
     assert adjustment[4:] == [
         "9.00 USD → 7.50 USD", "1,000.00 USD → 800.00 USD",
@@ -186,6 +186,26 @@ def test_optimisation_shows_verdicts_weights_allocation_bids_and_the_rationale()
         "Email returns 9.00 per dollar spent; 6,000.00 moves to it from social."
     ]
     assert figures["cycles"] == "2"
+
+
+def test_each_ad_sets_bid_line_starts_at_its_bid_before_the_first_change_and_holds_between():
+    optimisation = optimisation_json()
+    _, charts, tables = named(campaign_sections(report_json(optimisation=optimisation)))
+
+    [bids] = charts["bids"]["data"]
+    at = optimisation["adjustments"][0]["at"]
+    assert (bids["x"], bids["y"]) == ([at, at], ["9.00", "7.50"])  # not one lone dot
+    assert bids["line"]["shape"] == "hv"  # a bid holds until the next change
+    assert tables["adjustments"].rows[0][0] == "2026-12-01 10:00:00 UTC"
+
+
+def test_the_weights_chart_counts_whole_cycles_and_shows_shares_as_percentages() -> None:
+    _, charts, _ = named(campaign_sections(report_json(optimisation=optimisation_json())))
+
+    layout = charts["weights"]["layout"]
+    assert layout["xaxis"]["dtick"] == 1  # no cycle 0.5 on the axis
+    low, high = layout["yaxis"]["range"]
+    assert (layout["yaxis"]["tickformat"], low <= 0, high >= 1) == (".0%", True, True)
 
 
 def test_the_page_escapes_the_reports_text_and_no_script_can_close_the_figures_block() -> None:

@@ -43,13 +43,20 @@ def pie(title: str, labels: Sequence[str], values: Values) -> FigureJson:
     return _figure([go.Pie(labels=list(labels), values=list(values), hole=0.4)], title)
 
 
-def lines(title: str, series: Mapping[str, tuple[Sequence[str | int], Values]]) -> FigureJson:
-    """One line per series, each with its own x (cycles or times)."""
+def lines(
+    title: str,
+    series: Mapping[str, tuple[Sequence[str | int], Values]],
+    *,
+    shape: str = "linear",
+    **layout: Any,
+) -> FigureJson:
+    """One line per series, each with its own x (cycles or times); ``shape="hv"`` draws a
+    value that holds until the next one."""
     traces = [
-        go.Scatter(name=name, x=list(x), y=list(y), mode="lines+markers")
+        go.Scatter(name=name, x=list(x), y=list(y), mode="lines+markers", line_shape=shape)
         for name, (x, y) in series.items()
     ]
-    return _figure(traces, title)
+    return _figure(traces, title, **layout)
 
 
 def intervals(

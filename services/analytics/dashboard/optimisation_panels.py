@@ -16,6 +16,7 @@ from services.analytics.dashboard.page_model import (
     count_text,
     money_text,
     percent_text,
+    time_text,
 )
 
 LATEST_ADJUSTMENTS = 10
@@ -96,7 +97,18 @@ def weights_section(history: list[Json]) -> Section:
     return Section(
         "weights",
         "Traffic weights over time",
-        charts=[Chart("weights", charts.lines("Share of the next wave, per cycle", series))],
+        charts=[
+            Chart(
+                "weights",
+                charts.lines(
+                    "Share of the next wave, per cycle",
+                    series,
+                    xaxis={"dtick": 1},
+                    # A little past 0 and 1, so a loser's and a winner's markers show whole.
+                    yaxis={"tickformat": ".0%", "range": [-0.05, 1.05]},
+                ),
+            )
+        ],
     )
 
 
@@ -129,11 +141,14 @@ def allocation_section(reallocations: list[Json]) -> Section:
 def bidding_section(adjustments: list[Json]) -> Section:
     series: dict[str, tuple[list[str | int], list[str | int | float | None]]] = {}
     for change in adjustments:
-        xs, ys = series.setdefault(f"{change['channel']} · {change['ad_set_id']}", ([], []))
+        name = f"{change['channel']} · {change['ad_set_id']}"
+        if name not in series:  # the line starts from the bid the first change moved
+            series[name] = ([change["at"]], [amount(change["bid_before"])])
+        xs, ys = series[name]
         xs.append(change["at"])
         ys.append(amount(change["bid"]))
     rows = [
-        [change["at"], change["ad_set_id"], change["channel"], change["controller"],
+        [time_text(change["at"]), change["ad_set_id"], change["channel"], change["controller"],
          f"{money_text(change['bid_before'])} → {money_text(change['bid'])}",
          f"{money_text(change['budget_before'])} → {money_text(change['budget'])}",
          change["reason"]]
@@ -143,7 +158,7 @@ def bidding_section(adjustments: list[Json]) -> Section:
     return Section(
         "bidding",
         "Bids and pacing",
-        charts=[Chart("bids", charts.lines("Bid per ad set", series))],
+        charts=[Chart("bids", charts.lines("Bid per ad set", series, shape="hv"))],
         tables=[Table("adjustments", "Latest bid and budget changes", columns, rows)],
     )
 

@@ -5,6 +5,7 @@ can find each one."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -63,3 +64,8 @@ def count_text(count: int | None) -> str:
 def amount(money: Json) -> str:
     """The decimal string a chart plots."""
     return str(money["amount"])
+
+
+def time_text(moment: str) -> str:
+    """An ISO timestamp as the page shows it: to the second, in UTC."""
+    return f"{datetime.fromisoformat(moment).astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
