@@ -119,19 +119,20 @@ def performance(data: Event) -> str:
 
 
 def evaluated(data: Event) -> str:
-    """The optimiser's verdict per test: its winner, or the weights of the next wave."""
+    """The optimiser's verdict per test: its winner, or the variant leading the next wave."""
     tests = []
     for verdict in data.get("experiments") or []:
         where = f"{verdict.get('segment_id')}/{verdict.get('channel')}"
+        weights = verdict.get("weights") or {}
         if verdict.get("sample_ratio_mismatch"):
             tests.append(f"{where} frozen (sample ratio mismatch)")
         elif verdict.get("winner"):
-            tests.append(f"{where} winner {verdict['winner']}")
-        else:
-            weights = verdict.get("weights") or {}
-            split = " ".join(f"{v} {percent_text(w)}" for v, w in weights.items())
-            tests.append(f"{where} {split}")
-    return f"cycle {data.get('cycle')}: " + ("; ".join(tests) or "no test with two variants yet")
+            tests.append(f"{where} {verdict['winner']} (winner, all traffic)")
+        elif weights:
+            leader = max(weights, key=lambda variant: weights[variant])
+            tests.append(f"{where} {leader} {percent_text(weights[leader])}")
+    found = "; ".join(tests) or "no test with two variants yet"
+    return f"cycle {data.get('cycle')}, the next wave's leaders: {found}"
 
 
 def reallocated(data: Event) -> str:

@@ -402,7 +402,7 @@ def test_timeline_shows_each_optimisation_cycle_s_verdicts_and_reallocation():
         return summary(topic, {"data": event.model_dump(mode="json")})
 
     assert line(CAMPAIGN_EVALUATED, evaluated) == (
-        "cycle 2: vip/email a 25.0% b 75.0%; new/email winner b; "
+        "cycle 2, the next wave's leaders: vip/email b 75.0%; new/email b (winner, all traffic); "
         "lapsed/email frozen (sample ratio mismatch)"
     )
     assert line(CAMPAIGN_REALLOCATED, reallocated) == (
