@@ -76,8 +76,8 @@ def optimiser(seeds: int, cycles: int, lengths: Sequence[int], rules: VariantRul
     print(f"\noptimiser simulation: default market, {cycles} cycles, seeds 0-{seeds - 1}")
     print(
         f"ran against: simulation, no broker or database; Python {platform.python_version()}; "
-        f"floor {rules.floor}, loss threshold {rules.loss_threshold}, min sample "
-        f"{rules.min_sample}, max shift {MAX_SHIFT}; {elapsed:.1f} s"
+        f"floor {rules.floor}, loss threshold {rules.loss_threshold}, min conversions "
+        f"{rules.min_conversions}, max shift {MAX_SHIFT}; {elapsed:.1f} s"
     )
     revenue_table(results[cycles], policies + parts, rules.loss_threshold)
     regret_table([results[n] for n in sorted(lengths)], policies)
