@@ -50,6 +50,8 @@ class Length:
     cycles: int
     best: float
     runs: dict[str, list[Run]]
+    # What each part alone earns at best, in expectation: the gain's ceiling per part.
+    best_parts: dict[str, float]
 
     def regret(self, label: str) -> float:
         return statistics.fmean(self.best - r.expected_net_cents for r in self.runs[label]) / 100
@@ -99,7 +101,16 @@ def campaign(cycles: int, seeds: int, policies: Sequence[Policy]) -> Length:
         ]
         for p in policies
     }
-    return Length(cycles, best_fixed(market, cycles, launch, settings.planner_min_share), runs)
+    floor = settings.planner_min_share
+    best_parts = {
+        "best variants in hindsight, launch split kept (expected)": best_fixed(
+            market, cycles, launch, floor, best_split=False
+        ),
+        "best paid split in hindsight, variants even (expected)": best_fixed(
+            market, cycles, launch, floor, best_variants=False
+        ),
+    }
+    return Length(cycles, best_fixed(market, cycles, launch, floor), runs, best_parts)
 
 
 def revenue_table(result: Length, policies: Sequence[Policy], loss_threshold: float) -> None:
@@ -117,6 +128,12 @@ def revenue_table(result: Length, policies: Sequence[Policy], loss_threshold: fl
         )
     hindsight = "best fixed policy in hindsight (expected)"
     print(f"| {hindsight} | ${best:,.0f} | {best / fixed - 1:+.1%} | 0 |")
+    for label, cents in result.best_parts.items():
+        part, regret = cents / 100, best - cents / 100
+        print(
+            f"| {label} | ${part:,.0f} | {part / fixed - 1:+.1%} | "
+            f"${regret:,.0f} ({regret / best:.1%} of best) |"
+        )
     print(
         f"\n| declared winner at loss threshold {loss_threshold} | "
         + " | ".join(OUTCOMES)
