@@ -16,13 +16,14 @@ arms' sample variances. From it:
 A **sample-ratio mismatch** (Pearson's chi-square of the assignment counts against the
 weights they were drawn with, p below ``SRM_P_VALUE``, GrowthBook's default) flags the test
 and freezes it: no winner, weights unchanged. Otherwise the **leader** (the best observed
-conversion rate) wins once, against every other arm, the comparison has enough data and
-the expected loss of keeping the leader is under the loss threshold. Enough data is
-GrowthBook's minimum sample for a binomial metric (``minSampleSize``, 150 by default),
-counted in conversions, not recipients: both arms have converted and the larger has
-``min_conversions``. The normal approximation behind the risk is far too sure on a handful
-of conversions, and the optimiser looks at the test every cycle: below that count, a
-leader of a few lucky conversions would win as often as a true one. Until then Thompson
+conversion rate) wins once, against every other arm, the comparison has enough data, the
+leader's chance to be better is above ``WIN_CHANCE`` (GrowthBook's 95%: where it calls a
+result a win) and the expected loss of keeping the leader is under the loss threshold.
+Enough data is GrowthBook's minimum sample for a binomial metric (``minSampleSize``, 150 by
+default), counted in conversions, not recipients: both arms have converted and the larger
+has ``min_conversions``. The normal approximation behind the risk is far too sure on a
+handful of conversions, and the optimiser looks at the test every cycle: below that count,
+a leader of a few lucky conversions would win as often as a true one. Until then Thompson
 sampling already moves the traffic towards the likely best.
 
 GrowthBook's own package, ``gbstats``, is not a dependency: its releases pin numpy and
@@ -41,6 +42,7 @@ from scipy.stats import chi2, norm
 
 CREDIBLE_MASS = 0.95
 SRM_P_VALUE = 0.001  # GrowthBook's default threshold for a sample-ratio mismatch
+WIN_CHANCE = 0.95  # GrowthBook's default chance to win above which a variant has won
 THOMPSON_DRAWS = 10_000
 
 
@@ -192,10 +194,16 @@ def verdict(
         )
     if not _wins(leader, arms, loss_threshold):
         return decided(
-            None, f"{leader.variant_id} leads; no expected loss under {loss_threshold:.2%} yet"
+            None,
+            f"{leader.variant_id} leads, not yet with a chance to win above {WIN_CHANCE:.0%} "
+            f"and an expected loss under {loss_threshold:.2%} against all",
         )
     winner = leader.variant_id
-    return decided(winner, f"{winner}: expected loss under {loss_threshold:.2%} against all")
+    return decided(
+        winner,
+        f"{winner}: chance to win above {WIN_CHANCE:.0%} and expected loss under "
+        f"{loss_threshold:.2%} against all",
+    )
 
 
 def enough_data(baseline: Arm, rival: Arm, min_conversions: int) -> bool:
@@ -209,13 +217,15 @@ def enough_data(baseline: Arm, rival: Arm, min_conversions: int) -> bool:
 
 
 def _wins(leader: Arm, arms: Sequence[Arm], loss_threshold: float) -> bool:
-    """Whether sticking with ``leader`` is expected to lose under the threshold against
-    every other arm, each pair compared with the leader as the baseline."""
+    """Whether, against every other arm, the leader's chance to be better is above
+    ``WIN_CHANCE`` and sticking with it is expected to lose under the threshold."""
     for rival in arms:
         if rival is leader:
             continue
-        uplift = _conversion_uplift(leader, rival)
+        uplift = _conversion_uplift(leader, rival)  # the rival's uplift over the leader
         if uplift is None or uplift.risk_of_keeping >= loss_threshold:
+            return False
+        if 1 - uplift.chance_to_win <= WIN_CHANCE:
             return False
     return True
 

@@ -49,9 +49,10 @@ class AnalyticsSettings(DashboardSettings):  # the report API's settings and the
         default=0.05,
         gt=0,
         lt=1,
-        description="A variant wins once its expected loss is under this: the expected "
-        "relative shortfall in conversion rate against each other variant (0.05 = 5% of "
-        "its rate), as services/analytics/experiments.py computes it.",
+        description="The leading variant wins once its expected loss is under this (and it "
+        "has the minimum conversions and a 95% chance to win): the expected relative "
+        "shortfall in conversion rate against each other variant (0.05 = 5% of its rate), "
+        "as services/analytics/experiments.py computes it.",
     )
     optimiser_min_conversions: int = Field(
         default=150,

@@ -106,6 +106,19 @@ def test_a_clear_leader_wins_and_a_close_race_does_not() -> None:
     assert verdict(close, [1, 1], min_conversions=150, loss_threshold=0.005).winner is None
 
 
+def test_a_leader_needs_a_95_percent_chance_to_win_not_only_a_small_expected_loss() -> None:
+    # 200 against 190 of 10,000: keeping b may lose 1.8% of its rate, under 5%, but b is
+    # better with a chance of only 70%.
+    arms = [Arm("a", 10_000, 190), Arm("b", 10_000, 200)]
+    result = verdict(arms, [1, 1], min_conversions=150, loss_threshold=0.05)
+    keeping_b = relative_uplift(0.02, 0.02 * 0.98, 10_000, 0.019, 0.019 * 0.981, 10_000)
+    assert keeping_b is not None
+    assert keeping_b.risk_of_keeping < 0.05
+    assert 1 - keeping_b.chance_to_win < 0.95
+    assert result.winner is None
+    assert result.reason.startswith("b leads, not yet with a chance to win above 95%")
+
+
 def test_a_rival_that_never_converted_leaves_the_test_collecting() -> None:
     # GrowthBook shows no result while either arm of a comparison has no conversion.
     arms = [Arm("a", 5000, 0), Arm("b", 5000, 200)]
