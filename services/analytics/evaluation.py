@@ -36,7 +36,7 @@ type ExperimentKey = tuple[str, Channel]
 
 @dataclass(frozen=True)
 class OptimiserPolicy:
-    min_sample: int  # exposures every arm needs before a winner may be declared
+    min_conversions: int  # GrowthBook's minimum sample: the leader's conversions, per rival
     loss_threshold: float  # expected relative loss, as ``experiments`` computes it
     exploration_floor: float  # the least share of a wave each live variant keeps
 
@@ -101,7 +101,7 @@ def decide(
     total = sum(expected.values())
     mix = [expected[v] / total for v in exposures] if total else list(in_force.values())
     found = experiments.verdict(
-        arms, mix, min_sample=policy.min_sample, loss_threshold=policy.loss_threshold
+        arms, mix, min_conversions=policy.min_conversions, loss_threshold=policy.loss_threshold
     )
     winner, reason = found.winner, found.reason
     if prior is not None and prior.winner in exposures:

@@ -15,10 +15,16 @@ arms' sample variances. From it:
 
 A **sample-ratio mismatch** (Pearson's chi-square of the assignment counts against the
 weights they were drawn with, p below ``SRM_P_VALUE``, GrowthBook's default) flags the test
-and freezes it: no winner, weights unchanged. Otherwise a variant **wins** once every arm
-has ``min_sample`` recipients and its conversion risk is under the loss threshold while
-every rival's chance to beat it is small: the best arm by chance to win, whose expected
-loss against each other arm stays under the threshold.
+and freezes it: no winner, weights unchanged. Otherwise the **leader** (the best observed
+conversion rate) wins once, against every other arm, the comparison has enough data, the
+leader's chance to be better is above ``WIN_CHANCE`` (GrowthBook's 95%: where it calls a
+result a win) and the expected loss of keeping the leader is under the loss threshold.
+Enough data is GrowthBook's minimum sample for a binomial metric (``minSampleSize``, 150 by
+default), counted in conversions, not recipients: both arms have converted and the larger
+has ``min_conversions``. The normal approximation behind the risk is far too sure on a
+handful of conversions, and the optimiser looks at the test every cycle: below that count,
+a leader of a few lucky conversions would win as often as a true one. Until then Thompson
+sampling already moves the traffic towards the likely best.
 
 GrowthBook's own package, ``gbstats``, is not a dependency: its releases pin numpy and
 pandas below 2, which this project (Python 3.13, numpy 2) cannot install; the formulas
@@ -36,6 +42,7 @@ from scipy.stats import chi2, norm
 
 CREDIBLE_MASS = 0.95
 SRM_P_VALUE = 0.001  # GrowthBook's default threshold for a sample-ratio mismatch
+WIN_CHANCE = 0.95  # GrowthBook's default chance to win above which a variant has won
 THOMPSON_DRAWS = 10_000
 
 
@@ -158,7 +165,7 @@ def verdict(
     arms: Sequence[Arm],
     weights: Sequence[float],
     *,
-    min_sample: int,
+    min_conversions: int,
     loss_threshold: float,
 ) -> Verdict:
     """The test of ``arms`` (the first is the control) assigned by ``weights``."""
@@ -167,23 +174,7 @@ def verdict(
     control = arms[0]
     verdicts = [VariantVerdict(control.variant_id, None, None)] + [
         VariantVerdict(
-            arm.variant_id,
-            relative_uplift(
-                control.conversion_rate,
-                control.conversion_variance,
-                control.recipients,
-                arm.conversion_rate,
-                arm.conversion_variance,
-                arm.recipients,
-            ),
-            relative_uplift(
-                control.revenue_mean,
-                control.revenue_variance,
-                control.recipients,
-                arm.revenue_mean,
-                arm.revenue_variance,
-                arm.recipients,
-            ),
+            arm.variant_id, _conversion_uplift(control, arm), _revenue_uplift(control, arm)
         )
         for arm in arms[1:]
     ]
@@ -194,37 +185,71 @@ def verdict(
 
     if p_value < SRM_P_VALUE:
         return decided(None, f"sample ratio mismatch (p = {p_value:.2g}): frozen", True)
-    if any(arm.recipients < min_sample for arm in arms):
-        return decided(None, f"collecting: every variant needs {min_sample} recipients")
-    winner = _winner(arms, loss_threshold)
-    if winner is None:
-        return decided(None, f"no variant's expected loss is under {loss_threshold:.2%} yet")
-    return decided(winner, f"{winner}: expected loss under {loss_threshold:.2%} against all")
+    leader = max(arms, key=lambda arm: arm.conversion_rate)
+    rivals = [arm for arm in arms if arm is not leader]
+    if not all(enough_data(leader, rival, min_conversions) for rival in rivals):
+        return decided(
+            None,
+            f"collecting: the leading variant needs {min_conversions} conversions, every other one",
+        )
+    if not _wins(leader, arms, loss_threshold):
+        return decided(
+            None,
+            f"{leader.variant_id} leads, not yet with a chance to win above {WIN_CHANCE:.0%} "
+            f"and an expected loss under {loss_threshold:.2%} against all",
+        )
+    winner = leader.variant_id
+    return decided(
+        winner,
+        f"{winner}: chance to win above {WIN_CHANCE:.0%} and expected loss under "
+        f"{loss_threshold:.2%} against all",
+    )
 
 
-def _winner(arms: Sequence[Arm], loss_threshold: float) -> str | None:
-    """The arm whose expected conversion loss against every other arm is under the
-    threshold: each pair compared with the candidate as the baseline."""
-    for candidate in arms:
-        losses = []
-        for rival in arms:
-            if rival is candidate:
-                continue
-            uplift = relative_uplift(
-                candidate.conversion_rate,
-                candidate.conversion_variance,
-                candidate.recipients,
-                rival.conversion_rate,
-                rival.conversion_variance,
-                rival.recipients,
-            )
-            if uplift is None:
-                break
-            losses.append(uplift.risk_of_keeping)  # what sticking with the candidate loses
-        else:
-            if max(losses) < loss_threshold:
-                return candidate.variant_id
-    return None
+def enough_data(baseline: Arm, rival: Arm, min_conversions: int) -> bool:
+    """GrowthBook's rule for showing a binomial metric's result: both arms converted, and
+    the larger counts ``min_conversions`` conversions (its ``minSampleSize``)."""
+    return (
+        baseline.conversions > 0
+        and rival.conversions > 0
+        and max(baseline.conversions, rival.conversions) >= min_conversions
+    )
+
+
+def _wins(leader: Arm, arms: Sequence[Arm], loss_threshold: float) -> bool:
+    """Whether, against every other arm, the leader's chance to be better is above
+    ``WIN_CHANCE`` and sticking with it is expected to lose under the threshold."""
+    for rival in arms:
+        if rival is leader:
+            continue
+        uplift = _conversion_uplift(leader, rival)  # the rival's uplift over the leader
+        if uplift is None or uplift.risk_of_keeping >= loss_threshold:
+            return False
+        if 1 - uplift.chance_to_win <= WIN_CHANCE:
+            return False
+    return True
+
+
+def _conversion_uplift(baseline: Arm, treatment: Arm) -> Uplift | None:
+    return relative_uplift(
+        baseline.conversion_rate,
+        baseline.conversion_variance,
+        baseline.recipients,
+        treatment.conversion_rate,
+        treatment.conversion_variance,
+        treatment.recipients,
+    )
+
+
+def _revenue_uplift(baseline: Arm, treatment: Arm) -> Uplift | None:
+    return relative_uplift(
+        baseline.revenue_mean,
+        baseline.revenue_variance,
+        baseline.recipients,
+        treatment.revenue_mean,
+        treatment.revenue_variance,
+        treatment.recipients,
+    )
 
 
 def thompson_weights(

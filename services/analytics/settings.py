@@ -49,15 +49,17 @@ class AnalyticsSettings(DashboardSettings):  # the report API's settings and the
         default=0.05,
         gt=0,
         lt=1,
-        description="A variant wins once its expected loss is under this: the expected "
-        "relative shortfall in conversion rate against each other variant (0.05 = 5% of "
-        "its rate), as services/analytics/experiments.py computes it.",
+        description="The leading variant wins once its expected loss is under this (and it "
+        "has the minimum conversions and a 95% chance to win): the expected relative "
+        "shortfall in conversion rate against each other variant (0.05 = 5% of its rate), "
+        "as services/analytics/experiments.py computes it.",
     )
-    optimiser_min_sample: int = Field(
-        default=100,
+    optimiser_min_conversions: int = Field(
+        default=150,
         ge=1,
-        description="Exposures (people emailed, or ad clicks) every variant of a test needs "
-        "before a winner may be declared.",
+        description="GrowthBook's minimum sample for a conversion metric: a winner may be "
+        "declared only once the leading variant has this many conversions (and every rival "
+        "at least one). GrowthBook's default is 150.",
     )
     optimiser_exploration_floor: float = Field(
         default=0.1,
@@ -70,7 +72,7 @@ class AnalyticsSettings(DashboardSettings):  # the report API's settings and the
     @property
     def optimiser_policy(self) -> OptimiserPolicy:
         return OptimiserPolicy(
-            min_sample=self.optimiser_min_sample,
+            min_conversions=self.optimiser_min_conversions,
             loss_threshold=self.optimiser_loss_threshold,
             exploration_floor=self.optimiser_exploration_floor,
         )

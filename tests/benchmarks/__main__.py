@@ -68,7 +68,9 @@ def main() -> None:
         default=[4, 8, 16, 32],
         help="campaign lengths in cycles for regret, comma-separated",
     )
-    parser.add_argument("--optimiser-min-sample", type=int, default=VariantRules.min_sample)
+    parser.add_argument(
+        "--optimiser-min-conversions", type=int, default=VariantRules.min_conversions
+    )
     parser.add_argument(
         "--optimiser-loss-threshold", type=float, default=VariantRules.loss_threshold
     )
@@ -79,7 +81,8 @@ def main() -> None:
         infrastructure_parts(parts, args)
     if "optimiser" in parts:
         rules = VariantRules(
-            min_sample=args.optimiser_min_sample, loss_threshold=args.optimiser_loss_threshold
+            min_conversions=args.optimiser_min_conversions,
+            loss_threshold=args.optimiser_loss_threshold,
         )
         optimiser(args.optimiser_seeds, args.optimiser_cycles, args.optimiser_lengths, rules)
 

@@ -50,6 +50,8 @@ class Length:
     cycles: int
     best: float
     runs: dict[str, list[Run]]
+    # What each part alone earns at best, in expectation: the gain's ceiling per part.
+    best_parts: dict[str, float]
 
     def regret(self, label: str) -> float:
         return statistics.fmean(self.best - r.expected_net_cents for r in self.runs[label]) / 100
@@ -76,11 +78,11 @@ def optimiser(seeds: int, cycles: int, lengths: Sequence[int], rules: VariantRul
     print(f"\noptimiser simulation: default market, {cycles} cycles, seeds 0-{seeds - 1}")
     print(
         f"ran against: simulation, no broker or database; Python {platform.python_version()}; "
-        f"floor {rules.floor}, loss threshold {rules.loss_threshold}, min sample "
-        f"{rules.min_sample}, max shift {MAX_SHIFT}; {elapsed:.1f} s"
+        f"floor {rules.floor}, loss threshold {rules.loss_threshold}, min conversions "
+        f"{rules.min_conversions}, max shift {MAX_SHIFT}; {elapsed:.1f} s"
     )
     revenue_table(results[cycles], policies + parts, rules.loss_threshold)
-    regret_table([results[n] for n in sorted(lengths)], policies)
+    regret_table([results[n] for n in sorted(lengths)], policies, rules.loss_threshold)
 
 
 def campaign(cycles: int, seeds: int, policies: Sequence[Policy]) -> Length:
@@ -99,7 +101,16 @@ def campaign(cycles: int, seeds: int, policies: Sequence[Policy]) -> Length:
         ]
         for p in policies
     }
-    return Length(cycles, best_fixed(market, cycles, launch, settings.planner_min_share), runs)
+    floor = settings.planner_min_share
+    best_parts = {
+        "best variants in hindsight, launch split kept (expected)": best_fixed(
+            market, cycles, launch, floor, best_split=False
+        ),
+        "best paid split in hindsight, variants even (expected)": best_fixed(
+            market, cycles, launch, floor, best_variants=False
+        ),
+    }
+    return Length(cycles, best_fixed(market, cycles, launch, floor), runs, best_parts)
 
 
 def revenue_table(result: Length, policies: Sequence[Policy], loss_threshold: float) -> None:
@@ -117,6 +128,12 @@ def revenue_table(result: Length, policies: Sequence[Policy], loss_threshold: fl
         )
     hindsight = "best fixed policy in hindsight (expected)"
     print(f"| {hindsight} | ${best:,.0f} | {best / fixed - 1:+.1%} | 0 |")
+    for label, cents in result.best_parts.items():
+        part, regret = cents / 100, best - cents / 100
+        print(
+            f"| {label} | ${part:,.0f} | {part / fixed - 1:+.1%} | "
+            f"${regret:,.0f} ({regret / best:.1%} of best) |"
+        )
     print(
         f"\n| declared winner at loss threshold {loss_threshold} | "
         + " | ".join(OUTCOMES)
@@ -141,7 +158,9 @@ def revenue_table(result: Length, policies: Sequence[Policy], loss_threshold: fl
         )
 
 
-def regret_table(results: Sequence[Length], policies: Sequence[Policy]) -> None:
+def regret_table(
+    results: Sequence[Length], policies: Sequence[Policy], loss_threshold: float
+) -> None:
     print("\n| cycles | " + " | ".join(f"{p.label}: regret (per cycle)" for p in policies) + " |")
     print("|---|" + "---|" * len(policies))
     for result in results:
@@ -159,6 +178,13 @@ def regret_table(results: Sequence[Length], policies: Sequence[Policy]) -> None:
             f"{tail:.2f} from {lengths[-2]} to {lengths[-1]} cycles (sub-linear, both at most "
             f"{SUBLINEAR_SLOPE}: {_met(max(slope, tail) <= SUBLINEAR_SLOPE)})"
         )
+    # More cycles are more looks at each test: the wrong-winner target must hold at every length.
+    for policy in [p for p in policies if p.rules is not None]:
+        runs = [Winners.of(r.runs[policy.label], loss_threshold) for r in results]
+        shares = ", ".join(
+            f"{n} cycles {w.wrong_runs_share:.0%}" for n, w in zip(lengths, runs, strict=True)
+        )
+        print(f"{policy.label}: runs with a wrong winner by length: {shares}")
 
 
 def _met(condition: bool) -> str:

@@ -58,36 +58,49 @@ def launch_split(market: Market, settings: PlannerSettings) -> dict[Channel, Dec
 
 
 def best_fixed(
-    market: Market, cycles: int, launch: Mapping[Channel, Decimal], min_share: Decimal
+    market: Market,
+    cycles: int,
+    launch: Mapping[Channel, Decimal],
+    min_share: Decimal,
+    *,
+    best_variants: bool = True,
+    best_split: bool = True,
 ) -> float:
     """Net cents the best fixed policy in hindsight earns in expectation: the truly best
     variant everywhere, email's launch budget, and the split of the paid launch budget
-    (each channel at least ``min_share`` of it, the reallocation's floor) that earns most."""
+    (each channel at least ``min_share`` of it, the reallocation's floor) that earns most.
+    Without ``best_variants`` every variant keeps an even share; without ``best_split``
+    the launch split is kept: what each part alone can add."""
     planned = split_cents(market.budget_per_cycle_cents * cycles, launch)
-    value = {truth.channel: _best_net_per_exposure(market, truth) for truth in market.channels}
+    value = {t.channel: _net_per_exposure(market, t, best_variants) for t in market.channels}
     paid = [t for t in market.channels if t.saturation_cents is not None]
-    curves = {
-        t.channel: ResponseCurve(
-            purchases_ceiling=t.reach * cycles * value[t.channel] / 100,
-            saturation_spend=(t.saturation_cents or 0) * cycles / 100,
+    spend = {t.channel: planned[t.channel] for t in paid}
+    if best_split:
+        curves = {
+            t.channel: ResponseCurve(
+                purchases_ceiling=t.reach * cycles * value[t.channel] / 100,
+                saturation_spend=(t.saturation_cents or 0) * cycles / 100,
+            )
+            for t in paid
+        }
+        paid_budget = _money(sum(spend.values()))
+        split = allocate_budget(
+            paid_budget, curves, Money.of(1, "USD"), ShareLimits(min_share, Decimal(1))
         )
-        for t in paid
-    }
-    paid_budget = _money(sum(planned[t.channel] for t in paid))
-    split = allocate_budget(
-        paid_budget, curves, Money.of(1, "USD"), ShareLimits(min_share, Decimal(1))
-    )
-    earned = sum(value[t.channel] * t.exposures(0, _cents(split[t.channel]), cycles) for t in paid)
+        spend = {channel: _cents(money) for channel, money in split.items()}
+    earned = sum(value[t.channel] * t.exposures(0, spend[t.channel], cycles) for t in paid)
     waves = sum(value[t.channel] * t.reach * cycles for t in market.channels if t not in paid)
     return earned + waves
 
 
-def _best_net_per_exposure(market: Market, truth: ChannelTruth) -> float:
-    """A channel's net cents per exposure with the best variant shown to every segment."""
+def _net_per_exposure(market: Market, truth: ChannelTruth, best_variants: bool) -> float:
+    """A channel's net cents per exposure with the best variant shown to every segment, or
+    the variants evenly."""
     total = 0.0
     for segment_id, share in truth.segment_mix.items():
         test = market.test((segment_id, truth.channel))
-        total += share * max(test.net_per_exposure(v) for v in test.variants)
+        nets = [test.net_per_exposure(v) for v in test.variants]
+        total += share * (max(nets) if best_variants else sum(nets) / len(nets))
     return total
 
 

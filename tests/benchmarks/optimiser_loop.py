@@ -2,12 +2,12 @@
 spend their share of what is left, the market answers, and then, as analytics, launcher
 and planner do on ``campaign.evaluated``:
 
-- each segment x channel gets the product's A/B verdict (``experiments.verdict``): a
-  declared winner takes all later traffic, for good; a sample-ratio mismatch (checked for
-  email only: ad clicks are an outcome, not an assignment) freezes the weights; otherwise
-  the next wave follows ``experiments.thompson_weights`` with the exploration floor. The
-  first wave is split evenly. Ads follow the weights too unless ``ads_follow_weights`` is
-  off, which keeps each ad set's even launch share;
+- each segment x channel gets analytics' own decision (``evaluation.decide``, the function
+  the optimiser cycle calls): a declared winner takes all later traffic, for good; a
+  sample-ratio mismatch (checked for email only: ad clicks are an outcome, not an
+  assignment) freezes the weights; otherwise the next wave follows Thompson sampling with
+  the exploration floor. The first wave is split evenly. Ads follow the weights too unless
+  ``ads_follow_weights`` is off, which keeps each ad set's even launch share;
 - the channel policy re-plans what the paid channels have left. Email's allocation is a
   fixed cost, charged at the first wave, as the planner treats it.
 
@@ -20,11 +20,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from services.analytics.experiments import Arm, thompson_weights, verdict
+from services.analytics.evaluation import ExperimentState, OptimiserPolicy, decide
+from services.analytics.experiments import Arm
+from services.analytics.settings import AnalyticsSettings
 from services.planner.replanning import FIXED_COST_CHANNELS
 from shared.events.common import Channel
 from tests.benchmarks.optimiser_market import (
@@ -38,14 +40,22 @@ from tests.benchmarks.optimiser_market import (
 )
 
 
+def _analytics_default(name: str) -> Any:
+    return AnalyticsSettings.model_fields[name].default
+
+
 @dataclass(frozen=True)
 class VariantRules:
-    """The analytics defaults the verdicts and weights are computed with."""
+    """The analytics settings the verdicts and weights are computed with: its defaults."""
 
-    floor: float = 0.1  # OPTIMISER_EXPLORATION_FLOOR
-    loss_threshold: float = 0.05  # OPTIMISER_LOSS_THRESHOLD
-    min_sample: int = 100  # OPTIMISER_MIN_SAMPLE
+    floor: float = _analytics_default("optimiser_exploration_floor")
+    loss_threshold: float = _analytics_default("optimiser_loss_threshold")
+    min_conversions: int = _analytics_default("optimiser_min_conversions")
     ads_follow_weights: bool = True
+
+    @property
+    def policy(self) -> OptimiserPolicy:
+        return OptimiserPolicy(self.min_conversions, self.loss_threshold, self.floor)
 
 
 @dataclass(frozen=True)
@@ -77,7 +87,6 @@ class ArmTally:
     conversions: int = 0
     net_cents: int = 0
     net_squares: float = 0.0
-    expected_exposures: float = 0.0  # by the weights each wave was drawn with, for the SRM
 
     def arm(self, variant_id: str) -> Arm:
         revenue = self.net_cents / 100
@@ -92,6 +101,7 @@ class Experiment:
     winner: str | None = None
     declared_at: int | None = None  # the cycle
     frozen_cycles: int = 0
+    state: ExperimentState | None = None  # what analytics keeps between cycles
 
     @classmethod
     def even(cls, truth: TestTruth) -> Experiment:
@@ -99,23 +109,12 @@ class Experiment:
         return cls(truth, dict.fromkeys(ids, 1 / len(ids)), {i: ArmTally() for i in ids})
 
     def evaluate(self, cycle: int, rules: VariantRules, seed: int) -> None:
-        if self.winner is not None:
-            return
         arms = [tally.arm(i) for i, tally in self.tallies.items()]
-        assigned = self.truth.channel is Channel.EMAIL
-        expected = [
-            t.expected_exposures if assigned else t.exposures for t in self.tallies.values()
-        ]
-        mix = expected if sum(expected) else list(self.weights.values())
-        found = verdict(arms, mix, min_sample=rules.min_sample, loss_threshold=rules.loss_threshold)
-        if found.winner is not None:
+        found, self.state = decide(self.truth.key, arms, self.state, rules.policy, seed)
+        if found.winner is not None and self.winner is None:
             self.winner, self.declared_at = found.winner, cycle
-            self.weights = {i: float(i == found.winner) for i in self.tallies}
-        elif found.sample_ratio_mismatch:
-            self.frozen_cycles += 1
-        else:
-            floor = min(rules.floor, 1 / len(arms))
-            self.weights = thompson_weights(arms, floor=floor, seed=seed)
+        self.frozen_cycles += found.sample_ratio_mismatch
+        self.weights = dict(found.weights)
 
 
 @dataclass
@@ -164,7 +163,7 @@ def simulate(
             spent[channel] += spend[channel]
             planned[channel] -= spend[channel]
             net[channel] += sum(o.net_cents for o in outcomes if o.key[1] is channel)
-        _tally(run.experiments, outcomes, weights)
+        _tally(run.experiments, outcomes)
         if rules is not None:
             for index, experiment in enumerate(run.experiments.values()):
                 experiment.evaluate(cycle, rules, seed=seed * 1_000_003 + cycle * 1_009 + index)
@@ -185,22 +184,13 @@ def _traffic(
     return {key: dict(e.weights if follows(key) else even[key]) for key, e in experiments.items()}
 
 
-def _tally(
-    experiments: Mapping[TestKey, Experiment],
-    outcomes: Sequence[ArmOutcome],
-    weights: Mapping[TestKey, Mapping[str, float]],
-) -> None:
-    shown: dict[TestKey, int] = {}
+def _tally(experiments: Mapping[TestKey, Experiment], outcomes: Sequence[ArmOutcome]) -> None:
     for outcome in outcomes:
         tally = experiments[outcome.key].tallies[outcome.variant_id]
         tally.exposures += outcome.exposures
         tally.conversions += outcome.conversions
         tally.net_cents += outcome.net_cents
         tally.net_squares += outcome.net_squares
-        shown[outcome.key] = shown.get(outcome.key, 0) + outcome.exposures
-    for key, total in shown.items():
-        for variant_id, weight in weights[key].items():
-            experiments[key].tallies[variant_id].expected_exposures += total * weight
 
 
 def split_cents(total: int, shares: Mapping[Channel, Decimal]) -> dict[Channel, int]:

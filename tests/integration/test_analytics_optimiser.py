@@ -153,11 +153,11 @@ async def test_a_skewed_assignment_is_flagged_and_keeps_the_weights_in_force(
     assert after["winner"] is None
 
 
-async def test_a_clear_winner_past_the_minimum_sample_takes_all_traffic_for_good(
+async def test_a_clear_winner_past_the_minimum_conversions_takes_all_traffic_for_good(
     infra, publisher, events
 ):
     cid = campaign_id()
-    settings = settings_for(AnalyticsSettings, infra, optimiser_min_sample=10)
+    settings = settings_for(AnalyticsSettings, infra, optimiser_min_conversions=5)
     async with running(build, settings) as service, api(settings) as http:
         await launched(publisher, cid)
         await engaged(service, publisher, cid, *sends(cid, A, range(10)), *sends(cid, B, range(10)))

@@ -82,15 +82,15 @@ def test_the_srm_check_is_pearson_s_chi_square_and_flags_a_skewed_split() -> Non
 
 def test_a_skewed_split_freezes_the_test_even_with_a_clear_leader() -> None:
     arms = [Arm("a", 6000, 300), Arm("b", 4000, 400)]
-    result = verdict(arms, [0.5, 0.5], min_sample=1000, loss_threshold=0.05)
+    result = verdict(arms, [0.5, 0.5], min_conversions=150, loss_threshold=0.05)
     assert result.sample_ratio_mismatch
     assert result.winner is None
     assert "sample ratio mismatch" in result.reason
 
 
-def test_no_winner_before_every_arm_has_its_minimum_sample() -> None:
+def test_no_winner_before_the_leader_has_growthbook_s_minimum_conversions() -> None:
     arms = [Arm("a", 900, 20), Arm("b", 900, 90)]
-    result = verdict(arms, [0.5, 0.5], min_sample=1000, loss_threshold=0.05)
+    result = verdict(arms, [0.5, 0.5], min_conversions=150, loss_threshold=0.05)
     assert (result.winner, result.sample_ratio_mismatch) == (None, False)
     assert result.reason.startswith("collecting")
 
@@ -98,19 +98,40 @@ def test_no_winner_before_every_arm_has_its_minimum_sample() -> None:
 def test_a_clear_leader_wins_and_a_close_race_does_not() -> None:
     # Relative expected loss under 0.5%: what choosing the leader may cost, in conversions.
     clear = [Arm("a", 5000, 250), Arm("b", 5000, 400), Arm("c", 5000, 260)]
-    won = verdict(clear, [1, 1, 1], min_sample=1000, loss_threshold=0.005)
+    won = verdict(clear, [1, 1, 1], min_conversions=150, loss_threshold=0.005)
     assert won.winner == "b"
     assert [v.variant_id for v in won.variants] == ["a", "b", "c"]
     assert won.variants[0].conversion is None  # the control has no uplift over itself
     close = [Arm("a", 5000, 250), Arm("b", 5000, 262)]
-    assert verdict(close, [1, 1], min_sample=1000, loss_threshold=0.005).winner is None
+    assert verdict(close, [1, 1], min_conversions=150, loss_threshold=0.005).winner is None
+
+
+def test_a_leader_needs_a_95_percent_chance_to_win_not_only_a_small_expected_loss() -> None:
+    # 200 against 190 of 10,000: keeping b may lose 1.8% of its rate, under 5%, but b is
+    # better with a chance of only 70%.
+    arms = [Arm("a", 10_000, 190), Arm("b", 10_000, 200)]
+    result = verdict(arms, [1, 1], min_conversions=150, loss_threshold=0.05)
+    keeping_b = relative_uplift(0.02, 0.02 * 0.98, 10_000, 0.019, 0.019 * 0.981, 10_000)
+    assert keeping_b is not None
+    assert keeping_b.risk_of_keeping < 0.05
+    assert 1 - keeping_b.chance_to_win < 0.95
+    assert result.winner is None
+    assert result.reason.startswith("b leads, not yet with a chance to win above 95%")
+
+
+def test_a_rival_that_never_converted_leaves_the_test_collecting() -> None:
+    # GrowthBook shows no result while either arm of a comparison has no conversion.
+    arms = [Arm("a", 5000, 0), Arm("b", 5000, 200)]
+    result = verdict(arms, [1, 1], min_conversions=150, loss_threshold=0.05)
+    assert result.winner is None
+    assert result.reason.startswith("collecting")
 
 
 def test_revenue_per_recipient_has_its_own_uplift() -> None:
     # 1,000 recipients each: 100 buyers of 150.00 vs 100 buyers of 300.00.
     control = Arm("a", 1000, 100, revenue=15_000.0, revenue_squares=100 * 150.0**2)
     treatment = Arm("b", 1000, 100, revenue=30_000.0, revenue_squares=100 * 300.0**2)
-    result = verdict([control, treatment], [1, 1], min_sample=100, loss_threshold=0.05)
+    result = verdict([control, treatment], [1, 1], min_conversions=100, loss_threshold=0.05)
     revenue = result.variants[1].revenue
     assert revenue is not None
     assert revenue.mean == pytest.approx(1.0)
@@ -135,4 +156,4 @@ def test_impossible_inputs_name_what_is_wrong() -> None:
     with pytest.raises(ValueError, match=r"floor of 0\.4 for 3 variants"):
         thompson_weights([Arm("a", 1, 0), Arm("b", 1, 0), Arm("c", 1, 0)], floor=0.4, seed=1)
     with pytest.raises(ValueError, match="a control and at least one variant"):
-        verdict([Arm("a", 1, 0)], [1], min_sample=1, loss_threshold=0.05)
+        verdict([Arm("a", 1, 0)], [1], min_conversions=1, loss_threshold=0.05)

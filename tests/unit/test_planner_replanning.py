@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
+
+import pytest
 
 from services.planner.engines.quoted_numbers import KnownNumbers, unsupported_numbers
 from services.planner.engines.rationale import (
@@ -56,11 +60,29 @@ def test_live_figures_move_a_ceiling_by_their_credibility_and_leave_small_spend_
     strong = figures(SOCIAL, "40000.00", "400000.00")
     tiny = figures(WEB, "1.00", "0.00")
     updated = live_curves(CURVES, [strong, tiny], PRICE)
-    # Social spent its saturation spend on an unlearned curve: half way to what it showed.
-    observed = 400000 / (149.99 * (1 - 1 / 2.718281828459045))
-    assert abs(updated[SOCIAL].purchases_ceiling - (889 + observed) / 2) < 0.01
-    assert 599.9 < updated[WEB].purchases_ceiling < 600
+    # Social spent its saturation spend and earned 2,667 purchases' worth: Bühlmann's
+    # weight v / (v + 1 / 0.4²) on an unlearned curve, v the larger of earned and expected.
+    observed = 400000 / (149.99 * (1 - 1 / math.e))
+    earned = 400000 / 149.99
+    weight = earned / (earned + 1 / 0.4**2)
+    assert updated[SOCIAL].purchases_ceiling == pytest.approx(
+        (1 - weight) * 889 + weight * observed, abs=0.01
+    )
+    # A dollar on web, where the curve expects 0.02 purchases: a third of a percent.
+    assert 598 < updated[WEB].purchases_ceiling < 600
     assert updated[EMAIL] == CURVES[EMAIL]
+
+
+def test_a_channel_earning_nothing_sinks_and_a_learned_curve_yields_more_slowly():
+    silent = figures(SOCIAL, "4000.00", "0.00")  # the curve expects 85 purchases here
+    unlearned = live_curves(CURVES, [silent], PRICE)[SOCIAL].purchases_ceiling
+    learned_curves = {SOCIAL: replace(CURVES[SOCIAL], uncertainty=0.05, observations=8)}
+    learned = live_curves(learned_curves, [silent], PRICE)[SOCIAL].purchases_ceiling
+    expected = 889 * -math.expm1(-0.1)
+    assert unlearned == pytest.approx(889 / (1 + expected * 0.4**2))
+    assert 0 < unlearned < 889 * 0.1
+    assert unlearned < learned < 889
+    assert learned == pytest.approx(889 / (1 + expected * 0.05**2))
 
 
 def test_the_channel_earning_far_more_gains_and_email_keeps_its_fixed_cost():
