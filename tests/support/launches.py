@@ -30,9 +30,11 @@ def plan(
     windows: list[dict[str, Any]] | None = None,
     send_now: bool = True,
     ends_in: timedelta = timedelta(days=14),
+    starts_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """A plan starting now whose email goes at once, or in ``windows`` when not ``send_now``."""
-    now = datetime.now(UTC)
+    """A plan starting now (or at ``starts_at``) whose email goes at once, or in ``windows``
+    when not ``send_now``."""
+    now = starts_at or datetime.now(UTC)
     amounts = {"email": "2000.00", "social": "1500.00", "web": "1000.00"}
     schedule: dict[str, Any] = {
         "starts_at": now.isoformat(),

@@ -169,7 +169,8 @@ def test_the_holdout_draw_is_independent_of_the_variant_draw() -> None:
 def brief(letters: str = "ab", **plan_overrides: object) -> LaunchBrief:
     return LaunchBrief(
         campaign_id="spring",
-        planned=CampaignPlanned.model_validate(plan("spring", **plan_overrides)),  # type: ignore[arg-type]
+        # The plan starts at the tests' fixed NOW, not at the wall clock's, which moves past it.
+        planned=CampaignPlanned.model_validate(plan("spring", starts_at=NOW, **plan_overrides)),  # type: ignore[arg-type]
         segmented=CampaignSegmented.model_validate(segments("spring", {"loyal": 1})),
         content=[
             ContentPiece.model_validate(p)

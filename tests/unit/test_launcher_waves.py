@@ -82,7 +82,7 @@ def test_one_wave_sends_everyone_at_launch() -> None:
 def brief(letters: str = "ab") -> LaunchBrief:
     return LaunchBrief(
         campaign_id="spring",
-        planned=CampaignPlanned.model_validate(plan("spring")),
+        planned=CampaignPlanned.model_validate(plan("spring", starts_at=NOW)),
         segmented=CampaignSegmented.model_validate(segments("spring", {"loyal": 1})),
         content=[
             ContentPiece.model_validate(p)
