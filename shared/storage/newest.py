@@ -7,12 +7,13 @@ event never regresses a document. On equal times the later one read wins, as it 
 one event at a time.
 
 ``keep_newest`` writes many at once, inside a transaction: it keeps the newest version
-per document within the batch, reads what is stored for those ids, and writes only what
-supersedes it, each write conditional on the stored version still being older. The read
-is what keeps the writes from colliding: a conditional upsert whose filter misses a stored
-document inserts, and the duplicate key aborts a MongoDB transaction. A collision left is
-a concurrent writer between the read and the write; it is raised as
-``WriteConflictError``, and the transaction run again reads the winner.
+per document within the batch and reads what is stored for those ids. A document not
+stored yet is inserted (an insert costs less than an upsert); a stored one is replaced on
+condition that what is stored is still no newer, so a newer version a concurrent writer
+stored meanwhile stays. Only an insert can
+collide, when a concurrent writer inserted the same id between the read and the write; a
+duplicate key aborts a MongoDB transaction, so it is raised as ``WriteConflictError`` and
+the transaction run again reads the winner.
 """
 
 from __future__ import annotations
@@ -63,26 +64,32 @@ async def keep_newest(
     *,
     session: AsyncClientSession | None,
 ) -> int:
-    """Store each key's newest version unless a newer one is stored; how many were written."""
+    """Store each key's newest version unless a newer one is stored; how many it inserted
+    or replaced."""
     newest = newest_per_key(versions)
     stored = collection.find({"_id": {"$in": list(newest)}}, {AS_OF: 1}, session=session)
+    replacing = {}
     async for document in stored:
-        if document[AS_OF] > newest[document["_id"]].as_of:
-            del newest[document["_id"]]
-    if not newest:
-        return 0
-    writes = [
-        ReplaceOne(
-            {"_id": version.key, AS_OF: {"$lte": version.as_of}},
-            version.document | {AS_OF: version.as_of},
-            upsert=True,
-        )
-        for version in newest.values()
-    ]
+        version = newest.pop(document["_id"])
+        if version.as_of >= document[AS_OF]:
+            replacing[version.key] = version
     try:
-        await collection.bulk_write(writes, ordered=False, session=session)
+        if newest:
+            rows = [{"_id": v.key, **v.document, AS_OF: v.as_of} for v in newest.values()]
+            await collection.insert_many(rows, session=session)
+        if replacing:
+            await collection.bulk_write(
+                [
+                    ReplaceOne(
+                        {"_id": v.key, AS_OF: {"$lte": v.as_of}}, v.document | {AS_OF: v.as_of}
+                    )
+                    for v in replacing.values()
+                ],
+                ordered=False,
+                session=session,
+            )
     except PyMongoError as error:
         if is_duplicate_key(error):
             raise WriteConflictError(f"{collection.name} written concurrently: {error}") from error
         raise
-    return len(writes)
+    return len(newest) + len(replacing)
