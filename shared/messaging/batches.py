@@ -29,13 +29,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 from aiokafka import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 from faststream.message import StreamMessage
-from pydantic import BaseModel
+from pydantic import BaseModel, PlainValidator
 
 from shared.events.envelope import CloudEvent
 from shared.logs import correlation_id
@@ -77,7 +77,18 @@ class BatchConsumer[T: Transaction, E: BaseModel]:
         """Consume ``topic`` on ``router`` in batches of up to ``max_records``, waiting
         ``wait_ms`` for a first message; the offsets committed once a batch is done."""
 
-        @router.subscriber(
+        async def consume_batch(batch: StreamMessage[Any]) -> None:
+            await self.consume(batch)
+
+        # FastStream validates a handler's parameter: this one lets the batch through as
+        # read (``_as_read``), for ``consume`` decodes each message alone, and is typed with
+        # the event so that the AsyncAPI document names what each message holds.
+        consume_batch.__annotations__ = {
+            "batch": Annotated[self._event_type, PlainValidator(lambda batch: batch)],
+            "return": None,
+        }
+        consume_batch.__name__ = getattr(self._apply, "__name__", consume_batch.__name__)
+        router.subscriber(
             topic,
             group_id=group_id,
             ack_policy=AckPolicy.ACK,
@@ -88,9 +99,7 @@ class BatchConsumer[T: Transaction, E: BaseModel]:
             parser=self.parse,
             decoder=_as_read,
             description=description,
-        )
-        async def consume_batch(batch: Any) -> None:
-            await self.consume(batch)
+        )(consume_batch)
 
     async def parse(
         self,

@@ -55,8 +55,7 @@ def customer_sync(infra: TestInfrastructure, log_dir: Path, count: int) -> None:
 async def report(stack: LocalStack, prefix: str, count: int) -> None:
     kafka, mongodb = stack.addresses.kafka, stack.addresses.mongodb
     values = [
-        (c.customer_id.encode(), event_to_json(_event(c)))
-        for c in generate_customer_base(count)
+        (c.customer_id.encode(), event_to_json(_event(c))) for c in generate_customer_base(count)
     ]
     size = sum(len(v) for _, v in values) // count
     started = time.perf_counter()
