@@ -7,17 +7,20 @@ all: the batch the scenario needs, without waiting for one to form.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from shared.devstack.processes import host_port
 from shared.events.dead_letters import DeadLetter
 from shared.events.topics import dead_letter_topic
 from tests.support.kafka import Event, Publisher, cloud_event, create_topics, own_topic, read_topic
 from tests.support.probe_service import ProbeLedger, ProbeSettings, batch_probe_service
-from tests.support.services import running, settings_for, until, until_async
+from tests.support.services import consumer_of, running, settings_for, until, until_async
+from tests.support.tcp_proxy import tcp_proxy
 
 if TYPE_CHECKING:
     from shared.runtime import Service
@@ -118,3 +121,43 @@ async def test_a_failing_batch_is_retried_one_event_at_a_time_until_each_succeed
 
 async def _stored_exactly(service: Service, expected: dict[str, int]) -> bool:
     return await stored_probes(service) == expected
+
+
+async def test_a_batch_arriving_during_a_database_outage_is_applied_once_when_it_ends(
+    infra: TestInfrastructure, publisher: Publisher, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="shared.messaging")
+    topic = await fresh_topic(infra, "batch-outage")
+    ledger = ProbeLedger()
+
+    def outage_warnings() -> int:
+        return sum(
+            1
+            for r in caplog.records
+            if r.name.startswith("shared.messaging") and "infrastructure unavailable" in r.message
+        )
+
+    async with tcp_proxy(*host_port(infra.mongodb, 27017)) as database:
+        settings = settings_for(
+            ProbeSettings,
+            infra,
+            mongodb_url=database.url_for(infra.mongodb),
+            mongodb_server_selection_timeout_seconds=0.5,
+            mongodb_db_prefix=f"{infra.db_prefix}{uuid.uuid4().hex[:6]}_",
+            handler_max_attempts=2,
+        )
+        async with running(lambda s: batch_probe_service(s, ledger, topic), settings) as service:
+            database.cut()
+            try:
+                for name in ("a", "b", "c"):
+                    await publisher.send(topic, probe(topic, name), key="k")
+                await until(lambda: outage_warnings() > 2, timeout=120, what="outage retries")
+                paused_during = consumer_of(service, topic).paused()
+            finally:
+                database.restore()
+            await until(lambda: "c" in ledger.done, what="the batch once the outage ended")
+            stored = await stored_probes(service)
+    assert [tp.topic for tp in paused_during] == [topic]
+    assert ledger.attempts == {"a": 1, "b": 1, "c": 1}  # never split, never failed
+    assert stored == {"a": 1, "b": 1, "c": 1}
+    assert not [r for r in caplog.records if "dead-lettered" in r.message]
