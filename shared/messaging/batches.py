@@ -107,7 +107,9 @@ class BatchConsumer[T: Transaction, E: BaseModel]:
         parse_batch: Callable[[tuple[ConsumerRecord[Any, Any], ...]], Awaitable[Any]],
     ) -> Any:
         """FastStream's batch parser, once the headers it cannot decode are set aside: its
-        failure would drop the whole batch unacknowledged by anyone."""
+        failure would bypass ``consume`` and the batch be acknowledged, every message in it
+        dropped. What was set aside is kept for ``consume``, which runs next (a subscriber
+        parses and consumes one batch at a time)."""
         self._bad_headers = {}
         for record in records:
             if problems := undecodable_headers(record.headers):

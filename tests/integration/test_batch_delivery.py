@@ -13,9 +13,11 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from shared.devstack.processes import host_port
 from shared.events.dead_letters import DeadLetter
+from shared.events.envelope import CONTENT_TYPE
 from shared.events.topics import dead_letter_topic
 from tests.support.kafka import Event, Publisher, cloud_event, create_topics, own_topic, read_topic
 from tests.support.probe_service import ProbeLedger, ProbeSettings, batch_probe_service
@@ -161,3 +163,34 @@ async def test_a_batch_arriving_during_a_database_outage_is_applied_once_when_it
     assert ledger.attempts == {"a": 1, "b": 1, "c": 1}  # never split, never failed
     assert stored == {"a": 1, "b": 1, "c": 1}
     assert not [r for r in caplog.records if "dead-lettered" in r.message]
+
+
+async def test_a_message_with_an_undecodable_header_is_dead_lettered_alone_from_its_batch(
+    infra: TestInfrastructure, batch_settings: ProbeSettings
+) -> None:
+    topic = await fresh_topic(infra, "batch-headers")
+    ledger = ProbeLedger()
+    sent = [
+        (probe(topic, "a"), ("x-trace", b"fine")),
+        (probe(topic, "no-value"), ("x-trace", None)),
+        (probe(topic, "b"), ("x-trace", b"fine")),
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka, acks="all")
+    await producer.start()
+    try:
+        for event, header in sent:
+            headers = [("content-type", CONTENT_TYPE.encode()), header]
+            await producer.send_and_wait(
+                topic, json.dumps(event).encode(), key=b"k", headers=headers
+            )
+    finally:
+        await producer.stop()
+    async with running(lambda s: batch_probe_service(s, ledger, topic), batch_settings):
+        [record] = await read_topic(infra.kafka, dead_letter_topic(topic))
+        await until(lambda: "b" in ledger.done, what="the messages around the bad header")
+    letter = DeadLetter.model_validate_json(record.value)
+    assert json.loads(letter.original)["id"] == sent[1][0]["id"]
+    assert letter.error.type == "InvalidHeaderError"
+    assert letter.error.message == "header 'x-trace': has no value"
+    assert letter.attempts == 0
+    assert ledger.batches == [["a", "b"]]
