@@ -22,6 +22,7 @@ import uvicorn
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.subscriber.usecase import DefaultSubscriber
+from pydantic import BaseModel
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from starlette.applications import Starlette
@@ -31,6 +32,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from shared.events.envelope import CloudEvent
+from shared.messaging.batches import Apply, BatchConsumer
 from shared.messaging.broker import build_broker, ensure_topics, list_topics
 from shared.messaging.delivery import DeliveryPolicy, InvalidEventHook, RetryPolicy
 from shared.messaging.outbox import OutboxRelay
@@ -60,6 +62,8 @@ class Infrastructure:
     relay: OutboxRelay
     delivery: DeliveryPolicy
     invalid_event_hooks: dict[str, InvalidEventHook] = field(default_factory=dict)
+    # Batch consumers keep their guarantees themselves, without the router's middleware.
+    batch_router: KafkaRouter = field(default_factory=KafkaRouter)
 
     @classmethod
     def build(cls, name: str, settings: ServiceSettings) -> Infrastructure:
@@ -121,6 +125,27 @@ class Infrastructure:
             description=description,
         )
 
+    def batch_subscriber[T: Transaction, E: BaseModel](
+        self,
+        topic: str,
+        schema: type[E],
+        uow: UnitOfWork[T],
+        apply: Apply[T, E],
+        *,
+        description: str,
+    ) -> None:
+        """A consumer of ``topic`` applying batches of events with ``apply(tx, events)``, one
+        transaction a batch (``shared/messaging/batches.py``); its own consumer group, as
+        ``subscriber``'s."""
+        BatchConsumer(self.delivery, uow, schema, apply).subscribe(
+            self.batch_router,
+            topic,
+            group_id=f"{self.name}.{topic}",
+            max_records=self.settings.batch_max_records,
+            wait_ms=self.settings.batch_wait_ms,
+            description=description,
+        )
+
     def publisher(self, topic: str, schema: type[CloudEvent[Any]], *, description: str) -> None:
         """Declare an event this service emits (through its outbox) for the AsyncAPI catalogue."""
         self.router.publisher(topic, schema=schema, description=description)
@@ -128,6 +153,7 @@ class Infrastructure:
     def finish(self) -> None:
         """Attach the router once every subscriber and publisher is declared."""
         self.broker.include_router(self.router)
+        self.broker.include_router(self.batch_router)
 
 
 @dataclass

@@ -53,6 +53,19 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     handler_max_attempts: int = Field(default=5, ge=1, le=50)
     handler_retry_base_seconds: float = Field(default=0.2, gt=0, le=60)
+    batch_max_records: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Most messages a batch consumer (customer.upserted) applies in one "
+        "transaction.",
+    )
+    batch_wait_ms: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="How long a batch consumer waits for messages when none are fetched yet.",
+    )
     outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     outbox_lease_seconds: float = Field(
         default=15.0,

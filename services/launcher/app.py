@@ -92,7 +92,6 @@ def build(settings: LauncherSettings) -> Service:
     register(
         infra,
         uow,
-        customers,
         launch_ready=driver.wake,
         waves=waves,
         bid_control=bid_control,

@@ -21,7 +21,6 @@ from services.launcher.ads.bid_control import BidControl
 from services.launcher.ads.rebudgeting import Rebudgeting
 from services.launcher.domain.brief import LaunchBrief
 from services.launcher.releasing import WaveReleaser
-from services.launcher.storage.customers import CustomerProjection
 from services.launcher.storage.suppression import SuppressionList, SuppressionReason
 from services.launcher.storage.transaction import LauncherTransaction
 from shared.events.campaigns import (
@@ -84,7 +83,6 @@ UNSUBSCRIBE_REASONS = {
 def register(
     infra: Infrastructure,
     uow: UnitOfWork[LauncherTransaction],
-    customers: CustomerProjection,
     launch_ready: Callable[[], None],
     *,
     waves: WaveReleaser,
@@ -119,9 +117,18 @@ def register(
     async def on_content(event: CloudEvent[CampaignContentGenerated]) -> None:
         await collect(event, lambda tx: tx.briefs.record_content(event.data))
 
-    @infra.subscriber(CUSTOMER_UPSERTED, description="Address, name, consent and time zone.")
-    async def on_customer(event: CloudEvent[CustomerUpserted]) -> None:
-        await customers.upsert(event.data, event.time)
+    async def keep_customers(
+        tx: LauncherTransaction, events: list[CloudEvent[CustomerUpserted]]
+    ) -> None:
+        await tx.customers.keep_newest((event.data, event.time) for event in events)
+
+    infra.batch_subscriber(
+        CUSTOMER_UPSERTED,
+        CustomerUpserted,
+        uow,
+        keep_customers,
+        description="Address, name, consent and time zone, a batch at a time; the newest wins.",
+    )
 
     @infra.subscriber(CUSTOMER_UNSUBSCRIBED, description="No more marketing email to them.")
     async def on_unsubscribed(event: CloudEvent[CustomerUnsubscribed]) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 
 import numpy as np
@@ -185,11 +184,3 @@ def engagement_by_hour(customers: CustomerColumns) -> list[int]:
     if not len(engaged):
         return []
     return [int(count) for count in np.bincount(engaged, minlength=HOURS_IN_A_WEEK)]
-
-
-def supersedes(incoming: datetime, stored: datetime | None) -> bool:
-    """Whether an update stamped ``incoming`` may replace the stored one.
-
-    Updates can arrive out of order; an older one must not regress the customer.
-    """
-    return stored is None or incoming >= stored

@@ -53,12 +53,18 @@ def register(
         description="Who is in which of a campaign's segments, in chunks.",
     )
 
-    @infra.subscriber(CUSTOMER_UPSERTED, description="Keep the customer base up to date.")
-    async def upsert_customer(event: CloudEvent[CustomerUpserted]) -> None:
-        async with uow.consuming(event) as tx:
-            stored = await tx.customers.updated_as_of(event.data.customer_id)
-            if domain.supersedes(event.time, stored):
-                await tx.customers.save(event.data, event.time)
+    async def keep_customers(
+        tx: SegmenterTransaction, events: list[CloudEvent[CustomerUpserted]]
+    ) -> None:
+        await tx.customers.keep_newest((event.data, event.time) for event in events)
+
+    infra.batch_subscriber(
+        CUSTOMER_UPSERTED,
+        CustomerUpserted,
+        uow,
+        keep_customers,
+        description="Keep the customer base up to date, a batch at a time; the newest wins.",
+    )
 
     @infra.subscriber(CAMPAIGN_PLANNED, description="Segment the customer base for a campaign.")
     async def segment_campaign(event: CloudEvent[CampaignPlanned]) -> None:

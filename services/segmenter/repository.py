@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -13,6 +14,7 @@ from services.segmenter.features import ColumnsBuilder, CustomerColumns, cents
 from shared.ai.decisions import DecisionLog
 from shared.events.customers import CustomerUpserted
 from shared.storage.mongo import Document
+from shared.storage.newest import Version, keep_newest
 from shared.storage.unit_of_work import Transaction
 
 PROFILE_FIELDS = {
@@ -39,17 +41,14 @@ class Customers:
         self._batch_size = batch_size
         self._session = session
 
-    async def updated_as_of(self, customer_id: str) -> datetime | None:
-        document = await self._customers.find_one(
-            {"_id": customer_id}, {"as_of": 1}, session=self._session
+    async def keep_newest(self, updates: Iterable[tuple[CustomerUpserted, datetime]]) -> int:
+        """Store each customer's newest update, as of its event's time, unless a newer one
+        is stored; how many were written."""
+        versions = (
+            Version(customer.customer_id, as_of, customer.model_dump(mode="python"))
+            for customer, as_of in updates
         )
-        return document["as_of"] if document else None
-
-    async def save(self, customer: CustomerUpserted, as_of: datetime) -> None:
-        document = customer.model_dump(mode="python") | {"as_of": as_of}
-        await self._customers.replace_one(
-            {"_id": customer.customer_id}, document, upsert=True, session=self._session
-        )
+        return await keep_newest(self._customers, versions, session=self._session)
 
     async def columns(self, now: datetime) -> CustomerColumns:
         """Every customer's features, read ``batch_size`` at a time into numpy columns."""

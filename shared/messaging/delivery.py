@@ -57,7 +57,13 @@ from shared.messaging.failures import (
 from shared.messaging.retries import Attempts, RetryPolicy
 from shared.storage.unit_of_work import AlreadyProcessedError
 
-__all__ = ["DeliveryPolicy", "InvalidEventHook", "RetryPolicy", "UnprocessableEventError"]
+__all__ = [
+    "DeliveryPolicy",
+    "InvalidEventHook",
+    "PausedPartitions",
+    "RetryPolicy",
+    "UnprocessableEventError",
+]
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +86,19 @@ class DeliveryPolicy:
         return _Delivery(msg, policy=self, **kwargs)
 
     async def dead_letter(self, msg: StreamMessage[Any], error: Exception, attempts: int) -> None:
-        record = msg.raw_message
+        await self.dead_letter_record(msg.raw_message, error, attempts)
+
+    async def dead_letter_record(
+        self, record: ConsumerRecord[Any, Any], error: Exception, attempts: int
+    ) -> None:
+        """Publish ``record`` on its topic's dead-letter topic, saying why and after how many
+        attempts; the topic's invalid-event hook runs first for an invalid message."""
         topic: str = record.topic
+        body: bytes = record.value or b""
         errors = errors_of(error)
         hook = self.invalid_event_hooks.get(topic)
         if hook and classify(error) is Failure.INVALID:
-            await self._tell_sender(hook, msg.body, errors)
+            await self._tell_sender(hook, body, errors)
         letter = DeadLetter(
             topic=topic,
             partition=record.partition,
@@ -95,7 +108,7 @@ class DeliveryPolicy:
             attempts=attempts,
             failed_at=utc_now(),
             error=DeadLetterError(type=type(error).__name__, message=str(error), errors=errors),
-            original=msg.body.decode(errors="replace"),
+            original=body.decode(errors="replace"),
         )
         letters = DeadLetterPublisher(
             self.broker,
@@ -130,26 +143,27 @@ class DeliveryPolicy:
                     return
 
 
-class _PausedPartition:
-    """The message's partition, paused while the message waits out an outage, so that
-    nothing more is fetched for it; resumed when the message is done."""
+class PausedPartitions:
+    """The partitions of a message (or of a batch), paused while it waits out an outage,
+    so that nothing more is fetched for them; resumed when the message is done."""
 
     def __init__(self, msg: StreamMessage[Any]) -> None:
         consumer = msg.consumer if isinstance(msg, KafkaMessage) else None
         self._consumer = consumer if isinstance(consumer, AIOKafkaConsumer) else None
-        self._partition = TopicPartition(msg.raw_message.topic, msg.raw_message.partition)
-        self._paused = False
+        records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
+        self._partitions = {TopicPartition(r.topic, r.partition) for r in records}
+        self._paused: set[TopicPartition] = set()
 
     def hold(self) -> None:
-        # A rebalance may have taken the partition away: only an assigned one can pause.
-        if self._consumer and not self._paused and self._partition in self._consumer.assignment():
-            self._consumer.pause(self._partition)
-            self._paused = True
+        # A rebalance may have taken a partition away: only an assigned one can pause.
+        if self._consumer and not self._paused:
+            self._paused = self._partitions & self._consumer.assignment()
+            self._consumer.pause(*self._paused)
 
     def release(self) -> None:
-        if self._consumer and self._paused and self._partition in self._consumer.assignment():
-            self._consumer.resume(self._partition)
-        self._paused = False
+        if self._consumer and self._paused:
+            self._consumer.resume(*(self._paused & self._consumer.assignment()))
+        self._paused = set()
 
 
 class _Delivery(BaseMiddleware):
@@ -183,9 +197,9 @@ class _Delivery(BaseMiddleware):
         self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
     ) -> Any:
         record = msg.raw_message
-        partition = _PausedPartition(msg)
+        partitions = PausedPartitions(msg)
         what = f"handler of {record.topic}[{record.partition}]@{record.offset}"
-        attempts = Attempts(self.policy.retry, what, on_outage=partition.hold)
+        attempts = Attempts(self.policy.retry, what, on_outage=partitions.hold)
         try:
             while True:
                 try:
@@ -198,7 +212,7 @@ class _Delivery(BaseMiddleware):
                         await self.policy.dead_letter(msg, error, attempts.failed)
                         return None
         finally:
-            partition.release()
+            partitions.release()
 
 
 async def _correlation_of(msg: StreamMessage[Any]) -> str | None:

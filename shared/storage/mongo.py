@@ -8,7 +8,7 @@ from bson.codec_options import CodecOptions, TypeCodec, TypeRegistry
 from bson.decimal128 import Decimal128
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from shared.settings import ConfigurationError, without_url_passwords
 
@@ -65,3 +65,14 @@ def stored_now() -> datetime:
     the record read back later all carry the same timestamps."""
     now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+DUPLICATE_KEY = 11000
+
+
+def is_duplicate_key(error: PyMongoError) -> bool:
+    """A single write's or a bulk write's failure, every one of them a duplicate key."""
+    if isinstance(error, BulkWriteError):
+        failures = error.details.get("writeErrors", [])
+        return bool(failures) and all(f.get("code") == DUPLICATE_KEY for f in failures)
+    return isinstance(error, DuplicateKeyError)

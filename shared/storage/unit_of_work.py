@@ -39,7 +39,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
 from shared.events.envelope import CloudEvent, event_to_json, utc_now
 from shared.retry import Backoff
-from shared.storage.mongo import Document
+from shared.storage.mongo import Document, is_duplicate_key
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,30 @@ class Transaction:
             )
         except DuplicateKeyError:
             raise AlreadyProcessedError(f"event {event_id} from {source}") from None
+
+    async def first_deliveries[E: CloudEvent[Any]](self, events: Sequence[E]) -> list[E]:
+        """Mark ``events`` processed in two round trips; returns those never marked before,
+        each id once, in the order given. Ids marked by a concurrent transaction between
+        the read and the insert raise ``WriteConflictError``: the caller runs again and
+        the read then finds them."""
+        unmarked: dict[str, E] = {}
+        for event in events:
+            unmarked.setdefault(processed_event_key(event.source, event.id), event)
+        marked = self.db[PROCESSED_EVENTS].find(
+            {"_id": {"$in": list(unmarked)}}, {"_id": 1}, session=self.session
+        )
+        async for document in marked:
+            unmarked.pop(document["_id"], None)
+        if unmarked:
+            now = utc_now()
+            rows = [{"_id": key, "processed_at": now} for key in unmarked]
+            try:
+                await self.db[PROCESSED_EVENTS].insert_many(rows, session=self.session)
+            except PyMongoError as error:
+                if is_duplicate_key(error):
+                    raise WriteConflictError(f"events marked concurrently: {error}") from error
+                raise
+        return list(unmarked.values())
 
 
 class Emission(NamedTuple):

@@ -1,7 +1,8 @@
 """``make bench``: the payment pipeline next to the broker's raw ceiling, on one infrastructure,
-the payment API under load, email send throughput to the local SMTP sink, then the
-segmentation figures (compute at a million customers, read from MongoDB, quality), then the
-optimiser's simulation (no infrastructure). Name parts to run only those:
+the payment API under load, email send throughput to the local SMTP sink, the customer sync
+(100,000 ``customer.upserted`` from publish to stored), then the segmentation figures
+(compute at a million customers, read from MongoDB, quality), then the optimiser's
+simulation (no infrastructure). Name parts to run only those:
 ``python -m tests.benchmarks email``.
 
 Infrastructure is found as the tests find it: KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL, else
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from shared.devstack.stack import LocalStack, StackAddresses
 from tests.benchmarks.broker_ceiling import produce_consume
+from tests.benchmarks.customer_sync import customer_sync
 from tests.benchmarks.email_send import email_send
 from tests.benchmarks.figures import latency_line, peak_rss_mib
 from tests.benchmarks.launch_latency import launch_latency
@@ -31,7 +33,15 @@ from tests.benchmarks.payment_pipeline import push_payments
 from tests.benchmarks.segmentation import compute_step, quality, read_step
 from tests.support.infrastructure import TestInfrastructure, free_port, test_infrastructure
 
-PARTS = ("pipeline", "payment-api", "email", "launch", "segmentation", "optimiser")
+PARTS = (
+    "pipeline",
+    "payment-api",
+    "email",
+    "launch",
+    "customer-sync",
+    "segmentation",
+    "optimiser",
+)
 INFRASTRUCTURE_PARTS = frozenset(PARTS) - {"optimiser"}
 
 
@@ -49,6 +59,7 @@ def main() -> None:
     parser.add_argument("--email-messages", type=int, default=5_000)
     parser.add_argument("--email-concurrency", type=int, default=16)
     parser.add_argument("--email-dkim", action="store_true", help="sign every message")
+    parser.add_argument("--sync-customers", type=int, default=100_000)
     parser.add_argument("--segmentation-customers", type=int, default=1_000_000)
     parser.add_argument("--segmentation-read", type=int, default=5_000)
     parser.add_argument(
@@ -99,6 +110,8 @@ def infrastructure_parts(parts: set[str], args: argparse.Namespace) -> None:
             email_send(infra, log_dir, args.email_messages, args.email_concurrency, args.email_dkim)
         if "launch" in parts:
             launch_latency(infra, log_dir, args.launch_customers, args.launch_observe)
+        if "customer-sync" in parts:
+            customer_sync(infra, log_dir, args.sync_customers)
         if "segmentation" in parts:
             asyncio.run(
                 read_step(infra.mongodb, infra.db_prefix, args.segmentation_read, infra.description)

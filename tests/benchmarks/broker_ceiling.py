@@ -11,7 +11,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 PAYLOAD = b"x" * 600  # about the size of a payment event
 
 
-async def produce_consume(bootstrap: str, messages: int) -> dict[str, float]:
+async def produce_consume(
+    bootstrap: str, messages: int, payload: bytes = PAYLOAD
+) -> dict[str, float]:
     topic = f"bench.ceiling.{uuid.uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -25,7 +27,7 @@ async def produce_consume(bootstrap: str, messages: int) -> dict[str, float]:
     try:
         started = time.perf_counter()
         for i in range(messages):
-            await producer.send(topic, PAYLOAD, key=str(i % 64).encode())
+            await producer.send(topic, payload, key=str(i % 64).encode())
         await producer.flush()
         produced = time.perf_counter()
         received = 0

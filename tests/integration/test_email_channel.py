@@ -233,10 +233,10 @@ async def test_whoever_unsubscribed_or_withdrew_consent_since_targeting_is_sent_
     await SuppressionList(db).add(
         unsubscribed["customer_id"], SuppressionReason.UNSUBSCRIBED, utc_now(), "earlier"
     )
-    await CustomerProjection(db).upsert(
-        CustomerUpserted.model_validate(customer(withdrawn["customer_id"], email_opt_in=False)),
-        utc_now(),
+    withdrawal = CustomerUpserted.model_validate(
+        customer(withdrawn["customer_id"], email_opt_in=False)
     )
+    await CustomerProjection(db).keep_newest([(withdrawal, utc_now())])
     async with dispatching(launcher_settings(infra, sink)):
         stored = await until_settled(db, campaign)
 

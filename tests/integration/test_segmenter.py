@@ -265,8 +265,9 @@ async def test_counting_and_reading_the_base_runs_no_aggregation(infra: TestInfr
     customers = Customers(db, batch_size=2)
     now = datetime.now(UTC)
     try:
-        for n in range(5):
-            await customers.save(CustomerUpserted.model_validate(customer(f"c-{n}")), now)
+        await customers.keep_newest(
+            (CustomerUpserted.model_validate(customer(f"c-{n}")), now) for n in range(5)
+        )
         listener.names.clear()
         assert await customers.count() == 5
         assert len((await customers.columns(now)).customer_ids) == 5

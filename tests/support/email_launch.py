@@ -88,8 +88,9 @@ async def seed_campaign(
     campaign = campaign_id or f"c-{uuid.uuid4().hex[:12]}"
     await LaunchBriefs(db).record_content(email_content(campaign))
     now = datetime.now(UTC)
-    for person in people:
-        await CustomerProjection(db).upsert(CustomerUpserted.model_validate(person), now)
+    await CustomerProjection(db).keep_newest(
+        (CustomerUpserted.model_validate(person), now) for person in people
+    )
     await Deliveries(db).record(
         [scheduled(campaign, person["customer_id"], send_at or now) for person in people]
     )

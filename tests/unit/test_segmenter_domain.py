@@ -8,7 +8,7 @@ from scipy.stats import beta
 from sklearn.metrics import adjusted_rand_score
 
 from services.segmenter.conversion import ConversionModel, Outcome, posterior
-from services.segmenter.domain import SegmentationPolicy, segment_customers, supersedes
+from services.segmenter.domain import SegmentationPolicy, segment_customers
 from services.segmenter.features import ColumnsBuilder, CustomerColumns
 from tests.support.planted_customers import planted_base
 
@@ -124,40 +124,3 @@ def test_history_outweighs_the_prior_as_reach_grows() -> None:
     large = posterior(0.01, 20, Outcome(reached=100_000, conversions=10_000))
     assert small.mean < large.mean == pytest.approx(0.1, abs=1e-3)
     assert large.high - large.low < small.high - small.low
-
-
-def test_an_older_update_never_replaces_a_newer_one() -> None:
-    later = datetime(2026, 3, 2, tzinfo=UTC)
-    assert supersedes(later, NOW)
-    assert supersedes(NOW, NOW)
-    assert not supersedes(NOW, later)
-    assert supersedes(NOW, None)
-
-
-def test_segmentation_counts_when_customers_last_engaged_by_hour_of_the_week_in_utc() -> None:
-    builder = ColumnsBuilder(4, NOW)
-    tuesday_14 = datetime(2026, 2, 24, 14, 30, tzinfo=UTC)
-    same_moment_elsewhere = datetime.fromisoformat("2026-02-24T16:30:00+02:00")
-    builder.add(
-        customer_ids=["a", "b", "c", "d"],
-        currencies=["USD"] * 4,
-        email_opt_in=[True] * 4,
-        orders_count=[0] * 4,
-        spent_cents=[0] * 4,
-        purchased_at=[None] * 4,
-        engaged_at=[
-            tuesday_14,
-            same_moment_elsewhere,
-            datetime(2026, 3, 1, 0, 5, tzinfo=UTC),
-            None,
-        ],
-        created_at=[None] * 4,
-    )
-
-    counts = segment_customers(builder.columns(), POLICY).engagement_by_hour
-
-    assert len(counts) == 168
-    assert counts[1 * 24 + 14] == 2  # Tuesday 14:00 UTC, once written in another zone
-    assert counts[6 * 24 + 0] == 1  # Sunday 00:00
-    assert sum(counts) == 3  # never engaged counts nowhere
-    assert segment_customers(small_base([("e", None, 0, 0, True)]), POLICY).engagement_by_hour == []

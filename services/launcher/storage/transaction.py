@@ -7,6 +7,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.launcher.storage.briefs import LaunchBriefs
 from services.launcher.storage.clicks import Clicks
+from services.launcher.storage.customers import CustomerProjection
 from services.launcher.storage.deliveries import Deliveries
 from services.launcher.storage.launches import Launches
 from services.launcher.storage.suppression import SuppressionList
@@ -22,6 +23,7 @@ class LauncherTransaction(Transaction):
     ) -> None:
         super().__init__(db, session, source)
         self.briefs = LaunchBriefs(db, session)
+        self.customers = CustomerProjection(db, session)
         self.launches = Launches(db, session)
         self.deliveries = Deliveries(db, session)
         self.suppression = SuppressionList(db, session)
