@@ -83,23 +83,31 @@ class LaunchDriver:
                 await asyncio.wait_for(self._woken.wait(), POLL_SECONDS)
 
     async def launch_ready_campaigns(self) -> None:
+        """Each unfinished launch in turn; one that fails (its ads cannot be bought, say) is
+        logged and tried again next round, and does not hold up the launches after it."""
         for campaign_id, state in await Launches(self._db).unfinished():
-            brief = await LaunchBriefs(self._db).get(campaign_id)
-            if brief is None or not brief.complete:
-                continue
-            if state is LaunchState.READY:
-                await self.target(brief)
-                state = LaunchState.TARGETED
-            if state is LaunchState.TARGETED:
-                ad_sets = await self._buy_ads(brief)
-                await Launches(self._db).advance(
-                    campaign_id,
-                    LaunchState.BOUGHT,
-                    datetime.now(UTC),
-                    ad_sets=[a.model_dump(mode="python") for a in ad_sets],
-                )
-                state = LaunchState.BOUGHT
-            await self.report_when_sent(brief)
+            try:
+                await self.launch(campaign_id, state)
+            except Exception:
+                log.exception("campaign %s: launch step failed; retrying next round", campaign_id)
+
+    async def launch(self, campaign_id: str, state: LaunchState) -> None:
+        """Take a launch as far as it can go now: target, buy, report once sent."""
+        brief = await LaunchBriefs(self._db).get(campaign_id)
+        if brief is None or not brief.complete:
+            return
+        if state is LaunchState.READY:
+            await self.target(brief)
+            state = LaunchState.TARGETED
+        if state is LaunchState.TARGETED:
+            ad_sets = await self._buy_ads(brief)
+            await Launches(self._db).advance(
+                campaign_id,
+                LaunchState.BOUGHT,
+                datetime.now(UTC),
+                ad_sets=[a.model_dump(mode="python") for a in ad_sets],
+            )
+        await self.report_when_sent(brief)
 
     async def target(self, brief: LaunchBrief) -> None:
         campaign_id = brief.campaign_id

@@ -35,6 +35,7 @@ from shared.events.topics import (
 from shared.runtime import Service
 from tests.support.ad_exchange import new_account, sandbox_exchange
 from tests.support.factories import campaign_id
+from tests.support.infrastructure import free_port
 from tests.support.kafka import EventLog, Publisher, cloud_event, for_campaign
 from tests.support.launches import (
     LANDING,
@@ -333,3 +334,29 @@ async def test_paid_channels_buy_ad_sets_per_segment_and_variant_within_budget_a
     assert by_id[click["ad_set_id"]]["variant_id"] == click["variant_id"]
     spent = reported["data"]
     assert Decimal(spent["spend"]["amount"]) <= Decimal(spent["budget"]["amount"])
+
+
+async def test_a_campaign_whose_ads_cannot_be_bought_does_not_hold_up_the_launches_after_it(
+    infra: TestInfrastructure, publisher: Publisher, events: EventLog
+) -> None:
+    stuck, free = campaign_id(), campaign_id()
+    customer = f"queue-{free[-8:]}"
+    content = email_content(stuck, ["loyal"])
+    content["content"] += paid_content(stuck, ["loyal"], ["social"])
+    # No ad platform answers at this address: buying the first campaign's ads fails each round.
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    settings = settings_for(LauncherSettings, infra, launcher_ad_platform_url=nowhere)
+    async with running(build, settings) as service:
+        await send_customers(publisher, [opted_in(customer)])
+        await until_known(service.infra.db, [customer])
+        paid = later(stuck, channels=("email", "social"))
+        await send_launch(publisher, stuck, paid, [(customer, "loyal")], content)
+        await until_async(lambda: launch_of(service, stuck))
+        await send_launch(publisher, free, later(free), [(customer, "loyal")])
+        await events.wait_for(CAMPAIGN_LAUNCHED, for_campaign(free))
+
+    assert events.matching(CAMPAIGN_LAUNCHED, for_campaign(stuck)) == []
+
+
+async def launch_of(service: Service, cid: str) -> bool:
+    return await service.infra.db["launches"].find_one({"_id": cid}) is not None
