@@ -40,5 +40,5 @@ def build(settings: SegmenterSettings) -> Service:
         infra=infra,
         http_app=http_app(infra, customers, decisions, reporting_reads(settings)),
         http_port=settings.segmenter_health_port,
-        on_startup=[decisions.ensure_indexes],
+        on_startup=[decisions.ensure_indexes, customers.ensure_indexes],
     )

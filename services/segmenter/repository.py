@@ -14,7 +14,7 @@ from services.segmenter.features import ColumnsBuilder, CustomerColumns, cents
 from shared.ai.decisions import DecisionLog
 from shared.events.customers import CustomerUpserted
 from shared.storage.mongo import Document
-from shared.storage.newest import Version, keep_newest
+from shared.storage.newest import AS_OF, Version, as_stored, keep_newest
 from shared.storage.unit_of_work import Transaction
 
 PROFILE_FIELDS = {
@@ -67,10 +67,18 @@ class Customers:
             )
         return builder.columns()
 
-    async def count(self) -> int:
-        # The collection's own count, not a scan: a whole-collection count_documents is an
-        # aggregation, which a large base takes past a server's in-memory budget.
-        return await self._customers.estimated_document_count()
+    async def ensure_indexes(self) -> None:
+        # An import polls how many customers it has brought up to date: a range on the index.
+        await self._customers.create_index(AS_OF)
+
+    async def count(self, updated_since: datetime | None = None) -> int:
+        """How many customers are held; with ``updated_since``, how many are held in a
+        version as of that time or later."""
+        if updated_since is None:
+            # The collection's own count, not a scan: a whole-collection count_documents is
+            # an aggregation, which a large base takes past a server's in-memory budget.
+            return await self._customers.estimated_document_count()
+        return await self._customers.count_documents({AS_OF: {"$gte": as_stored(updated_since)}})
 
 
 class Segmentations:

@@ -12,7 +12,7 @@ import httpx
 import typer
 from pydantic import ValidationError
 
-from shared.cli import campaign_request, customer_import, demo
+from shared.cli import campaign_request, customer_count, customer_import, demo
 from shared.cli.analytics_api import KeyRefusedError, ReportNotFoundError, fetch_report
 from shared.cli.api_key import api_key_app
 from shared.cli.decisions_view import fetch_decisions, render_decisions
@@ -37,8 +37,16 @@ app.add_typer(dlq_app, name="dlq")
 @customers_app.command("import")
 def import_customers(
     file: Annotated[Path, typer.Argument(help="JSON lines, one customer.upserted each.")],
+    wait: Annotated[
+        bool, typer.Option(help="Follow the segmenter storing them, and report the rate.")
+    ] = True,
+    stall_seconds: Annotated[
+        float, typer.Option(min=1, help="Stop waiting once the stored count stops growing.")
+    ] = customer_count.STALL_SECONDS,
 ) -> None:
-    """Publish each valid line as customer.upserted; report every bad line by number and field."""
+    """Publish each valid line as customer.upserted; report every bad line by number and field;
+    then wait until the segmenter has stored them. Exits 1 if a line was bad or a customer
+    was not stored."""
     settings = load_settings(CliSettings)
     try:
         parsed = customer_import.read_customers(file.read_text().splitlines())
@@ -46,16 +54,19 @@ def import_customers(
         raise fail(f"FILE: cannot read {file}: {error.strerror}", 2) from None
     for bad in parsed.bad_lines:
         errors.print(f"{file}:{bad.line}: {bad.field}: {bad.message}", markup=False)
+    imported = None
     if parsed.customers:
-        run_against_kafka(
-            settings,
-            customer_import.import_customers(
-                settings.kafka_bootstrap_servers, parsed.customers, console
-            ),
+        work = customer_import.import_customers(
+            settings, parsed.customers, console, wait=wait, stall_seconds=stall_seconds
         )
+        try:
+            imported = run_against_kafka(settings, work)
+        except customer_count.CountRefusedError as refused:
+            raise fail(f"{refused} (ANALYTICS_API_KEY is sent to the segmenter)") from None
     bad_lines = len({bad.line for bad in parsed.bad_lines})
     console.print(f"published {len(parsed.customers)} customers; skipped {bad_lines} bad line(s)")
-    if bad_lines:
+    missing = customer_import.report_stored(imported, console, errors) if imported else 0
+    if bad_lines or missing:
         raise typer.Exit(1)
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import httpx
 from rich.console import Console
 from rich.status import Status
 
@@ -52,7 +51,6 @@ QUIET_TOPICS = (
     topics.PAYMENT_REFUNDED,
     topics.CAMPAIGN_PERFORMANCE,
 )
-SEGMENTER_STALL_SECONDS = 20.0
 # The launch ends once every email of its first wave has an answer from the mail server.
 LAUNCH_TIMEOUT = 300.0
 AD_CLICKS_TIMEOUT = 90.0
@@ -65,32 +63,6 @@ REPORT_TIMEOUT = 120.0  # analytics reads every send of the launch first
 # that has seen the shoppers' payments, and the planner's answer to it, come within two.
 DEMO_OPTIMISER_INTERVAL = 20.0
 OPTIMISATION_TIMEOUT = 3 * DEMO_OPTIMISER_INTERVAL + 30.0
-
-
-async def service_holds(
-    settings: CliSettings, service: str, count: int, on_count: Callable[[int], None]
-) -> None:
-    """Poll ``service``'s customer count (segmenter or launcher) until it reaches ``count``,
-    or stops growing."""
-    held, grew_at = -1, asyncio.get_running_loop().time()
-    url = settings.segmenter_url if service == "segmenter" else settings.launcher_url
-    async with httpx.AsyncClient(
-        base_url=url, headers=settings.reporting_headers, timeout=5
-    ) as client:
-        while True:
-            response = await client.get("/v1/customers/count")
-            now_held = int(response.json()["customers"]) if response.status_code == 200 else 0
-            if now_held > held:
-                held, grew_at = now_held, asyncio.get_running_loop().time()
-            on_count(held)
-            if held >= count:
-                return
-            if asyncio.get_running_loop().time() - grew_at > SEGMENTER_STALL_SECONDS:
-                raise DemoFailure(
-                    f"the {service} stopped at {held:,} of {count:,} customers (no progress "
-                    f"for {SEGMENTER_STALL_SECONDS:.0f}s); see {service_log(service)}"
-                )
-            await asyncio.sleep(0.5)
 
 
 def demo_request(campaign_id: str) -> CampaignRequested:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from rich.markup import escape
 
 from shared.cli import campaign_flow
 from shared.cli.customer_base import generate_customer_base
+from shared.cli.customer_count import STALL_SECONDS, CountRefusedError, wait_for_customers
 from shared.cli.customer_import import customer_lines, import_customers, read_customers
 from shared.cli.deadlines import LOG_DIR, DemoFailure, service_log, within
 from shared.cli.settings import CliSettings
@@ -67,7 +69,7 @@ async def load_customers(settings: CliSettings, console: Console) -> list[Custom
     console.rule("[bold]2. Customer base")
     customers = demo_customers()
     console.print(f"{len(customers):,} customers generated into {CUSTOMERS_FILE}")
-    await import_customers(settings.kafka_bootstrap_servers, customers, console)
+    await import_customers(settings, customers, console, wait=False)
     for service, held in (("segmenter", "holds"), ("launcher", "can address")):
         await wait_until_held(settings, console, service, len(customers))
         console.print(f"{service} {held} all {len(customers):,} customers")
@@ -87,7 +89,21 @@ async def wait_until_held(
             SEGMENTER_TIMEOUT,
             f"all {count:,} customers in the {service}",
             service,
-            campaign_flow.service_holds(settings, service, count, show),
+            held_by(settings, service, count, show),
+        )
+
+
+async def held_by(
+    settings: CliSettings, service: str, count: int, on_count: Callable[[int], None]
+) -> None:
+    try:
+        held = await wait_for_customers(settings, service, count, on_count)
+    except CountRefusedError as refused:
+        raise DemoFailure(str(refused)) from None
+    if not held.complete:
+        raise DemoFailure(
+            f"the {service} stopped at {held.customers:,} of {count:,} customers (no progress "
+            f"for {STALL_SECONDS:.0f}s); see {service_log(service)}"
         )
 
 

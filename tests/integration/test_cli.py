@@ -57,7 +57,7 @@ async def test_import_publishes_one_customer_upserted_per_valid_line_keyed_by_cu
     path = tmp_path / "customers.jsonl"
     path.write_text(customer_lines(customers) + '{"customer_id": "incomplete"}\n')
 
-    result = await campaignctl(infra, "customers", "import", str(path))
+    result = await campaignctl(infra, "customers", "import", str(path), "--no-wait")
 
     assert result.exit_code == 1, result.output
     assert f"{path}:41: email" in result.stderr
