@@ -133,7 +133,9 @@ async def test_an_evaluation_moves_bids_on_the_exchange_and_a_reallocation_resca
             async def cycle_applied() -> bool:
                 return all(a.adjusted_cycle == 0 for a in await stored.of_campaign(cid))
 
-            await until_async(cycle_applied, what="cycle 0 applied to every ad set")
+            # The launcher's evaluation consumer may first read earlier tests' cycles (analytics
+            # tests evaluate every fraction of a second): a generous bound, not a timing claim.
+            await until_async(cycle_applied, timeout=120, what="cycle 0 applied to every ad set")
             after_cycle = {a.key: a for a in await stored.of_campaign(cid)}
             bids_on_exchange = {a.id: a.bid for a in exchange.exchange.market.ad_sets.values()}
 
@@ -167,7 +169,7 @@ async def test_an_evaluation_moves_bids_on_the_exchange_and_a_reallocation_resca
             async def rebudgeted() -> bool:
                 return all(a.budget_cycle == 0 for a in await stored.of_campaign(cid))
 
-            await until_async(rebudgeted, what="every ad set rebudgeted")
+            await until_async(rebudgeted, timeout=120, what="every ad set rebudgeted")
             final = {a.key: a for a in await stored.of_campaign(cid)}
             async with httpx.AsyncClient(headers=REPORTS_AUTH) as client:
                 url = f"http://127.0.0.1:{service.http_port}/v1/campaigns/{cid}/decisions"
