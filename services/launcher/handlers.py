@@ -13,6 +13,7 @@ runs, each ``campaign.evaluated`` moves its ad sets' bids (``ads/bid_control.py`
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -58,7 +59,7 @@ from shared.events.topics import (
     ENGAGEMENT_SENT,
 )
 from shared.runtime import Infrastructure
-from shared.storage.unit_of_work import UnitOfWork
+from shared.storage.unit_of_work import AlreadyProcessedError, UnitOfWork
 
 type Input = CampaignPlanned | CampaignSegmented | CampaignContentGenerated | CampaignAudience
 type Record = Callable[[LauncherTransaction], Awaitable[LaunchBrief]]
@@ -145,8 +146,11 @@ def register(
     )
     async def on_evaluated(event: CloudEvent[CampaignEvaluated]) -> None:
         # The wave first: it is consumed once per event id, so a redelivery after the bids
-        # failed retries the bids alone (they apply once per cycle and ad set).
-        await waves.on_evaluated(event)
+        # failed (a write conflict with the report job, say) finds it consumed and retries
+        # the bids alone, which apply once per cycle and ad set. Letting that "already
+        # consumed" escape would skip the whole event and leave the bids unset for the cycle.
+        with contextlib.suppress(AlreadyProcessedError):
+            await waves.on_evaluated(event)
         await bid_control.on_evaluated(event.data)
 
     @infra.subscriber(CAMPAIGN_REALLOCATED, description="The channels' new budgets.")

@@ -6,6 +6,7 @@ once however often it arrives."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from pymongo.errors import AutoReconnect
 
 from services.launcher.ads.bid_control import BidControl
 from services.launcher.app import build, target_bidding
@@ -111,11 +113,6 @@ def unique(events: EventLog, topic: str, cid: str) -> list[dict[str, Any]]:
     return list({e["id"]: e["data"] for e in events.matching(topic, for_campaign(cid))}.values())
 
 
-@pytest.mark.skip(
-    reason="Open defect: depending on the wall clock, an ad set of the campaign may never "
-    "record cycle 0, so the test waits for ever; the controllers' rules stay pinned by the "
-    "unit tests and the once-per-cycle test below."
-)
 async def test_an_evaluation_moves_bids_on_the_exchange_and_a_reallocation_rescales_budgets(
     infra: TestInfrastructure, publisher: Publisher, events: EventLog
 ) -> None:
@@ -231,6 +228,48 @@ async def test_an_evaluation_moves_bids_on_the_exchange_and_a_reallocation_resca
     assert steps.count("budget") == len(final)
     realloc = [a for a in adjusted if a["controller"] == "reallocation"]
     assert all("reallocated" in a["reason"] for a in realloc)
+
+
+async def test_bids_that_fail_after_the_wave_was_released_are_set_on_redelivery(
+    infra: TestInfrastructure,
+    publisher: Publisher,
+    events: EventLog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The wave's transaction marks the event consumed; a transient failure in the bids after
+    # it (a write conflict with the report job, say) must not make the retry skip the bids.
+    cid = campaign_id()
+    failed = asyncio.Event()
+    set_bids = BidControl.on_evaluated
+
+    async def failing_once(control: BidControl, evaluated: CampaignEvaluated) -> Any:
+        if evaluated.campaign_id == cid and not failed.is_set():
+            failed.set()
+            raise AutoReconnect("the database went away for a moment")
+        return await set_bids(control, evaluated)
+
+    monkeypatch.setattr(BidControl, "on_evaluated", failing_once)
+    with sandbox_exchange(seed=7, markets=LIGHT) as exchange:
+        settings = settings_for(
+            LauncherSettings,
+            infra,
+            launcher_ad_platform_url=exchange.base_url,
+            launcher_ad_account_id=new_account(),
+            launcher_ads_report_seconds=0.2,
+        )
+        async with running(build, settings) as service:
+            before = await launched_and_reported(service, exchange, publisher, events, cid)
+            cycle = evaluated(cid, before).model_dump(mode="json")
+            await publisher.send(
+                CAMPAIGN_EVALUATED, cloud_event(CAMPAIGN_EVALUATED, cycle, subject=cid), cid
+            )
+            await asyncio.wait_for(failed.wait(), timeout=120)
+            stored = AdSets(service.infra.db)
+
+            async def cycle_applied() -> bool:
+                return all(a.adjusted_cycle == 0 for a in await stored.of_campaign(cid))
+
+            await until_async(cycle_applied, timeout=60, what="cycle 0 applied after the retry")
 
 
 async def test_a_cycle_applies_once_however_often_it_arrives(
