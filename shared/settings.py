@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from shared.secret_files import SecretFileError, SecretFilesSource
 
 type Environment = Literal["local", "production"]
 
@@ -34,7 +36,24 @@ class ServiceSettings(BaseSettings):
         le=32767,
         description="Replicas of each topic created at start-up; at most the number of brokers.",
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="SASL_SSL for a production cluster (Strimzi's tls listener).",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = Field(
+        default=None,
+        description="PEM CA bundle the brokers' certificates are checked against; "
+        "unset, the system's trust store.",
+    )
     mongodb_url: str = Field(default="mongodb://localhost:27017", pattern=r"^mongodb(\+srv)?://")
+    mongodb_tls_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle; set, the connection uses TLS and checks the "
+        "servers' certificates against it (or put tls=true&tlsCAFile=... in MONGODB_URL).",
+    )
     mongodb_db_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$")
     mongodb_serialize_transactions: bool | None = Field(
         default=None,
@@ -84,6 +103,19 @@ class ServiceSettings(BaseSettings):
         "it changes, so keys rotate without a restart (see shared/api_keys/keys.py).",
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The environment, then ``<NAME>_FILE`` for secrets (``shared/secret_files.py``)."""
+        files = SecretFilesSource(settings_cls)
+        return init_settings, env_settings, files, dotenv_settings, file_secret_settings
+
     @model_validator(mode="before")
     @classmethod
     def _empty_means_unset(cls, data: Any) -> Any:
@@ -99,6 +131,16 @@ class ServiceSettings(BaseSettings):
             raise ValueError(
                 "OUTBOX_LEASE_RENEW_SECONDS must be shorter than OUTBOX_LEASE_SECONDS "
                 f"({self.outbox_lease_renew_seconds} >= {self.outbox_lease_seconds})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _sasl_has_credentials(self) -> Self:
+        sasl = self.kafka_security_protocol.startswith("SASL_")
+        if sasl and (self.kafka_sasl_username is None or self.kafka_sasl_password is None):
+            raise ValueError(
+                f"KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE) "
+                f"must be set with KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}"
             )
         return self
 
@@ -177,6 +219,9 @@ def load_settings[S: BaseSettings](cls: type[S]) -> S:
     """Read ``cls`` from the environment, or exit with one line per bad variable."""
     try:
         return cls()
+    except SecretFileError as error:
+        report_configuration_error(str(error))
+        raise SystemExit(2) from None
     except ValidationError as error:
         for item in error.errors(include_url=False):
             variable = "_".join(str(p) for p in item["loc"]).upper()
