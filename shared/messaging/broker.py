@@ -18,6 +18,10 @@ from shared.messaging.security import client_options
 
 log = logging.getLogger(__name__)
 
+# How long stopping waits for in-flight messages; deployments give a stopping service longer
+# (docker-compose.yml's stop_grace_period, the Kubernetes terminationGracePeriodSeconds).
+GRACEFUL_TIMEOUT_SECONDS = 30.0
+
 
 def build_broker(
     bootstrap_servers: str,
@@ -37,7 +41,7 @@ def build_broker(
         acks="all",
         enable_idempotence=idempotent_producer,
         security=security,
-        graceful_timeout=30.0,
+        graceful_timeout=GRACEFUL_TIMEOUT_SECONDS,
         decoder=decode_structured_json,
         # Topics are created once, with their partition count, before subscribers start.
         allow_auto_create_topics=False,
