@@ -59,6 +59,9 @@ def connect(
     except (PyMongoError, ValueError) as error:  # parsed at once: a malformed URL
         reason = without_url_passwords(str(error))
         raise ConfigurationError(f"MONGODB_URL: not a connection string: {reason}") from None
+    except OSError as error:  # the CA bundle is read at once too (ssl.SSLError is an OSError)
+        variable = "MONGODB_TLS_CA_FILE" if tls_ca_file else "MONGODB_URL"
+        raise ConfigurationError(f"{variable}: cannot load the CA bundle: {error}") from None
 
 
 def service_database(

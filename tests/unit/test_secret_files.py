@@ -15,6 +15,7 @@ from services.payment.settings import PaymentSettings
 from services.planner.settings import PlannerSettings
 from services.segmenter.settings import SegmenterSettings
 from shared.messaging.security import client_options, kafka_security
+from shared.runtime import Infrastructure
 from shared.secret_files import readable_from_file
 from shared.settings import ServiceSettings, load_settings
 
@@ -136,3 +137,16 @@ def test_sasl_ssl_settings_build_scram_over_tls_for_broker_and_admin_client(
 def test_plaintext_needs_no_security() -> None:
     assert kafka_security(load_settings(ServiceSettings)) is None
     assert client_options(None) == {}
+
+
+def test_a_service_hands_its_kafka_security_to_topic_creation_and_dead_letters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("KAFKA_SASL_USERNAME", "payment")
+    monkeypatch.setenv("KAFKA_SASL_PASSWORD", "scram-password")
+
+    infra = Infrastructure.build("payment", load_settings(ServiceSettings))
+
+    assert isinstance(infra.delivery.security, SASLScram512)
+    assert infra.delivery.security.username == "payment"
