@@ -197,7 +197,12 @@ def test_consumers_scale_on_lag_never_above_their_topics_partitions(overlay: str
     created = int(config_map(overlay, "campaign-config")["KAFKA_TOPIC_PARTITIONS"])
     scaled = {s["spec"]["scaleTargetRef"]["name"]: s for s in of_kind(overlay, "ScaledObject")}
 
+    deployments = {d["metadata"]["name"]: d for d in of_kind(overlay, "Deployment")}
+
     assert set(scaled) == {"planner", "segmenter", "content", "launcher", "analytics"}
+    for service in scaled:
+        # A surge pod beyond the partitions would hold none, never be ready, stall a rollout.
+        assert deployments[service]["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 0
     for service, scaled_object in scaled.items():
         for trigger in scaled_object["spec"]["triggers"]:
             topic = trigger["metadata"]["topic"]
