@@ -275,7 +275,43 @@ def test_local_secrets_are_development_only() -> None:
 def test_production_carries_no_secret_values() -> None:
     secrets = of_kind("production", "Secret")
 
-    assert [s["metadata"]["name"].rsplit("-", 1)[0] for s in secrets] == ["kafka-username"]
+    assert [s["metadata"]["name"] for s in secrets] == ["kafka-username"]
+
+
+# Created beforehand (README: Kubernetes) or by the Strimzi and MongoDB operators.
+PRODUCTION_SECRETS = {
+    "analytics-api-key",
+    "dashboard-secrets",
+    "payment-secrets",
+    "launcher-secrets",
+    "campaign-services",
+    "campaign-kafka-cluster-ca-cert",
+    "campaign-mongodb-admin-campaign-app",
+}
+
+
+def secret_references(overlay: str) -> Iterator[tuple[str, bool]]:
+    """``(name, optional)`` of every Secret the rendered objects read."""
+    for deployment, container in containers(overlay):
+        for volume in deployment["spec"]["template"]["spec"]["volumes"]:
+            if "secret" in volume:
+                yield volume["secret"]["secretName"], volume["secret"].get("optional", False)
+        for variable in container["env"]:
+            if ref := variable.get("valueFrom", {}).get("secretKeyRef"):
+                yield ref["name"], ref.get("optional", False)
+    for authentication in of_kind(overlay, "TriggerAuthentication"):
+        for ref in authentication["spec"]["secretTargetRef"]:
+            yield ref["name"], False
+
+
+@requires_kubectl
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_required_secret_is_generated_or_created_beforehand(overlay: str) -> None:
+    generated = {s["metadata"]["name"] for s in of_kind(overlay, "Secret")}
+    beforehand = PRODUCTION_SECRETS if overlay == "production" else set()
+
+    for name, optional in secret_references(overlay):
+        assert optional or name in generated | beforehand, name
 
 
 @requires_kubectl
