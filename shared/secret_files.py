@@ -10,14 +10,13 @@ not part of the value.
 from __future__ import annotations
 
 import os
-import types
 import typing
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
-from pydantic_settings import PydanticBaseSettingsSource
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 FILE_SUFFIX = "_FILE"
 
@@ -29,8 +28,7 @@ class SecretFileError(ValueError):
 def readable_from_file(name: str, field: FieldInfo) -> bool:
     """Whether setting ``name`` may come from ``<NAME>_FILE``: secrets and URLs."""
     annotation = field.annotation
-    arguments = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else ()
-    return name.endswith("_url") or SecretStr in (annotation, *arguments)
+    return name.endswith("_url") or SecretStr in (annotation, *typing.get_args(annotation))
 
 
 def read_secret_file(variable: str, path: str) -> str:
@@ -62,3 +60,19 @@ class SecretFilesSource(PydanticBaseSettingsSource):
             if value is not None:
                 values[name] = value
         return values
+
+
+class SecretFilesSettings(BaseSettings):
+    """Settings read from the environment, then from ``<NAME>_FILE`` for secrets and URLs."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        files = SecretFilesSource(settings_cls)
+        return init_settings, env_settings, files, dotenv_settings, file_secret_settings

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.secret_files import SecretFileError, SecretFilesSource
+from shared.secret_files import SecretFileError, SecretFilesSettings
 
 type Environment = Literal["local", "production"]
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(SecretFilesSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     environment: Environment = Field(
@@ -102,19 +102,6 @@ class ServiceSettings(BaseSettings):
         description="Hashed API keys with their scopes and names, one a line; re-read when "
         "it changes, so keys rotate without a restart (see shared/api_keys/keys.py).",
     )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """The environment, then ``<NAME>_FILE`` for secrets (``shared/secret_files.py``)."""
-        files = SecretFilesSource(settings_cls)
-        return init_settings, env_settings, files, dotenv_settings, file_secret_settings
 
     @model_validator(mode="before")
     @classmethod

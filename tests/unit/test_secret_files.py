@@ -14,6 +14,7 @@ from services.launcher.settings import LauncherSettings
 from services.payment.settings import PaymentSettings
 from services.planner.settings import PlannerSettings
 from services.segmenter.settings import SegmenterSettings
+from shared.cli.settings import CliSettings
 from shared.messaging.security import client_options, kafka_security
 from shared.runtime import Infrastructure
 from shared.secret_files import readable_from_file
@@ -37,6 +38,7 @@ SECRETS = {
     PlannerSettings: ["openai_api_key", "anthropic_api_key"],
     ContentSettings: ["openai_api_key", "anthropic_api_key"],
     SegmenterSettings: ["openai_api_key", "anthropic_api_key"],
+    CliSettings: ["payment_api_key", "analytics_api_key", "mongodb_url"],
 }
 
 
@@ -44,7 +46,7 @@ SECRETS = {
     ("settings", "name"), [(cls, name) for cls, names in SECRETS.items() for name in names]
 )
 def test_every_secret_setting_is_readable_from_a_file(
-    settings: type[ServiceSettings], name: str
+    settings: type[ServiceSettings | CliSettings], name: str
 ) -> None:
     assert readable_from_file(name, settings.model_fields[name])
 
@@ -150,3 +152,14 @@ def test_a_service_hands_its_kafka_security_to_topic_creation_and_dead_letters(
 
     assert isinstance(infra.delivery.security, SASLScram512)
     assert infra.delivery.security.username == "payment"
+
+
+def test_campaignctl_reads_its_keys_from_files_too(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "key").write_text("a-payment-key-from-a-file\n")
+    monkeypatch.setenv("PAYMENT_API_KEY_FILE", str(tmp_path / "key"))
+
+    settings = load_settings(CliSettings)
+
+    assert settings.payment_api_key.get_secret_value() == "a-payment-key-from-a-file"
