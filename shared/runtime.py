@@ -36,6 +36,7 @@ from shared.messaging.batches import Apply, BatchConsumer
 from shared.messaging.broker import build_broker, ensure_topics, list_topics
 from shared.messaging.delivery import DeliveryPolicy, InvalidEventHook, RetryPolicy
 from shared.messaging.outbox import OutboxRelay
+from shared.messaging.security import kafka_security
 from shared.settings import ServiceSettings
 from shared.storage.mongo import Document, connect, service_database
 from shared.storage.unit_of_work import (
@@ -67,15 +68,18 @@ class Infrastructure:
 
     @classmethod
     def build(cls, name: str, settings: ServiceSettings) -> Infrastructure:
+        security = kafka_security(settings)
         broker = build_broker(
             settings.kafka_bootstrap_servers,
             client_id=name,
             idempotent_producer=settings.kafka_idempotent_producer,
+            security=security,
         )
         mongo = connect(
             settings.mongodb_url,
             app_name=name,
             server_selection_timeout=settings.mongodb_server_selection_timeout_seconds,
+            tls_ca_file=settings.mongodb_tls_ca_file,
         )
         db = service_database(mongo, name, settings.mongodb_db_prefix)
         uow = UnitOfWork(
@@ -91,7 +95,9 @@ class Infrastructure:
             poll_interval=settings.outbox_poll_seconds,
             lease_seconds=settings.outbox_lease_seconds,
             renew_seconds=settings.outbox_lease_renew_seconds,
-            existing_topics=functools.partial(list_topics, settings.kafka_bootstrap_servers),
+            existing_topics=functools.partial(
+                list_topics, settings.kafka_bootstrap_servers, security
+            ),
             exclusive=uow.exclusive,
         )
         uow.on_commit = relay.notify
@@ -107,6 +113,7 @@ class Infrastructure:
                 base_delay=settings.handler_retry_base_seconds,
             ),
             invalid_event_hooks=hooks,
+            security=security,
         )
         router = KafkaRouter(middlewares=[delivery])
         return cls(name, settings, broker, router, mongo, db, uow, relay, delivery, hooks)
@@ -229,6 +236,7 @@ async def serve(service: Service, stop: asyncio.Event | None = None) -> None:
         infra.settings.kafka_bootstrap_servers,
         partitions=infra.settings.kafka_topic_partitions,
         replication_factor=infra.settings.kafka_topic_replication_factor,
+        security=infra.delivery.security,
     )
     await infra.uow.ensure_indexes()
     for hook in service.on_startup:

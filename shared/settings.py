@@ -14,10 +14,12 @@ from typing import Any, Literal, Self
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.secret_files import SecretFileError, SecretFilesSettings
+
 type Environment = Literal["local", "production"]
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(SecretFilesSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     environment: Environment = Field(
@@ -34,7 +36,24 @@ class ServiceSettings(BaseSettings):
         le=32767,
         description="Replicas of each topic created at start-up; at most the number of brokers.",
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="SASL_SSL for a production cluster (Strimzi's tls listener).",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = Field(
+        default=None,
+        description="PEM CA bundle the brokers' certificates are checked against; "
+        "unset, the system's trust store.",
+    )
     mongodb_url: str = Field(default="mongodb://localhost:27017", pattern=r"^mongodb(\+srv)?://")
+    mongodb_tls_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle; set, the connection uses TLS and checks the "
+        "servers' certificates against it (or put tls=true&tlsCAFile=... in MONGODB_URL).",
+    )
     mongodb_db_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$")
     mongodb_serialize_transactions: bool | None = Field(
         default=None,
@@ -99,6 +118,16 @@ class ServiceSettings(BaseSettings):
             raise ValueError(
                 "OUTBOX_LEASE_RENEW_SECONDS must be shorter than OUTBOX_LEASE_SECONDS "
                 f"({self.outbox_lease_renew_seconds} >= {self.outbox_lease_seconds})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _sasl_has_credentials(self) -> Self:
+        sasl = self.kafka_security_protocol.startswith("SASL_")
+        if sasl and (self.kafka_sasl_username is None or self.kafka_sasl_password is None):
+            raise ValueError(
+                f"KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE) "
+                f"must be set with KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}"
             )
         return self
 
@@ -177,6 +206,9 @@ def load_settings[S: BaseSettings](cls: type[S]) -> S:
     """Read ``cls`` from the environment, or exit with one line per bad variable."""
     try:
         return cls()
+    except SecretFileError as error:
+        report_configuration_error(str(error))
+        raise SystemExit(2) from None
     except ValidationError as error:
         for item in error.errors(include_url=False):
             variable = "_".join(str(p) for p in item["loc"]).upper()

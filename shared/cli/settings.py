@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from shared.secret_files import SecretFilesSettings
 from shared.settings import (
     DEV_ONLY_ANALYTICS_API_KEY,
     DEV_ONLY_PAYMENT_API_KEY,
@@ -16,7 +17,7 @@ from shared.settings import (
 )
 
 
-class CliSettings(BaseSettings):
+class CliSettings(SecretFilesSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     environment: Environment = Field(

@@ -11,26 +11,37 @@ from aiokafka.errors import NoError, TopicAlreadyExistsError, for_code
 from aiokafka.protocol.api import Response
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
+from faststream.security import BaseSecurity
 
 from shared.events.topics import ALL_TOPICS
+from shared.messaging.security import client_options
 
 log = logging.getLogger(__name__)
 
+# How long stopping waits for in-flight messages; deployments give a stopping service longer
+# (docker-compose.yml's stop_grace_period, the Kubernetes terminationGracePeriodSeconds).
+GRACEFUL_TIMEOUT_SECONDS = 30.0
+
 
 def build_broker(
-    bootstrap_servers: str, *, client_id: str, idempotent_producer: bool = False
+    bootstrap_servers: str,
+    *,
+    client_id: str,
+    idempotent_producer: bool = False,
+    security: BaseSecurity | None = None,
 ) -> KafkaBroker:
     """A broker whose producer waits for all in-sync replicas before a send counts.
 
     The idempotent producer stays a setting: Apache Kafka supports it, the embedded
-    development broker does not.
+    development broker does not. ``security`` is TLS and SASL (``shared/messaging/security.py``).
     """
     return KafkaBroker(
         bootstrap_servers,
         client_id=client_id,
         acks="all",
         enable_idempotence=idempotent_producer,
-        graceful_timeout=30.0,
+        security=security,
+        graceful_timeout=GRACEFUL_TIMEOUT_SECONDS,
         decoder=decode_structured_json,
         # Topics are created once, with their partition count, before subscribers start.
         allow_auto_create_topics=False,
@@ -82,8 +93,12 @@ def check_created(answer: Response) -> None:
 
 
 @contextlib.asynccontextmanager
-async def admin_client(bootstrap_servers: str) -> AsyncIterator[AIOKafkaAdminClient]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="topic-setup")
+async def admin_client(
+    bootstrap_servers: str, security: BaseSecurity | None = None
+) -> AsyncIterator[AIOKafkaAdminClient]:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id="topic-setup", **client_options(security)
+    )
     await admin.start()
     try:
         yield admin
@@ -91,9 +106,9 @@ async def admin_client(bootstrap_servers: str) -> AsyncIterator[AIOKafkaAdminCli
         await admin.close()
 
 
-async def list_topics(bootstrap_servers: str) -> set[str]:
+async def list_topics(bootstrap_servers: str, security: BaseSecurity | None = None) -> set[str]:
     """The topics the broker has now."""
-    async with admin_client(bootstrap_servers) as admin:
+    async with admin_client(bootstrap_servers, security) as admin:
         return set(await admin.list_topics())
 
 
@@ -103,12 +118,13 @@ async def ensure_topics(
     topics: tuple[str, ...] = ALL_TOPICS,
     partitions: int = 3,
     replication_factor: int = 1,
+    security: BaseSecurity | None = None,
 ) -> list[str]:
     """Create the topics that are missing; returns their names.
 
     Topics that exist are left as they are, whatever their partitions and replicas.
     """
-    async with admin_client(bootstrap_servers) as admin:
+    async with admin_client(bootstrap_servers, security) as admin:
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t not in existing]
         if missing:

@@ -12,6 +12,7 @@ import logging
 
 from shared.logs import configure_logging
 from shared.messaging.broker import TopicCreationError, ensure_topics
+from shared.messaging.security import kafka_security
 from shared.settings import ServiceSettings, load_settings
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ def create_topics() -> None:
                 settings.kafka_bootstrap_servers,
                 partitions=settings.kafka_topic_partitions,
                 replication_factor=settings.kafka_topic_replication_factor,
+                security=kafka_security(settings),
             )
         )
     except TopicCreationError as refused:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
 from faststream.kafka import KafkaBroker
+from faststream.security import BaseSecurity
 from pydantic_core import to_json
 
 from shared.events.dead_letters import DeadLetter
@@ -82,6 +83,7 @@ class DeadLetterPublisher:
     topic_partitions: int
     backoff: Backoff
     topic_replication_factor: int = 1
+    security: BaseSecurity | None = None
 
     async def publish(self, letter: DeadLetter, key: bytes | None) -> DeadLetter:
         """Publish ``letter`` on its dead-letter topic; returns it as published (trimmed?)."""
@@ -95,6 +97,7 @@ class DeadLetterPublisher:
                     topics=(topic,),
                     partitions=self.topic_partitions,
                     replication_factor=self.topic_replication_factor,
+                    security=self.security,
                 )
                 await self.broker.publish(
                     letter.model_dump_json().encode(),

@@ -40,6 +40,7 @@ from faststream import BaseMiddleware
 from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
 from faststream.message import StreamMessage
+from faststream.security import BaseSecurity
 
 from shared.events.common import FieldError
 from shared.events.dead_letters import DeadLetter, DeadLetterError
@@ -81,6 +82,7 @@ class DeliveryPolicy:
     topic_replication_factor: int = 1
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     invalid_event_hooks: Mapping[str, InvalidEventHook] = field(default_factory=dict)
+    security: BaseSecurity | None = None
 
     def __call__(self, msg: Any, /, **kwargs: Any) -> _Delivery:
         return _Delivery(msg, policy=self, **kwargs)
@@ -116,6 +118,7 @@ class DeliveryPolicy:
             self.topic_partitions,
             self.retry.backoff(Failure.INFRASTRUCTURE),
             self.topic_replication_factor,
+            self.security,
         )
         published = await letters.publish(letter, record.key)
         log.error(

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from bson.codec_options import CodecOptions, TypeCodec, TypeRegistry
@@ -34,23 +35,33 @@ CODEC_OPTIONS: CodecOptions[Document] = CodecOptions(
 
 
 def connect(
-    url: str, *, app_name: str, server_selection_timeout: float = 10.0
+    url: str,
+    *,
+    app_name: str,
+    server_selection_timeout: float = 10.0,
+    tls_ca_file: Path | None = None,
 ) -> AsyncMongoClient[Document]:
     """A client; it connects lazily, so building one never blocks or fails.
 
     ``server_selection_timeout`` (seconds) bounds how long an operation waits for a
-    reachable server before it fails: the pace at which an outage shows.
+    reachable server before it fails: the pace at which an outage shows. ``tls_ca_file``
+    turns TLS on, checking the servers' certificates against that CA bundle.
     """
+    tls: dict[str, Any] = {"tls": True, "tlsCAFile": str(tls_ca_file)} if tls_ca_file else {}
     try:
         return AsyncMongoClient(
             url,
             appname=app_name,
             tz_aware=True,
             serverSelectionTimeoutMS=int(server_selection_timeout * 1000),
+            **tls,
         )
     except (PyMongoError, ValueError) as error:  # parsed at once: a malformed URL
         reason = without_url_passwords(str(error))
         raise ConfigurationError(f"MONGODB_URL: not a connection string: {reason}") from None
+    except OSError as error:  # the CA bundle is read at once too (ssl.SSLError is an OSError)
+        variable = "MONGODB_TLS_CA_FILE" if tls_ca_file else "MONGODB_URL"
+        raise ConfigurationError(f"{variable}: cannot load the CA bundle: {error}") from None
 
 
 def service_database(

@@ -1,7 +1,9 @@
-"""Settings refused at start-up: a lease renewed no sooner than it expires, and bad URLs,
-which are echoed without their passwords."""
+"""Settings refused at start-up: a lease renewed no sooner than it expires, bad URLs (echoed
+without their passwords) and a MongoDB CA bundle that holds no certificate."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -43,3 +45,10 @@ def test_a_malformed_connection_string_is_a_configuration_error_without_its_pass
         connect("mongodb://app:hunter2@db.example.com:port", app_name="test")
     assert str(refused.value).startswith("MONGODB_URL: not a connection string: ")
     assert "hunter2" not in str(refused.value)
+
+
+def test_a_ca_file_that_holds_no_certificate_names_its_variable(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("not a certificate")
+
+    with pytest.raises(ConfigurationError, match=r"^MONGODB_TLS_CA_FILE: cannot load"):
+        connect("mongodb://db.example.com", app_name="t", tls_ca_file=tmp_path / "ca.pem")
