@@ -3,17 +3,20 @@ start-up or after it, and a SIGKILL of the runner or of make leaves no process b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from shared.devstack.processes import SERVICES
+from shared.devstack.lifetime import StopRequested, StopSignals
+from shared.devstack.processes import SERVICES, ProcessGroup, wait_until
 from shared.devstack.stack import HTTP_PORTS
 from tests.support.infrastructure import free_port
 from tests.support.process_tree import Process, descendants
@@ -70,8 +73,7 @@ class StackRun:
         roots = {p.pid for p in self.seen if p.alive()}
         if self.process.poll() is None:
             roots.add(self.process.pid)
-        for root in roots:
-            self.seen |= descendants(root)
+        self.seen |= descendants(roots)
         return self.seen
 
     def until(self, what: str, done: Callable[[], bool], timeout: float) -> None:
@@ -82,7 +84,7 @@ class StackRun:
                 survivors = "\n".join(sorted(p.command for p in self.survivors()))
                 output = self.output.read_text()[-2000:]
                 pytest.fail(f"no {what} within {timeout:.0f}s; alive:\n{survivors}\n{output}")
-            time.sleep(0.05)  # polling /proc; nothing to wait on instead
+            time.sleep(0.1)  # polling /proc; nothing to wait on instead
 
     def started(self, fragment: str) -> bool:
         return any(fragment in p.command for p in self.look())
@@ -102,8 +104,9 @@ class StackRun:
 
     def clean_up(self) -> None:
         self.look()
-        for process in {*self.survivors()}:
-            os.kill(process.pid, signal.SIGKILL)
+        for process in self.survivors():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
@@ -162,3 +165,27 @@ def test_sigkill_of_make_up_stops_the_runner_and_what_it_started(
     os.kill(stack.process.pid, signal.SIGKILL)
 
     stack.stops()
+
+
+def test_a_second_stop_signal_kills_what_the_first_stop_still_waits_on(tmp_path: Path) -> None:
+    processes = ProcessGroup(tmp_path)
+    deaf = "import signal, time; signal.signal(signal.SIGTERM, lambda *_: print('term'))"
+    argv = [sys.executable, "-u", "-c", f"{deaf}; print('up'); time.sleep(3600)"]
+    processes.start("deaf", argv)
+    pid, log = processes.processes["deaf"].pid, tmp_path / "deaf.log"
+    signals = StopSignals(hurry=processes.kill_all)
+    wait_until(lambda: "up" in log.read_text(), START_TIMEOUT, "the process")
+    with pytest.raises(StopRequested, match="SIGTERM"):
+        signals.handle(signal.SIGTERM, None)
+    with ThreadPoolExecutor(1) as pool:
+        # A grace longer than the test: only the second signal can end this stop.
+        stopping = pool.submit(processes.stop, timeout=3600)
+        wait_until(lambda: "term" in log.read_text(), START_TIMEOUT, "its SIGTERM")
+        signals.handle(signal.SIGINT, None)
+        try:
+            codes = stopping.result(timeout=START_TIMEOUT)
+        except TimeoutError:
+            os.kill(pid, signal.SIGKILL)  # not reaped yet, so still the one we started
+            raise
+
+    assert codes == {"deaf": -signal.SIGKILL}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,14 +39,14 @@ def _command(pid: int) -> str:
         return ""
 
 
-def descendants(root: int) -> set[Process]:
-    """Every living process under ``root`` (children, their children, ...)."""
+def descendants(roots: Iterable[int]) -> set[Process]:
+    """Every living process under the ``roots`` (children, their children, ...)."""
     parents: dict[int, list[int]] = {}
     for entry in PROC.iterdir():
         if entry.name.isdigit() and (found := _status(int(entry.name))) and found[0] not in "ZX":
             parents.setdefault(found[1], []).append(int(entry.name))
     found_below: set[Process] = set()
-    waiting = list(parents.get(root, []))
+    waiting = [child for root in roots for child in parents.get(root, [])]
     while waiting:
         pid = waiting.pop()
         status = _status(pid)
