@@ -43,9 +43,10 @@ def up() -> int:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     stack = LocalStack(StackAddresses.from_env(), Path(".devstack/logs"))
     signals = StopSignals(hurry=stack.processes.kill_all)
-    signals.install()
     try:
-        die_with_parent(signal.SIGTERM)  # make, killed, cannot forward a stop
+        signals.install()
+        # A killed make forwards nothing: its death is the stop then.
+        die_with_parent(signal.SIGTERM)
         start(stack)
         while not (exited := stack.processes.exited()):
             time.sleep(1)

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-MAKE_UP = ["make", "--no-print-directory", "-f", str(ROOT / "Makefile"), "-o", "install", "up"]
+# ``-o install``: the suite's venv as it is (VENV names it), never a pip install into it.
+MAKE_UP = ["make", "-f", str(ROOT / "Makefile"), "-o", "install", "up", f"VENV={sys.prefix}"]
 RUNNER = [sys.executable, "-m", "shared.devstack", "up"]
 READY_LINE = "Ctrl-C stops everything"
 START_TIMEOUT = 240.0
@@ -59,7 +60,7 @@ class StackRun:
         self.output = directory / "output.txt"
         with self.output.open("wb") as output:
             self.process = subprocess.Popen(
-                [*argv, f"VENV={sys.prefix}"] if argv is MAKE_UP else argv,
+                argv,
                 cwd=directory,
                 env=stack_environment(),
                 stdout=output,
