@@ -1,56 +1,65 @@
-"""``make up``: the whole system as local processes until Ctrl-C or SIGTERM."""
+"""``make up``: the whole system as local processes until Ctrl-C or SIGTERM.
+
+A stop is taken at any moment, start-up included: the services get SIGTERM, then the
+infrastructure, each with a grace period before SIGKILL; a second Ctrl-C or SIGTERM SIGKILLs
+everything at once. See ``lifetime`` for what happens when the runner itself is killed.
+"""
 
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 
+from shared.devstack.lifetime import StopRequested, StopSignals, die_with_parent
 from shared.devstack.processes import SERVICES
 from shared.devstack.stack import LocalStack, StackAddresses
 
 
+def start(stack: LocalStack) -> None:
+    addresses = stack.addresses
+    stack.start_infrastructure()
+
+    def origin(piece: str) -> str:
+        return " (started)" if piece in stack.started_infrastructure else " (existing)"
+
+    print(f"kafka     {addresses.kafka}{origin('kafka')}")
+    print(f"mongodb   {addresses.mongodb}{origin('mongodb')}")
+    print(f"ads       {addresses.ad_platform}{origin('ad-exchange')}")
+    mail = f" (started; messages on {addresses.mail_url}/messages)"
+    print(
+        f"smtp      {addresses.smtp}"
+        + (mail if "smtp" in stack.started_infrastructure else " (existing)")
+    )
+    stack.start_services()
+    stack.wait_ready()
+    for name in SERVICES:
+        print(f"{name:<9} {addresses.http_url(name)}  (health: /health/ready)")
+    print(f"payment API docs {addresses.http_url('payment')}/docs")
+    print("logs in .devstack/logs; Ctrl-C stops everything")
+
+
 def up() -> int:
-    addresses = StackAddresses.from_env()
-    stack = LocalStack(addresses, Path(".devstack/logs"))
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
+    # A process manager's log, or a pipe, gets each line as it is printed.
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    stack = LocalStack(StackAddresses.from_env(), Path(".devstack/logs"))
+    signals = StopSignals(hurry=stack.processes.kill_all)
     try:
-        stack.start_infrastructure()
-        print(
-            f"kafka     {addresses.kafka}"
-            + (" (started)" if "kafka" in stack.started_infrastructure else " (existing)")
-        )
-        print(
-            f"mongodb   {addresses.mongodb}"
-            + (" (started)" if "mongodb" in stack.started_infrastructure else " (existing)")
-        )
-        print(
-            f"ads       {addresses.ad_platform}"
-            + (" (started)" if "ad-exchange" in stack.started_infrastructure else " (existing)")
-        )
-        print(
-            f"smtp      {addresses.smtp}"
-            + (
-                f" (started; messages on {addresses.mail_url}/messages)"
-                if "smtp" in stack.started_infrastructure
-                else " (existing)"
-            )
-        )
-        stack.start_services()
-        stack.wait_ready()
-        for name in SERVICES:
-            print(f"{name:<9} {addresses.http_url(name)}  (health: /health/ready)")
-        print(f"payment API docs {addresses.http_url('payment')}/docs")
-        print("logs in .devstack/logs; Ctrl-C stops everything")
-        while not stopping.wait(1):
-            if exited := stack.processes.exited():
-                print(f"stopping: process(es) exited: {exited}", file=sys.stderr)
-                return 1
+        signals.install()
+        # A killed make forwards nothing: its death is the stop then.
+        die_with_parent(signal.SIGTERM)
+        start(stack)
+        while not (exited := stack.processes.exited()):
+            time.sleep(1)
+        print(f"stopping: process(es) exited: {exited}", file=sys.stderr)
+        return 1
+    except StopRequested as stop:
+        print(f"{stop} received")
         return 0
     finally:
-        print("stopping the stack...")
+        signals.begin_stop()
+        print("stopping the stack (Ctrl-C again to kill it at once)...")
         stack.stop()
+        print("stack stopped")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -11,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
+
+from shared.devstack.lifetime import child_setup, signals_held
 
 SERVICES = ("planner", "segmenter", "content", "launcher", "payment", "analytics")
 
@@ -47,21 +50,28 @@ def broker_binary() -> str:
 
 @dataclass
 class ProcessGroup:
-    """Processes this stack started; ``stop`` ends them all, politely then firmly."""
+    """Processes this stack started; ``stop`` ends them all, politely then firmly.
+
+    Each is the leader of its own session, so a terminal's Ctrl-C reaches only the runner,
+    which stops the services before the broker and database they flush to. On Linux each
+    dies with the thread that started it (see ``lifetime``): start them from one that
+    outlives them, such as the main thread.
+    """
 
     log_dir: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.log_dir / f"{name}.log").open("ab")
-        self.processes[name] = subprocess.Popen(  # noqa: S603 - argv built from our own values
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
-            start_new_session=True,
-        )
+        with (self.log_dir / f"{name}.log").open("ab") as log, signals_held():
+            self.processes[name] = subprocess.Popen(  # noqa: S603 - argv from our own values
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+                start_new_session=True,
+                preexec_fn=child_setup(),
+            )
 
     def start_broker(self, host: str, port: int) -> None:
         url = f"tcp://{host}:{port}"
@@ -107,18 +117,31 @@ class ProcessGroup:
         deadline = time.monotonic() + timeout
         codes: dict[str, int] = {}
         for name in reversed(chosen):
-            process = self.processes.pop(name, None)
+            # Still listed while waited on, so that ``kill_all`` reaches it too.
+            process = self.processes.get(name)
             if process is None:
                 continue
             try:
                 codes[name] = process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                self._kill_group(process)
                 codes[name] = process.wait()
+            del self.processes[name]
         return codes
+
+    def kill_all(self) -> None:
+        """SIGKILL every process at once, without waiting: a second Ctrl-C's hurry."""
+        for process in list(self.processes.values()):
+            self._kill_group(process)
+
+    @staticmethod
+    def _kill_group(process: subprocess.Popen[bytes]) -> None:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
     def kill(self, name: str) -> None:
         """SIGKILL: the crash a service must survive without losing or duplicating work."""
         process = self.processes.pop(name)
-        os.killpg(process.pid, signal.SIGKILL)
+        self._kill_group(process)
         process.wait()
