@@ -34,6 +34,12 @@ PAYMENTS = Counter(
     "refunded), by the processor that took them or, before one decided, the route's first.",
     ["status", "processor"],
 )
+PAYMENT_REQUESTS = Histogram(
+    "campaign_payment_request_duration_seconds",
+    "POST /v1/payments admitted, from its request to its answer (the processor call "
+    "included), whatever the answer.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 PROCESSOR_CALLS = Histogram(
     "campaign_processor_call_duration_seconds",
     "Calls to payment processors; outcome: answered (approved, declined or pending), "

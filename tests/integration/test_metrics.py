@@ -52,6 +52,7 @@ async def test_payment_made_through_the_api_is_counted_by_status_and_processor(
     assert moved(PAYMENTS, status="completed", processor="stripe") == 1
     assert moved(PAYMENTS, status="failed") == 0
     assert moved(CHARGES, processor="stripe", operation="charge", outcome="answered") == 1
+    assert moved("campaign_payment_request_duration_seconds_count") == 1
     assert after.matching("campaign_processor_breaker_open", processor="stripe")[0].value == 0
     assert after.value("campaign_reconciliation_last_round_timestamp_seconds") > 0
     assert after.matching("campaign_reconciliation_backlog_payments")
