@@ -3,13 +3,17 @@ the sampled gauges are there."""
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from services.launcher.settings import LauncherSettings
 from services.payment.app import assemble
 from services.planner.app import build as build_planner
 from services.planner.settings import PlannerSettings
 from shared.events.topics import CAMPAIGN_REQUESTED, dead_letter_topic
-from shared.storage.mongo import stored_now
+from shared.storage.mongo import connect, service_database, stored_now
+from tests.support.email_launch import email_service, people, seed_campaign, until_settled
 from tests.support.factories import campaign_id, campaign_request, payment_request
 from tests.support.kafka import EventLog, Publisher, cloud_event
 from tests.support.metrics import scrape
@@ -21,6 +25,7 @@ from tests.support.payment_service import (
     payment_settings,
 )
 from tests.support.services import caught_up, running, settings_for
+from tests.support.smtp_sink import smtp_sink
 
 if TYPE_CHECKING:  # imported by name, pytest would try to collect it as a test class
     from tests.support.infrastructure import TestInfrastructure
@@ -95,3 +100,32 @@ async def test_poison_message_moves_the_dead_letter_counter_of_its_consumer(
     assert CAMPAIGN_REQUESTED in {sample.labels["topic"] for sample in lag}
     assert all(sample.value >= 0 for sample in lag)
     assert after.matching("campaign_outbox_backlog_messages", service="planner")
+
+
+async def test_emails_sent_are_counted_by_outcome(
+    infra: TestInfrastructure, tmp_path: Path
+) -> None:
+    async with smtp_sink(tmp_path / "mail") as sink:
+        settings = settings_for(
+            LauncherSettings,
+            infra,
+            mongodb_db_prefix=f"metrics{uuid.uuid4().hex[:8]}_",
+            launcher_smtp_url=sink.url,
+            launcher_sender="Example Shop <offers@shop.example.com>",
+            launcher_public_url="https://t.shop.example.com",
+        )
+        url = f"http://127.0.0.1:{settings.launcher_api_port}"
+        client = connect(infra.mongodb, app_name="test-metrics")
+        db = service_database(client, "launcher", settings.mongodb_db_prefix)
+        try:
+            async with running(lambda given: email_service(given)[0], settings):
+                before = await scrape(url)
+                await until_settled(db, await seed_campaign(db, people(2)))
+                after = await scrape(url)
+        finally:
+            await client.close()
+
+    sent = "campaign_messages_sent_total"
+    accepted = after.value(sent, channel="email", outcome="accepted")
+    assert accepted - before.value(sent, channel="email", outcome="accepted") == 2
+    assert after.value(sent) - before.value(sent) == 2
