@@ -29,6 +29,8 @@ from services.segmenter.settings import SegmenterSettings
 ROOT = Path(__file__).parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "campaign-operations.json"
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
+SCRAPING = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+COMPOSE = ROOT / "docker-compose.yml"
 README = ROOT / "README.md"
 REQUIRED_ALERTS = {
     "ConsumerLagGrowing",
@@ -150,6 +152,24 @@ def test_every_product_metric_has_a_panel_and_a_line_in_the_readme(
     for family, kind in product.items():
         assert series(family, kind) & queried, f"{family}: no panel or alert"
         assert f"`{family}" in readme, f"{family}: not in the README's Metrics section"
+
+
+def test_prometheus_scrapes_every_compose_service_on_its_port_and_loads_the_rules() -> None:
+    config = yaml.safe_load(SCRAPING.read_text())
+    assert config["rule_files"] == [ALERTS.name]
+    [job] = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    [static] = job["static_configs"]
+    compose = yaml.safe_load(COMPOSE.read_text())["services"]
+    ours = {name for name, spec in compose.items() if "services." in str(spec.get("command"))}
+    ports = {
+        f"{name}:{port}"
+        for name in ours
+        for variable, port in compose[name]["environment"].items()
+        if variable.endswith("_PORT")
+    }
+    assert len(ours) == len(SERVICES)
+    assert set(static["targets"]) == ports
 
 
 def test_metric_names_are_read_from_promql() -> None:
