@@ -37,6 +37,7 @@ from shared.messaging.broker import build_broker, ensure_topics, list_topics
 from shared.messaging.delivery import DeliveryPolicy, InvalidEventHook, RetryPolicy
 from shared.messaging.outbox import OutboxRelay
 from shared.messaging.security import kafka_security
+from shared.metrics import ConsumerLag, OutboxBacklog, Sampler, broker_middleware, metrics_route
 from shared.settings import ServiceSettings
 from shared.storage.mongo import Document, connect, service_database
 from shared.storage.unit_of_work import (
@@ -65,6 +66,8 @@ class Infrastructure:
     invalid_event_hooks: dict[str, InvalidEventHook] = field(default_factory=dict)
     # Batch consumers keep their guarantees themselves, without the router's middleware.
     batch_router: KafkaRouter = field(default_factory=KafkaRouter)
+    # Run on every scrape of /metrics; a service appends its own (shared/metrics.py).
+    samplers: list[Sampler] = field(default_factory=list)
 
     @classmethod
     def build(cls, name: str, settings: ServiceSettings) -> Infrastructure:
@@ -75,6 +78,7 @@ class Infrastructure:
             idempotent_producer=settings.kafka_idempotent_producer,
             security=security,
         )
+        broker.add_middleware(broker_middleware(name))
         mongo = connect(
             settings.mongodb_url,
             app_name=name,
@@ -116,7 +120,9 @@ class Infrastructure:
             security=security,
         )
         router = KafkaRouter(middlewares=[delivery])
-        return cls(name, settings, broker, router, mongo, db, uow, relay, delivery, hooks)
+        infra = cls(name, settings, broker, router, mongo, db, uow, relay, delivery, hooks)
+        infra.samplers += [ConsumerLag(name, broker), OutboxBacklog(name, db)]
+        return infra
 
     def subscriber(self, topic: str, *, description: str) -> DefaultSubscriber:
         """A consumer of ``topic`` with this service's delivery guarantees.
@@ -175,6 +181,8 @@ class Service:
 
 
 def health_routes(infra: Infrastructure) -> list[BaseRoute]:
+    """Liveness, readiness and the Prometheus metrics: what the platform asks every service."""
+
     async def live(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "service": infra.name})
 
@@ -183,7 +191,11 @@ def health_routes(infra: Infrastructure) -> list[BaseRoute]:
         status = 200 if all(checks.values()) else 503
         return JSONResponse({"service": infra.name, "checks": checks}, status_code=status)
 
-    return [Route("/health/live", live), Route("/health/ready", ready)]
+    return [
+        Route("/health/live", live),
+        Route("/health/ready", ready),
+        metrics_route(infra.samplers),
+    ]
 
 
 async def readiness(infra: Infrastructure) -> dict[str, bool]:

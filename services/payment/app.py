@@ -17,6 +17,7 @@ from services.payment.domain.risk_policy import RiskPolicy
 from services.payment.domain.routing import BreakerPolicy, Router
 from services.payment.handlers import PaymentHandlers
 from services.payment.idempotency import IdempotentRequests
+from services.payment.metrics import Breakers
 from services.payment.processor_calls import ProcessorCalls
 from services.payment.processors import PaymentProcessor
 from services.payment.processors.crypto import CryptoProcessor
@@ -166,6 +167,7 @@ def assemble(settings: PaymentSettings) -> PaymentService:
         duration=timedelta(seconds=settings.payment_lease_seconds),
     )
     calls = ProcessorCalls(adapters, router(settings), leases, terms)
+    infra.samplers.append(Breakers(calls.router, adapters))
     changes = PaymentChanges(
         infra.uow.bound(payment_transactions(keyring, keys_kept)),
         calls,

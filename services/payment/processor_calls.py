@@ -2,7 +2,8 @@
 
 Calls happen outside any transaction, under a lease on the attempt's key (or the refund's
 id) renewed while the call is in flight, so no other replica asks about the same attempt
-meanwhile. Each processor's circuit breaker hears how its calls went.
+meanwhile. Each processor's circuit breaker hears how its calls went, and each call is
+timed (``campaign_processor_call_duration_seconds``).
 
 An exception an adapter did not expect (a body no processor sends, a bug) after sending a
 charge or a refund is treated as an unknown outcome: the request may have moved money,
@@ -19,6 +20,7 @@ from datetime import timedelta
 from services.payment.domain.payment import Payment
 from services.payment.domain.records import Refund
 from services.payment.domain.routing import Router
+from services.payment.metrics import timed_call
 from services.payment.processors import (
     Charge,
     ChargeOutcome,
@@ -58,15 +60,22 @@ class ProcessorCalls:
         """The payment's latest attempt sent to its processor."""
         attempt = payment.attempts[-1]
         async with self.leases.heartbeat(attempt.attempt_key, self.terms):
-            try:
-                outcome = await self.processors[attempt.processor].charge(charge_of(payment, token))
-            except ProcessorError as error:
-                self.router.record(attempt.processor, decided=False)
-                return error
-            except Exception:
-                log.exception("payment %s: %s answered unexpectedly", payment.id, payment.processor)
-                self.router.record(attempt.processor, decided=False)
-                return OutcomeUnknownError(UNEXPECTED)
+            with timed_call(attempt.processor, "charge") as call:
+                try:
+                    outcome = await self.processors[attempt.processor].charge(
+                        charge_of(payment, token)
+                    )
+                    call.outcome = "answered"
+                except ProcessorError as error:
+                    self.router.record(attempt.processor, decided=False)
+                    return error
+                except Exception:
+                    call.outcome = "unexpected"
+                    log.exception(
+                        "payment %s: %s answered unexpectedly", payment.id, payment.processor
+                    )
+                    self.router.record(attempt.processor, decided=False)
+                    return OutcomeUnknownError(UNEXPECTED)
         self.router.record(attempt.processor, decided=True)
         return outcome
 
@@ -74,20 +83,36 @@ class ProcessorCalls:
         """The processor's current state of the latest attempt; None if it never got it.
         Raises ``ProcessorError`` when it cannot be asked now."""
         attempt = payment.attempts[-1]
-        return await self.processors[attempt.processor].lookup(charge_of(payment, ""))
+        with timed_call(attempt.processor, "lookup") as call:
+            found = await self.processors[attempt.processor].lookup(charge_of(payment, ""))
+            call.outcome = "answered"
+        return found
 
     async def refund(self, payment: Payment, refund: Refund) -> RefundOutcome | ProcessorError:
         async with self.leases.heartbeat(refund.id, self.terms):
-            try:
-                return await self.processors[payment.processor].refund(order_of(payment, refund))
-            except ProcessorError as error:
-                return error
-            except Exception:
-                log.exception("payment %s: refund %s answered unexpectedly", payment.id, refund.id)
-                return OutcomeUnknownError(UNEXPECTED)
+            with timed_call(payment.processor, "refund") as call:
+                try:
+                    outcome = await self.processors[payment.processor].refund(
+                        order_of(payment, refund)
+                    )
+                    call.outcome = "answered"
+                    return outcome
+                except ProcessorError as error:
+                    return error
+                except Exception:
+                    call.outcome = "unexpected"
+                    log.exception(
+                        "payment %s: refund %s answered unexpectedly", payment.id, refund.id
+                    )
+                    return OutcomeUnknownError(UNEXPECTED)
 
     async def lookup_refund(self, payment: Payment, refund: Refund) -> RefundOutcome | None:
-        return await self.processors[payment.processor].lookup_refund(order_of(payment, refund))
+        with timed_call(payment.processor, "lookup_refund") as call:
+            found = await self.processors[payment.processor].lookup_refund(
+                order_of(payment, refund)
+            )
+            call.outcome = "answered"
+        return found
 
 
 def charge_of(payment: Payment, token: str) -> Charge:

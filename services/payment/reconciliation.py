@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 from services.payment.changes import PaymentChanges
 from services.payment.domain.payment import Payment
+from services.payment.metrics import observe_reconciliation
 from services.payment.settlement import Settlement
 from services.payment.storage.payments import Backoff, Payments
 from shared.events.payments import PaymentStatus
@@ -82,7 +83,8 @@ class Reconciler:
     async def run_once(self, now: datetime) -> int:
         """One round as of ``now``; returns how many payments it changed."""
         changed, stuck = 0, 0
-        for payment_id, backoff in await self._payments.unsettled():
+        unsettled = await self._payments.unsettled()
+        for payment_id, backoff in unsettled:
             if backoff is not None and backoff.next_at > now:
                 stuck += 1
                 continue
@@ -98,6 +100,7 @@ class Reconciler:
                     await self._payments.clear_failures(payment_id)
         if stuck:
             log.warning("reconciliation: %d payment(s) stuck, retried with backoff", stuck)
+        observe_reconciliation(backlog=len(unsettled), stuck=stuck)
         return changed
 
     async def _reconcile(self, payment_id: str, now: datetime) -> bool:

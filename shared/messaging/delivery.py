@@ -56,6 +56,7 @@ from shared.messaging.failures import (
     undecodable_headers,
 )
 from shared.messaging.retries import Attempts, RetryPolicy
+from shared.metrics import DEAD_LETTERS
 from shared.storage.unit_of_work import AlreadyProcessedError
 
 __all__ = [
@@ -121,6 +122,7 @@ class DeliveryPolicy:
             self.security,
         )
         published = await letters.publish(letter, record.key)
+        DEAD_LETTERS.labels(self.consumer_group, topic, classify(error).value).inc()
         log.error(
             "dead-lettered %s[%s]@%s after %d failed attempt(s)%s: %s",
             topic,

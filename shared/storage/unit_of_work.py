@@ -109,6 +109,10 @@ class Transaction:
         self.emitted += events
         return events
 
+    def committed(self) -> None:
+        """Called once this transaction has committed; a service's subclass may count here
+        what it did, knowing it happened exactly once."""
+
     async def mark_processed(self, source: str, event_id: str) -> None:
         """Raises ``AlreadyProcessedError`` when the event ``(source, id)`` was marked before."""
         try:
@@ -251,6 +255,8 @@ class UnitOfWork[T: Transaction]:
         finally:
             await opened.session.end_session()
             await opened.exclusive.__aexit__(None, None, None)
+        if exc is None:
+            opened.tx.committed()
         if exc is None and opened.tx.emitted:
             self.on_commit()
 

@@ -38,6 +38,7 @@ from services.launcher.email.group_commit import GroupCommit
 from services.launcher.email.letters import Letter, LetterDesk
 from services.launcher.email.outcomes import RetryPolicy, Settled, claimed, settle
 from services.launcher.email.smtp import Outcome
+from services.launcher.metrics import count_sent
 from services.launcher.storage.customers import CustomerProjection
 from services.launcher.storage.deliveries import Deliveries
 from services.launcher.storage.transaction import LauncherTransaction
@@ -126,6 +127,7 @@ class EmailDispatcher:
             await self._deliveries.skip(skips)
         settled = await self._send_all(letters, token=uuid.uuid4().hex)
         outcomes = Counter(done.outcome.value for done in settled)
+        count_sent(Channel.EMAIL, [*outcomes.elements(), *(["skipped"] * len(skips))])
         outcomes.update(f"skipped ({skip.skip_reason})" for skip in skips)
         log.info("email: %s", ", ".join(f"{n} {what}" for what, n in sorted(outcomes.items())))
         return outcomes

@@ -16,6 +16,7 @@ from services.payment.api.errors import ErrorBody, handle_errors
 from services.payment.api.guards import Admission, CardDataGuard, ClientPolicy, IdempotencyKey
 from services.payment.domain.requests import CreatePayment, RefundRequest, ReviewDecision
 from services.payment.handlers import PaymentHandlers
+from services.payment.metrics import PAYMENT_REQUESTS
 from services.payment.storage.payments import InvalidCursorError, PaymentQuery
 from services.payment.views import Answer, PaymentView
 from shared.api_keys.fastapi_dependency import requires
@@ -91,7 +92,7 @@ def build_api(
     async def create_payment(
         payment: CreatePayment, idempotency_key: IdempotencyKey, request: Request
     ) -> JSONResponse:
-        with admission.admit():
+        with admission.admit(), PAYMENT_REQUESTS.time():
             context = clients.context(request)
             return _reply(await handlers.take_payment(payment, idempotency_key, context))
 

@@ -13,6 +13,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.payment.domain.payment import Payment
+from services.payment.metrics import count_payments
 from services.payment.storage.field_encryption import Keyring
 from services.payment.storage.idempotency_keys import IdempotencyKeys
 from services.payment.storage.leases import Leases
@@ -60,6 +61,9 @@ class PaymentTransaction(Transaction):
         self.keys = IdempotencyKeys(db, keys_kept, session)
         self.leases = Leases(db, session)
         self.velocity = VelocityCounters(db, session)
+
+    def committed(self) -> None:
+        count_payments(self.emitted)
 
     async def save(self, payment: Payment) -> list[PaymentEvent]:
         """The payment over the revision it was read at, and the events its changes record."""
