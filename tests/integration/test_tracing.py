@@ -13,9 +13,12 @@ from opentelemetry.trace import SpanKind
 
 from services.analytics.app import build as build_analytics
 from services.analytics.settings import AnalyticsSettings
-from shared.events.topics import PAYMENT_COMPLETED, REVENUE_RECORDED
+from services.launcher.app import build as build_launcher
+from services.launcher.settings import LauncherSettings
+from shared.events.topics import CAMPAIGN_LAUNCHED, PAYMENT_COMPLETED, REVENUE_RECORDED
 from tests.support.factories import campaign_id, payment_completed, payment_request
 from tests.support.kafka import EventLog, Publisher, cloud_event, for_campaign
+from tests.support.launches import opted_in, plan, send_customers, send_launch, until_known
 from tests.support.payment_service import (
     WITHOUT_RISK_HOLDS,
     idempotency_key,
@@ -133,3 +136,32 @@ async def test_consumer_continues_the_envelopes_trace_over_the_headers_and_untra
     # An event without trace context is consumed as before, starting a trace of its own.
     started = by_payment[untraced["payment_id"]]["traceparent"]
     assert trace_id_of(started) not in {trace_id_of(envelope_context), trace_id_of(header_context)}
+
+
+async def test_a_campaigns_trace_goes_on_through_its_launch_in_the_background(
+    infra: TestInfrastructure,
+    events: EventLog,
+    publisher: Publisher,
+    spans: InMemorySpanExporter,
+) -> None:
+    cid = campaign_id()
+    customer = f"traced-{cid[-8:]}"
+    # The plan, segments, content and audience of one campaign.requested's trace.
+    campaign_trace = random_traceparent()
+    async with running(build_launcher, settings_for(LauncherSettings, infra)) as launcher:
+        await send_customers(publisher, [opted_in(customer)])
+        await until_known(launcher.infra.db, [customer])
+        await send_launch(
+            publisher, cid, plan(cid), [(customer, "loyal")], traceparent=campaign_trace
+        )
+        [launched] = await events.wait_for(CAMPAIGN_LAUNCHED, for_campaign(cid), timeout=60)
+
+    # The launch ran in the background, after the input completing the brief was handled:
+    # campaign.launched names that input's span as its parent.
+    assert trace_id_of(launched["traceparent"]) == trace_id_of(campaign_trace)
+    handled = {
+        hex_ids(span)[1]
+        for span in in_trace(spans, trace_id_of(campaign_trace)).values()
+        if span.name.endswith(" process") and hex_ids(span)[2] == span_id_of(campaign_trace)
+    }
+    assert span_id_of(launched["traceparent"]) in handled
