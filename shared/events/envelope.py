@@ -61,7 +61,7 @@ class CloudEvent[DataT](BaseModel):
         examples=["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"],
     )
     tracestate: str | None = Field(
-        default=None, description="W3C vendor trace state travelling with ``traceparent``."
+        default=None, description="W3C vendor trace state travelling with traceparent."
     )
     data: DataT
 
