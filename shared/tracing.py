@@ -2,7 +2,9 @@
 
 Spans are always made (the SDK's tracer provider runs unless ``OTEL_SDK_DISABLED=true``),
 so log lines and events carry trace ids even where nothing collects them; a span that no
-processor exports costs a few microseconds. Export is off until configured by the standard
+processor exports costs about three of the API's no-op spans (measured: ~120 µs against
+~40 µs on a loaded 2-core machine where ``dict()`` took 1 µs), small beside a handler's
+database round trips. Export is off until configured by the standard
 variables: ``OTEL_TRACES_EXPORTER=otlp`` or an ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT``
 turns on OTLP over HTTP/protobuf, and the exporter and the batch processor read the rest
 (``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_BSP_*``...) themselves; ``OTEL_SERVICE_NAME``
