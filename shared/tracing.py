@@ -88,7 +88,7 @@ def trace_messages(broker: KafkaBroker) -> None:
 
 
 def traced_http(app: ASGIApp) -> ASGIApp:
-    """``app`` with a server span per request: route-named for FastAPI, by method otherwise."""
+    """``app`` with a server span per request, named by the route for FastAPI, else the path."""
     if type(app).__module__.startswith("fastapi"):
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 

@@ -37,11 +37,8 @@ def emitted_trace_context(cause: CloudEvent[Any] | None = None) -> dict[str, str
     """
     carrier: dict[str, str] = {}
     _W3C.inject(carrier)
-    if (
-        cause is not None
-        and cause.traceparent
-        and _trace_id(cause.traceparent) != _trace_id(carrier.get("traceparent"))
-    ):
+    caused_in = _trace_id(cause.traceparent) if cause is not None else None
+    if cause is not None and caused_in and caused_in != _trace_id(carrier.get("traceparent")):
         return {name: value for name in TRACE_FIELDS if (value := getattr(cause, name))}
     return carrier
 
@@ -72,7 +69,8 @@ class EnvelopeTraceContext(BaseMiddleware):
         if not msg.batch_headers:
             with contextlib.suppress(Exception):  # undecodable: the delivery policy says why
                 envelope = await msg.decode()
-                if isinstance(envelope, dict) and isinstance(envelope.get("traceparent"), str):
+                # A malformed traceparent is ignored, never a reason to refuse the event.
+                if isinstance(envelope, dict) and _trace_id(envelope.get("traceparent")):
                     for name in TRACE_FIELDS:
                         msg.headers.pop(name, None)
                         if isinstance(value := envelope.get(name), str):
@@ -80,7 +78,9 @@ class EnvelopeTraceContext(BaseMiddleware):
         return await call_next(msg)
 
 
-def _trace_id(traceparent: str | None) -> str | None:
-    span = trace.get_current_span(_W3C.extract({"traceparent": traceparent or ""}))
+def _trace_id(traceparent: object) -> str | None:
+    if not isinstance(traceparent, str):
+        return None
+    span = trace.get_current_span(_W3C.extract({"traceparent": traceparent}))
     found = span.get_span_context()
     return trace.format_trace_id(found.trace_id) if found.is_valid else None

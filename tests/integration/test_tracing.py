@@ -6,16 +6,22 @@ import secrets
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from services.analytics.app import build as build_analytics
 from services.analytics.settings import AnalyticsSettings
 from services.launcher.app import build as build_launcher
 from services.launcher.settings import LauncherSettings
 from shared.events.topics import CAMPAIGN_LAUNCHED, PAYMENT_COMPLETED, REVENUE_RECORDED
+from shared.tracing import traced_http
 from tests.support.factories import campaign_id, payment_completed, payment_request
 from tests.support.kafka import EventLog, Publisher, cloud_event, for_campaign
 from tests.support.launches import opted_in, plan, send_customers, send_launch, until_known
@@ -103,6 +109,7 @@ async def test_one_trace_follows_a_payment_from_its_post_through_the_outboxes_to
     [published] = named(trace, f"{REVENUE_RECORDED} publish")
     assert hex_ids(consumed)[1] in ancestors(trace, hex_ids(published)[1])
     assert revenue["data"]["payment_id"] == posted.json()["id"]
+    assert not [s for s in spans.get_finished_spans() if "/health" in s.name]  # probes untraced
 
 
 async def test_consumer_continues_the_envelopes_trace_over_the_headers_and_untraced_events_consume(
@@ -165,3 +172,20 @@ async def test_a_campaigns_trace_goes_on_through_its_launch_in_the_background(
         if span.name.endswith(" process") and hex_ids(span)[2] == span_id_of(campaign_trace)
     }
     assert span_id_of(launched["traceparent"]) in handled
+
+
+async def test_a_starlette_service_traces_its_requests_but_not_its_probes(
+    spans: InMemorySpanExporter,
+) -> None:
+    async def accept(_: Request) -> JSONResponse:
+        return JSONResponse({"planned": True})
+
+    app = Starlette(routes=[Route("/v1/plans", accept, methods=["POST"])])
+    transport = httpx.ASGITransport(app=traced_http(app))
+    async with httpx.AsyncClient(transport=transport, base_url="http://planner") as client:
+        assert (await client.post("/v1/plans")).status_code == 200
+        assert (await client.get("/health/live")).status_code == 404
+
+    served = [s.name for s in spans.get_finished_spans() if s.kind == SpanKind.SERVER]
+    assert "POST /v1/plans" in served
+    assert not [name for name in served if "/health" in name]

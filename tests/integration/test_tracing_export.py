@@ -75,6 +75,14 @@ def test_with_no_otel_variable_a_service_exports_nothing(collector: list[str]) -
     assert collector == []
 
 
+def test_a_disabled_sdk_exports_nothing_even_when_otlp_is_asked_for(
+    collector: list[str],
+) -> None:
+    run_traced_work(OTEL_SDK_DISABLED="true", OTEL_TRACES_EXPORTER="otlp")
+
+    assert collector == []
+
+
 def test_otlp_asked_for_sends_the_spans_to_the_collector(collector: list[str]) -> None:
     run_traced_work(OTEL_TRACES_EXPORTER="otlp")
 

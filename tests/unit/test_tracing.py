@@ -69,6 +69,15 @@ def test_an_event_continues_its_causes_trace_when_the_span_belongs_to_another() 
     assert emitted == {"traceparent": TRACEPARENT, "tracestate": "vendor=opaque"}
 
 
+def test_a_malformed_traceparent_on_the_cause_is_not_passed_on() -> None:
+    cause = event(traceparent="00-not-a-trace-01")
+    with tracer.start_as_current_span("handler") as span:
+        emitted = emitted_trace_context(cause)
+
+    assert trace.format_trace_id(span.get_span_context().trace_id) in emitted["traceparent"]
+    assert emitted_trace_context(cause) == {}
+
+
 def test_an_event_caused_within_its_causes_trace_names_the_current_span() -> None:
     with tracer.start_as_current_span("consumer") as consumer:
         cause = event(**emitted_trace_context())
