@@ -1,9 +1,9 @@
-"""The one logging setup: JSON lines on stderr, tagged with service and correlation id.
+"""The one logging setup: JSON lines on stderr, tagged with service, correlation and trace ids.
 
 ``correlation_id`` holds the campaign a piece of work belongs to (the delivery policy sets
-it from each consumed event). Every log record is stamped with it when it is created, so
-the id travels with the record to any handler (and to tests' ``caplog``), whoever set up
-logging.
+it from each consumed event). Every log record is stamped with it, and with the current
+span's ``trace_id`` and ``span_id`` (``shared/tracing.py``), when it is created, so the ids
+travel with the record to any handler (and to tests' ``caplog``), whoever set up logging.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import trace
+
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "correlation_id", default=None
 )
@@ -25,6 +27,9 @@ _plain_records = logging.getLogRecordFactory()
 def _record_with_correlation_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
     record = _plain_records(*args, **kwargs)
     record.correlation_id = correlation_id.get()
+    span = trace.get_current_span().get_span_context()
+    record.trace_id = trace.format_trace_id(span.trace_id) if span.is_valid else None
+    record.span_id = trace.format_span_id(span.span_id) if span.is_valid else None
     return record
 
 
@@ -51,6 +56,9 @@ class _JsonFormatter(logging.Formatter):
         }
         if cid := _correlation_of(record):
             entry["correlation_id"] = cid
+        if trace_id := getattr(record, "trace_id", None):
+            entry["trace_id"] = trace_id
+            entry["span_id"] = getattr(record, "span_id", None) or ""
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
@@ -63,8 +71,8 @@ class _TextFormatter(logging.Formatter):
         )
 
     def format(self, record: logging.LogRecord) -> str:
-        cid = _correlation_of(record)
-        record.correlation = f" [{cid}]" if cid else ""
+        ids = [_correlation_of(record), getattr(record, "trace_id", None)]
+        record.correlation = f" [{' '.join(i for i in ids if i)}]" if any(ids) else ""
         return super().format(record)
 
 

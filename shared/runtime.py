@@ -46,6 +46,7 @@ from shared.storage.unit_of_work import (
     UnitOfWork,
     require_transactions,
 )
+from shared.tracing import trace_messages, traced_http
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class Infrastructure:
             idempotent_producer=settings.kafka_idempotent_producer,
             security=security,
         )
+        trace_messages(broker)
         broker.add_middleware(broker_middleware(name))
         mongo = connect(
             settings.mongodb_url,
@@ -257,7 +259,7 @@ async def serve(service: Service, stop: asyncio.Event | None = None) -> None:
     infra.relay.start()
     server = _Server(
         uvicorn.Config(
-            service.http_app,
+            traced_http(service.http_app),
             host=infra.settings.health_host,
             port=service.http_port,
             log_config=None,
@@ -312,10 +314,12 @@ def main[S: ServiceSettings](
     """A service's ``python -m`` entry point: settings, logging, then serve until signalled."""
     from shared.logs import configure_logging
     from shared.settings import ConfigurationError, load_settings, report_configuration_error
+    from shared.tracing import configure_tracing
 
     settings = load_settings(settings_cls)
     configure_logging(name, settings.log_level, settings.log_format)
     try:
+        configure_tracing(name)
         service = build(settings)
     except ConfigurationError as error:
         report_configuration_error(str(error))

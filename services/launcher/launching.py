@@ -40,6 +40,7 @@ from shared.events.campaigns import AdSetLaunched, AudienceMember
 from shared.events.common import Channel
 from shared.events.engagement import HeldOut
 from shared.events.topics import CAMPAIGN_LAUNCHED, ENGAGEMENT_HELD_OUT
+from shared.messaging.trace_context import continuing
 from shared.storage.unit_of_work import UnitOfWork, retry_on_write_conflict
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,12 @@ class LaunchDriver:
                 log.exception("campaign %s: launch step failed; retrying next round", campaign_id)
 
     async def launch(self, campaign_id: str, state: LaunchState) -> None:
-        """Take a launch as far as it can go now: target, buy, report once sent."""
+        """Take a launch as far as it can go now: target, buy, report once sent; in the
+        trace of the event that completed the brief, so the campaign's trace goes on."""
+        with continuing(await Launches(self._db).trace_context(campaign_id)):
+            await self._launch(campaign_id, state)
+
+    async def _launch(self, campaign_id: str, state: LaunchState) -> None:
         brief = await LaunchBriefs(self._db).get(campaign_id)
         if brief is None or not brief.complete:
             return

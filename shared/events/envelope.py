@@ -24,7 +24,8 @@ def new_event_id() -> str:
 
 
 class CloudEvent[DataT](BaseModel):
-    """A CloudEvents 1.0 event. ``correlationid`` is the campaign id, end to end."""
+    """A CloudEvents 1.0 event. ``correlationid`` is the campaign id, end to end;
+    ``traceparent`` / ``tracestate`` continue the emitting work's trace in the consumer."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -50,6 +51,17 @@ class CloudEvent[DataT](BaseModel):
     )
     causationid: str | None = Field(
         default=None, description="The id of the event that caused this one; absent on requests."
+    )
+    traceparent: str | None = Field(
+        default=None,
+        description=(
+            "W3C trace context of the work that emitted the event (CloudEvents "
+            "distributed-tracing extension); absent when it was not traced."
+        ),
+        examples=["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"],
+    )
+    tracestate: str | None = Field(
+        default=None, description="W3C vendor trace state travelling with traceparent."
     )
     data: DataT
 

@@ -25,6 +25,7 @@ from aiokafka.errors import (
 from faststream.kafka import KafkaBroker
 
 from shared.events.envelope import CONTENT_TYPE
+from shared.messaging.trace_context import continuing
 from shared.storage.mongo import Document
 
 # Errors the same row meets on every attempt: the broker will never take it as it is.
@@ -76,14 +77,17 @@ async def send_batch(
 
 
 async def send(broker: KafkaBroker, row: Document) -> asyncio.Future[Any]:
-    """Hand ``row`` to the producer; the future resolves once the broker has acknowledged it."""
-    return await broker.publish(
-        row["value"],
-        row["topic"],
-        key=row["key"].encode(),
-        headers={"content-type": CONTENT_TYPE, "ce_id": row["event_id"]},
-        no_confirm=True,
-    )
+    """Hand ``row`` to the producer; the future resolves once the broker has acknowledged it.
+
+    Published under the trace that emitted the row, so the producer's span joins it."""
+    with continuing(row):
+        return await broker.publish(
+            row["value"],
+            row["topic"],
+            key=row["key"].encode(),
+            headers={"content-type": CONTENT_TYPE, "ce_id": row["event_id"]},
+            no_confirm=True,
+        )
 
 
 def set_aside(batch: SentBatch, row: Document, error: Exception) -> bool:

@@ -38,6 +38,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
 from shared.events.envelope import CloudEvent, event_to_json, utc_now
+from shared.messaging.trace_context import TRACE_FIELDS, emitted_trace_context
 from shared.retry import Backoff
 from shared.storage.mongo import Document, is_duplicate_key
 
@@ -89,6 +90,7 @@ class Transaction:
             correlationid=(cause.correlationid if cause else None) or key,
             causationid=cause.id if cause else causation_id,
             data=data,
+            **emitted_trace_context(cause),
         )
         await self.db[OUTBOX].insert_one(_outbox_row(event, key), session=self.session)
         self.emitted.append(event)
@@ -98,9 +100,15 @@ class Transaction:
         """``emit`` for many uncaused events at once: one write, rows in the order given."""
         events: list[CloudEvent[Any]] = []
         rows = []
+        trace_context = emitted_trace_context()
         for topic, data, key in emissions:
             event = CloudEvent[Any](
-                source=self._source, type=topic, subject=key, correlationid=key, data=data
+                source=self._source,
+                type=topic,
+                subject=key,
+                correlationid=key,
+                data=data,
+                **trace_context,
             )
             events.append(event)
             rows.append(_outbox_row(event, key))
@@ -164,6 +172,8 @@ def _outbox_row(event: CloudEvent[Any], key: str) -> Document:
         "value": event_to_json(event),
         "created_at": event.time,
         "published_at": None,
+        # The relay publishes under the emitting trace, without parsing ``value``.
+        **{name: value for name in TRACE_FIELDS if (value := getattr(event, name))},
     }
 
 

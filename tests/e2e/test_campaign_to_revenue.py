@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.analytics.app import build as build_analytics
 from services.analytics.settings import AnalyticsSettings
@@ -59,6 +60,7 @@ from tests.support.kafka import EventLog, Publisher, cloud_event, for_campaign
 from tests.support.llm_responders import MODEL_MARK, answer_from_facts, requested_output
 from tests.support.services import REPORTS_AUTH, running_all, settings_for
 from tests.support.smtp_sink import SinkUnderTest, smtp_sink
+from tests.support.tracing import recorded_spans, trace_id_of
 
 # (method, token, amount, expected fee, expected net) per the fee table.
 PURCHASES = [
@@ -74,6 +76,12 @@ MODELS = {"openai": "gpt-4.1", "anthropic": "claude-sonnet-4-6"}
 AI_TOPICS = (CAMPAIGN_PLANNED, CAMPAIGN_SEGMENTED, CAMPAIGN_CONTENT_GENERATED)
 # Names no prompt, schema or product fact contains, so finding one in a request means a leak.
 FIRST_NAMES = ("Ottilie", "Radomir", "Solveig", "Teodoro")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def spans() -> Iterator[InMemorySpanExporter]:
+    """The tracer provider ``main`` installs, so events carry their trace context."""
+    yield from recorded_spans()
 
 
 @pytest.fixture(scope="module")
@@ -325,6 +333,7 @@ async def run_campaign(
     assert Decimal(totals["gross"]["amount"]) == Decimal("1229.99") + Decimal("59.98") * 2
     assert totals["success_rate"] == 0.8333  # 5 of 6, as the report rounds it
     assert_causal_chain(events, cid)
+    assert_one_trace_each(events, cid)
     assert_engines(events, cid, engine)
     if engine == "offline":
         assert fake.requests == []
@@ -380,6 +389,26 @@ def assert_causal_chain(events: EventLog, cid: str) -> None:
     assert launched["causationid"] in {planned["id"], segmented["id"], content["id"], *chunks}
     for topic in (PAYMENT_COMPLETED, REVENUE_RECORDED):
         assert all(e["correlationid"] == cid for e in events.matching(topic, campaign))
+
+
+def assert_one_trace_each(events: EventLog, cid: str) -> None:
+    """The campaign's pipeline is one trace, from the planner's reading of the request to
+    the launch; each sale is one trace, from its payment to its revenue."""
+    campaign = for_campaign(cid)
+    pipeline = (
+        CAMPAIGN_PLANNED,
+        CAMPAIGN_SEGMENTED,
+        CAMPAIGN_AUDIENCE,
+        CAMPAIGN_CONTENT_GENERATED,
+        CAMPAIGN_LAUNCHED,
+    )
+    traces = {trace_id_of(e["traceparent"]) for t in pipeline for e in events.matching(t, campaign)}
+    assert len(traces) == 1, traces
+    paid = {e["data"]["payment_id"]: e for e in events.matching(PAYMENT_COMPLETED, campaign)}
+    for revenue in events.matching(REVENUE_RECORDED, campaign):
+        payment = paid[revenue["data"]["payment_id"]]
+        assert trace_id_of(revenue["traceparent"]) == trace_id_of(payment["traceparent"])
+    assert len({trace_id_of(e["traceparent"]) for e in paid.values()} - traces) == len(paid)
 
 
 def assert_engines(events: EventLog, cid: str, engine: str) -> None:

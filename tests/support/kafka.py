@@ -54,11 +54,14 @@ class Publisher:
     async def stop(self) -> None:
         await self._producer.stop()
 
-    async def send(self, topic: str, event: Event | bytes, key: str) -> None:
+    async def send(
+        self, topic: str, event: Event | bytes, key: str, headers: dict[str, str] | None = None
+    ) -> None:
         value = event if isinstance(event, bytes) else json.dumps(event).encode()
         # Structured-mode CloudEvents, labelled as the outbox relay and campaignctl label them.
-        headers = [("content-type", CONTENT_TYPE.encode())]
-        await self._producer.send_and_wait(topic, value, key=key.encode(), headers=headers)
+        labelled = {"content-type": CONTENT_TYPE} | (headers or {})
+        encoded = [(name, text.encode()) for name, text in labelled.items()]
+        await self._producer.send_and_wait(topic, value, key=key.encode(), headers=encoded)
 
 
 class EventLog:

@@ -150,8 +150,10 @@ async def send_launch(
     members: Sequence[tuple[str, str]],
     content: dict[str, Any] | None = None,
     key: str = "",
+    **envelope: Any,
 ) -> None:
-    """Every launch input of ``cid``, keyed by campaign (or by ``key``, to share a partition)."""
+    """Every launch input of ``cid``, keyed by campaign (or by ``key``, to share a partition),
+    each envelope with the ``envelope`` fields (a ``traceparent``, say)."""
     segment_ids = sorted({segment for _, segment in members})
     sizes = {s: sum(1 for _, m in members if m == s) for s in segment_ids}
     inputs = [
@@ -161,7 +163,8 @@ async def send_launch(
         *((CAMPAIGN_AUDIENCE, chunk) for chunk in audience(cid, members)),
     ]
     for topic, data in inputs:
-        await publisher.send(topic, cloud_event(topic, data, subject=cid), key=key or cid)
+        event = cloud_event(topic, data, subject=cid, **envelope)
+        await publisher.send(topic, event, key=key or cid)
 
 
 def opted_in(customer_id: str, **overrides: Any) -> dict[str, Any]:

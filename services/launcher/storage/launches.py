@@ -13,6 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shared.events.campaigns import AdSetLaunched, CampaignLaunched
+from shared.messaging.trace_context import TRACE_FIELDS, emitted_trace_context
 from shared.storage.mongo import Document
 
 
@@ -35,7 +36,8 @@ class Launches:
 
     async def open(self, campaign_id: str, now: datetime, cause: str) -> bool:
         """Mark the campaign ready to launch; False if it already was. ``cause`` is the id of
-        the event that completed its brief: ``campaign.launched`` names it as its cause."""
+        the event that completed its brief: ``campaign.launched`` names it as its cause, and
+        the launch, run later in the background, continues the trace it was handled in."""
         try:
             await self._launches.insert_one(
                 {
@@ -43,12 +45,21 @@ class Launches:
                     "state": LaunchState.READY.value,
                     "since": now,
                     "cause": cause,
+                    **emitted_trace_context(),
                 },
                 session=self._session,
             )
         except DuplicateKeyError:
             return False
         return True
+
+    async def trace_context(self, campaign_id: str) -> Document:
+        """The ``traceparent`` (and ``tracestate``) the launch continues; empty if untraced."""
+        projection = dict.fromkeys(TRACE_FIELDS, 1) | {"_id": 0}
+        found = await self._launches.find_one(
+            {"_id": campaign_id}, projection, session=self._session
+        )
+        return found or {}
 
     async def unfinished(self) -> list[tuple[str, LaunchState]]:
         cursor = self._launches.find(
