@@ -42,7 +42,7 @@ def build(settings: AnalyticsSettings) -> Service:
         uow, CampaignTotalsRepository(db), interval=settings.analytics_performance_interval_seconds
     )
     late_clicks = LateClicks(uow, ParkedPayments(db), policy, utc_now)
-    reports = CampaignReports(db, policy.lookback, settings.time_decay_half_life)
+    reports = CampaignReports(uow, policy.lookback, settings.time_decay_half_life)
     optimiser = Optimiser(
         uow, db, settings.optimiser_policy, settings.optimiser_interval_seconds, utc_now
     )

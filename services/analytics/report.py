@@ -4,8 +4,10 @@ sections (funnel, breakdowns, attribution models, lift, processors), read in one
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from pydantic import BaseModel, Field
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.analytics import figures, report_sections
@@ -37,6 +39,7 @@ from shared.events.campaigns import ProcessorShare, TotalsInCurrency
 from shared.events.common import Channel
 from shared.money import DecimalString, Money
 from shared.storage.mongo import Document
+from shared.storage.unit_of_work import UnitOfWork
 
 
 class SegmentReport(BaseModel):
@@ -112,25 +115,43 @@ class CampaignReport(BaseModel):
 
 
 class CampaignReports:
-    """Reads everything a campaign's report needs, outside any transaction."""
+    """Reads everything a campaign's report needs in one snapshot: the totals, the payment
+    lines and the journeys are written by different transactions, and reading them one
+    after another would let a payment that lands in between show in one and not the other."""
 
-    def __init__(
-        self, db: AsyncDatabase[Document], lookback: timedelta, half_life: timedelta
-    ) -> None:
-        self._campaigns = CampaignTotalsRepository(db)
-        self._payments = PaymentsRepository(db)
-        self._starts = PaymentStarts(db)
-        self._parked = ParkedPayments(db)
-        self._journeys = JourneysRepository(db)
-        self._ad_sets = AdSetsRepository(db)
-        self._evaluations = EvaluationsRepository(db)
-        self._reallocations = ReallocationsRepository(db)
-        self._adjustments = AdjustmentsRepository(db)
+    def __init__(self, uow: UnitOfWork[Any], lookback: timedelta, half_life: timedelta) -> None:
+        self._uow = uow
         self._lookback = lookback
         self._half_life = half_life
 
     async def report(self, campaign_id: str) -> CampaignReport | None:
         """None when analytics has never heard of the campaign."""
+        async with self._uow.snapshot() as session:
+            read = _SnapshotRead(self._uow.db, session, self._lookback, self._half_life)
+            return await read.report(campaign_id)
+
+
+class _SnapshotRead:
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        session: AsyncClientSession,
+        lookback: timedelta,
+        half_life: timedelta,
+    ) -> None:
+        self._campaigns = CampaignTotalsRepository(db, session)
+        self._payments = PaymentsRepository(db, session)
+        self._starts = PaymentStarts(db, session)
+        self._parked = ParkedPayments(db, session)
+        self._journeys = JourneysRepository(db, session)
+        self._ad_sets = AdSetsRepository(db, session)
+        self._evaluations = EvaluationsRepository(db, session)
+        self._reallocations = ReallocationsRepository(db, session)
+        self._adjustments = AdjustmentsRepository(db, session)
+        self._lookback = lookback
+        self._half_life = half_life
+
+    async def report(self, campaign_id: str) -> CampaignReport | None:
         totals = await self._campaigns.get(campaign_id)
         journeys = [journey async for journey in self._journeys.of_campaign(campaign_id)]
         awaiting = await self._parked.count_for(campaign_id)

@@ -36,6 +36,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.read_concern import ReadConcern
 
 from shared.events.envelope import CloudEvent, event_to_json, utc_now
 from shared.messaging.trace_context import TRACE_FIELDS, emitted_trace_context
@@ -269,6 +270,20 @@ class UnitOfWork[T: Transaction]:
             opened.tx.committed()
         if exc is None and opened.tx.emitted:
             self.on_commit()
+
+    @contextlib.asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncClientSession]:
+        """A session whose reads all see one moment: a read-only transaction at snapshot
+        read concern, so a view built from several collections (a report) never shows a
+        write half applied. Nothing is written, so it neither takes the write gate nor can
+        conflict; it is aborted when done."""
+        async with self._client.start_session() as session:
+            await session.start_transaction(read_concern=ReadConcern("snapshot"))
+            try:
+                yield session
+            finally:
+                with contextlib.suppress(PyMongoError):
+                    await session.abort_transaction()
 
     @contextlib.asynccontextmanager
     async def consuming(self, event: CloudEvent[Any]) -> AsyncIterator[T]:

@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 
 from services.analytics.app import build
+from services.analytics.payment_store import PaymentsRepository
+from services.analytics.repository import CampaignTotalsRepository
 from services.analytics.settings import AnalyticsSettings
 from shared.events.topics import (
     CAMPAIGN_CONTENT_GENERATED,
@@ -34,7 +36,7 @@ from tests.support.factories import (
     payment_refunded,
 )
 from tests.support.kafka import Event, cloud_event, for_campaign
-from tests.support.services import REPORTS_AUTH, caught_up, running, settings_for
+from tests.support.services import REPORTS_AUTH, caught_up, running, settings_for, until_async
 
 type Report = dict[str, Any]
 
@@ -349,3 +351,43 @@ async def test_failure_after_a_completion_changes_nothing(infra, publisher, even
     assert lines[completed["payment_id"]]["status"] == "completed"
     assert lines[sentinel["payment_id"]]["status"] == "failed"
     assert report["totals"]["payments_completed"] == 1
+
+
+async def test_a_report_is_one_snapshot_even_when_a_payment_lands_while_it_is_read(
+    infra, publisher, monkeypatch
+):
+    # The report reads the totals, then the payment lines: a payment committed between the two
+    # reads showed in the lines but not in the totals (three payments, gross of two).
+    cid = campaign_id()
+    settings = settings_for(AnalyticsSettings, infra)
+    read_totals = CampaignTotalsRepository.get
+    late = payment_completed(cid, amount="50.00", fee="2.24")
+
+    async def a_payment_lands_after(repository: CampaignTotalsRepository, campaign: str) -> Any:
+        totals = await read_totals(repository, campaign)
+        if campaign == cid and late_lines.is_set() is False:
+            late_lines.set()
+            await publish(publisher, PAYMENT_COMPLETED, late, cid)
+            payments = PaymentsRepository(service.infra.db)
+
+            async def stored() -> bool:
+                lines = await payments.for_campaign(cid)
+                return any(line.payment_id == late["payment_id"] for line in lines)
+
+            await until_async(stored, what="the late payment stored")
+        return totals
+
+    late_lines = asyncio.Event()
+    async with running(build, settings) as service, api(settings) as http:
+        await publish(publisher, CAMPAIGN_PLANNED, campaign_planned(cid), cid)
+        await publish(publisher, PAYMENT_COMPLETED, payment_completed(cid), cid)
+        await report_once(http, cid, lambda r: r["totals"]["payments_completed"] == 1)
+        monkeypatch.setattr(CampaignTotalsRepository, "get", a_payment_lands_after)
+        response = await http.get(f"/v1/campaigns/{cid}/report")
+
+    report = response.json()
+    assert late_lines.is_set()
+    assert report["totals"]["payments_completed"] == len(report["payments"])
+    assert report["totals"]["gross"] == money(
+        str(sum(Decimal(p["amount"]["amount"]) for p in report["payments"]))
+    )
