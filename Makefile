@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install browser up demo test chaos bench lint format asyncapi screenshot clean
+.PHONY: install browser up demo test chaos bench lint audit format asyncapi screenshot clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -37,6 +37,12 @@ chaos: install
 
 bench: install
 	$(PY) -m tests.benchmarks
+
+# The installed packages against PyPI's vulnerability records (this project itself is skipped:
+# it is not on PyPI). Fails on any known vulnerability; where PyPI cannot be reached it lists
+# each package it could not audit rather than passing silently.
+audit: install
+	$(VENV)/bin/pip-audit --skip-editable --progress-spinner off --desc on
 
 lint: install
 	$(VENV)/bin/ruff check services shared tests

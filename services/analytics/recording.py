@@ -66,7 +66,7 @@ async def attribute_payment(
 async def _claim_ad_click(tx: AnalyticsTransaction, click: Touch, journey: Journey) -> Touch:
     """An ad click named by a payment is the payer's: it moves into their journey, where it
     also counts for their later payments."""
-    assert journey.customer_id is not None  # a payment always names its customer
+    assert journey.customer_id is not None  # noqa: S101 - a payment always names its customer
     claimed = await tx.clicks.claim(click, journey.customer_id)
     unclaimed = await tx.journeys.get(click.campaign_id, ad_click_person(click.key))
     if unclaimed is not None:

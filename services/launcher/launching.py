@@ -117,7 +117,7 @@ class LaunchDriver:
 
     async def target(self, brief: LaunchBrief) -> None:
         campaign_id = brief.campaign_id
-        assert brief.planned is not None
+        assert brief.planned is not None  # noqa: S101 - only complete briefs are launched
         if Channel.EMAIL in brief.planned.allocation:
             done = await Launches(self._db).targeted_chunks(campaign_id)
             chunk = 0
@@ -168,7 +168,7 @@ class LaunchDriver:
 
     async def report_when_sent(self, brief: LaunchBrief) -> None:
         campaign_id = brief.campaign_id
-        assert brief.planned is not None
+        assert brief.planned is not None  # noqa: S101 - only complete briefs are launched
         targeted_at = await Launches(self._db).targeted_at(campaign_id)
         if targeted_at is None:
             return

@@ -155,7 +155,7 @@ class WaveReleaser:
 
     async def _assign(self, state: WaveState, brief: LaunchBrief) -> None:
         """Give the queued deliveries of each released wave their variant and send time."""
-        assert brief.planned is not None
+        assert brief.planned is not None  # noqa: S101 - waves exist only for launched briefs
         queued = QueuedDeliveries(self._db)
         for wave, weights in sorted(state.pending.items()):
             while batch := await queued.batch(state.campaign_id, wave, self._batch):

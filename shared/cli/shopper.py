@@ -102,7 +102,7 @@ def plan_purchases(
 ) -> list[Purchase]:
     """One purchase per checkout by distinct customers: the clicks first (an ad click's
     buyer is any customer not otherwise buying), then ``organic`` sales with no click."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible demo shoppers, not a secret
     journeys = list(clicks)[: len(CHECKOUTS) - organic]
     journeys += [ShopperClick("", None, "organic")] * (len(CHECKOUTS) - len(journeys))
     named = {c.customer_id for c in journeys if c.customer_id}

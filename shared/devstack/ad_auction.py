@@ -124,7 +124,7 @@ class AdMarket:
     _ids: Iterator[int] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)
+        self.rng = random.Random(self.seed)  # noqa: S311 - a seeded simulated market
         self._ids = itertools.count(FIRST_ID)
 
     def new_id(self) -> str:

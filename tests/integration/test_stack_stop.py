@@ -59,7 +59,7 @@ class StackRun:
     def __init__(self, argv: list[str], directory: Path, *, own_session: bool = False) -> None:
         self.output = directory / "output.txt"
         with self.output.open("wb") as output:
-            self.process = subprocess.Popen(
+            self.process = subprocess.Popen(  # noqa: S603 - argv built by the test itself
                 argv,
                 cwd=directory,
                 env=stack_environment(),

@@ -60,7 +60,7 @@ def collector() -> Iterator[list[str]]:
 
 def run_traced_work(**otel: str) -> None:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")} | otel
-    subprocess.run(
+    subprocess.run(  # noqa: S603 - this interpreter running the test's own code
         [sys.executable, "-c", TRACED_WORK],
         env=environ,
         cwd=Path(__file__).parents[2],

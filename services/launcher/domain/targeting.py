@@ -52,7 +52,7 @@ class MemberFacts:
 def decide_email(
     brief: LaunchBrief, facts: MemberFacts, rules: TargetingRules, now: datetime
 ) -> Delivery:
-    assert brief.planned is not None  # a launch starts from a complete brief
+    assert brief.planned is not None  # noqa: S101 - a launch starts from a complete brief
     member = facts.member
     decided = {
         "campaign_id": brief.campaign_id,
