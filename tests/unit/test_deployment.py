@@ -216,3 +216,24 @@ def test_image_installs_every_service_extra_and_runs_unprivileged() -> None:
     users = re.findall(r"^USER (\S+)$", dockerfile, re.MULTILINE)
     assert users, "the image must switch to a non-root USER"
     assert users[-1].split(":")[0] not in {"root", "0"}
+
+
+def test_compose_publishes_only_the_public_apis_and_keeps_the_rest_internal(
+    compose: dict[str, Any],
+) -> None:
+    published = {
+        name: [str(port) for port in spec.get("ports", [])]
+        for name, spec in compose["services"].items()
+        if spec.get("ports")
+    }
+    # The payment API, the analytics API and dashboard, the launcher's tracking routes; the
+    # development mail sink on this host's loopback alone.
+    assert published == {
+        "payment": ["8000:8000"],
+        "analytics": ["8001:8001"],
+        "launcher": ["8013:8013"],
+        "smtp-sink": ["127.0.0.1:8026:8026"],
+    }
+    assert compose["networks"]["internal"] == {"internal": True}
+    for store in ("kafka", "mongodb"):
+        assert compose["services"][store]["networks"] == ["internal"]
