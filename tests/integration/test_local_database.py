@@ -80,3 +80,59 @@ async def test_an_id_not_stored_matches_nothing_and_an_upsert_inserts_it(
     )
     assert upserted.upserted_id == "new"
     assert await collection.find_one({"_id": "new"}) == {"_id": "new", "n": 1}
+
+
+async def test_unions_led_by_a_match_answer_as_the_whole_collection_would(
+    collection: AsyncCollection[Document],
+) -> None:
+    # The stand-in loads only what a union's leading $match names (mongo_server.py); what
+    # the aggregation answers must not change, within a transaction or not.
+    others = collection.database["union_others"]
+    await others.drop()
+    await others.insert_many([{"_id": f"o-{n}", "k": n % 3, "v": n} for n in range(30)])
+    await collection.insert_many([{"_id": f"c-{n}", "k": n % 4} for n in range(12)])
+    pipeline: list[Document] = [
+        {"$match": {"k": 3}},
+        {"$facet": {"ids": [{"$project": {"_id": 1}}], "n": [{"$count": "n"}]}},
+        {
+            "$unionWith": {
+                "coll": "union_others",
+                "pipeline": [
+                    {"$match": {"k": 1}},
+                    {"$sort": {"v": -1}},
+                    {"$limit": 3},
+                    {"$project": {"_id": 0, "v": 1}},
+                ],
+            }
+        },
+        {"$unionWith": {"coll": "union_others", "pipeline": [{"$match": {"_id": "o-2"}}]}},
+        {"$unionWith": {"coll": collection.name, "pipeline": [{"$match": {"_id": "c-1"}}]}},
+    ]
+    answered = await (await collection.aggregate(pipeline)).to_list()
+    assert answered == [
+        {"ids": [{"_id": "c-3"}, {"_id": "c-7"}, {"_id": "c-11"}], "n": [{"n": 3}]},
+        {"v": 28},
+        {"v": 25},
+        {"v": 22},
+        {"_id": "o-2", "k": 2, "v": 2},
+        {"_id": "c-1", "k": 1},
+    ]
+    # A lookup reads the whole collection: the same answer as before the correction.
+    joined = await (
+        await collection.aggregate(
+            [
+                {"$match": {"_id": "c-5"}},
+                {
+                    "$lookup": {
+                        "from": "union_others",
+                        "localField": "k",
+                        "foreignField": "k",
+                        "as": "same_k",
+                    }
+                },
+                {"$project": {"n": {"$size": "$same_k"}}},
+            ]
+        )
+    ).to_list()
+    assert joined == [{"_id": "c-5", "n": 10}]
+    await others.drop()
