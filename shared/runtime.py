@@ -14,7 +14,7 @@ import contextlib
 import functools
 import logging
 import signal
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ from faststream.kafka.subscriber.usecase import DefaultSubscriber
 from pydantic import BaseModel
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.monitoring import CommandListener
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -66,7 +67,12 @@ class Infrastructure:
     batch_router: KafkaRouter = field(default_factory=KafkaRouter)
 
     @classmethod
-    def build(cls, name: str, settings: ServiceSettings) -> Infrastructure:
+    def build(
+        cls,
+        name: str,
+        settings: ServiceSettings,
+        event_listeners: Sequence[CommandListener] = (),
+    ) -> Infrastructure:
         broker = build_broker(
             settings.kafka_bootstrap_servers,
             client_id=name,
@@ -76,6 +82,7 @@ class Infrastructure:
             settings.mongodb_url,
             app_name=name,
             server_selection_timeout=settings.mongodb_server_selection_timeout_seconds,
+            event_listeners=event_listeners,
         )
         db = service_database(mongo, name, settings.mongodb_db_prefix)
         uow = UnitOfWork(

@@ -4,8 +4,11 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+
+from pymongo.monitoring import CommandListener
 
 from services.payment.api.guards import Admission, ClientPolicy
 from services.payment.api.notifications import WebhookInbox
@@ -153,8 +156,11 @@ def build(settings: PaymentSettings) -> Service:
     return assemble(settings).service
 
 
-def assemble(settings: PaymentSettings) -> PaymentService:
-    infra = Infrastructure.build(NAME, settings)
+def assemble(
+    settings: PaymentSettings, event_listeners: Sequence[CommandListener] = ()
+) -> PaymentService:
+    """``event_listeners`` hear every database command (to count round trips)."""
+    infra = Infrastructure.build(NAME, settings, event_listeners)
     keyring = Keyring.parse(settings.payment_data_key.get_secret_value())
     keys_kept = timedelta(hours=settings.payment_idempotency_key_hours)
     adapters = processors(settings)

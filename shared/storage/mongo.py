@@ -1,5 +1,6 @@
 """The MongoDB client every service uses: tz-aware datetimes and Decimal <-> Decimal128."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -9,6 +10,7 @@ from bson.decimal128 import Decimal128
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from pymongo.monitoring import CommandListener
 
 from shared.settings import ConfigurationError, without_url_passwords
 
@@ -34,12 +36,17 @@ CODEC_OPTIONS: CodecOptions[Document] = CodecOptions(
 
 
 def connect(
-    url: str, *, app_name: str, server_selection_timeout: float = 10.0
+    url: str,
+    *,
+    app_name: str,
+    server_selection_timeout: float = 10.0,
+    event_listeners: Sequence[CommandListener] = (),
 ) -> AsyncMongoClient[Document]:
     """A client; it connects lazily, so building one never blocks or fails.
 
     ``server_selection_timeout`` (seconds) bounds how long an operation waits for a
     reachable server before it fails: the pace at which an outage shows.
+    ``event_listeners`` hear every command the client sends (tests count round trips).
     """
     try:
         return AsyncMongoClient(
@@ -47,6 +54,7 @@ def connect(
             appname=app_name,
             tz_aware=True,
             serverSelectionTimeoutMS=int(server_selection_timeout * 1000),
+            event_listeners=list(event_listeners),
         )
     except (PyMongoError, ValueError) as error:  # parsed at once: a malformed URL
         reason = without_url_passwords(str(error))
