@@ -36,6 +36,7 @@ from services.payment.storage.leases import Leases, LeaseTerms
 from services.payment.storage.payments import Payments
 from services.payment.storage.risk_history import RiskHistory
 from services.payment.storage.transaction import TOPICS, payment_transactions
+from services.payment.storage.velocity import VelocityCounters
 from services.payment.storage.webhook_events import WebhookEvents
 from shared.api_keys.keyring import ApiKeys
 from shared.events.envelope import CloudEvent
@@ -178,6 +179,8 @@ def assemble(
         risk_scorer(settings, history),
         payment_policy(settings),
         terms,
+        payments,
+        VelocityCounters(infra.db),
     )
     settlement = Settlement(changes, calls, payments, leases, terms)
     requests = IdempotentRequests(

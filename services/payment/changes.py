@@ -36,12 +36,13 @@ from services.payment.processors import (
 )
 from services.payment.risk_scoring import PaymentRiskScorer
 from services.payment.storage.leases import LeaseTerms
-from services.payment.storage.risk_history import AmountFacts
-from services.payment.storage.transaction import PaymentTransaction
+from services.payment.storage.payments import UNFLUSHED, Payments, StaleRecordError
+from services.payment.storage.transaction import PaymentTransaction, deferred_events
+from services.payment.storage.velocity import VelocityCounters
 from services.payment.views import answer_for
 from shared.events.payments import PaymentEvent, PaymentFailed, PaymentStatus, RiskLevel
-from shared.storage.mongo import stored_now
-from shared.storage.unit_of_work import UnitOfWork, retry_on_write_conflict
+from shared.storage.mongo import Document, stored_now
+from shared.storage.unit_of_work import UnitOfWork, insert_outbox_rows, retry_on_write_conflict
 
 P = PaymentStatus
 
@@ -51,31 +52,45 @@ class PaymentNotFoundError(Exception):
 
 
 @dataclass(frozen=True)
+class Initiated:
+    """A new payment, the outbox rows kept on its record until its outcome is written,
+    and what a decline of it is counted against."""
+
+    payment: Payment
+    unflushed: list[Document]
+    decline_keys: list[str]
+
+
+@dataclass(frozen=True)
 class PaymentChanges:
     uow: UnitOfWork[PaymentTransaction]
     calls: ProcessorCalls
     scorer: PaymentRiskScorer
     policy: PaymentPolicy
     terms: LeaseTerms
+    payments: Payments
+    counters: VelocityCounters
 
     @retry_on_write_conflict
     async def initiate(
         self,
         request: CreatePayment,
         context: RequestContext,
-        facts: AmountFacts,
         claim: tuple[str, str],
         *,
         payment_id: str,
-    ) -> Payment:
+    ) -> Initiated:
         """Claims the key, counts and scores the payment, records it as risk decides: held,
-        blocked, or processing with its first attempt begun and leased."""
+        blocked, or processing with its first attempt begun and leased. A payment about to
+        be charged keeps its events on its record (``Initiated.unflushed``) for the outcome
+        write to insert; any other has them in the outbox now, and its key answered."""
         key, key_hash = claim
+        signals = await self.scorer.signals(request, context)
         now = stored_now()
         async with self.uow as tx:
             await tx.keys.claim(key, key_hash, payment_id, now)
             risk, risk_document = await self.scorer.assess(
-                tx.velocity, request, context, facts, now
+                tx.velocity, request, context, signals, now
             )
             payment = Payment.initiate(
                 request,
@@ -87,9 +102,58 @@ class PaymentChanges:
                 now=now,
             )
             self._decide_risk(payment, risk, now)
-            await tx.payments.add(payment, request.payment_token, {"risk": risk_document})
+            extra: Document = {"risk": risk_document}
+            last = payment.last_attempt
+            if payment.status is P.PROCESSING and last is not None and last.in_flight:
+                unflushed = tx.deferred_events(payment)
+                await tx.payments.add(
+                    payment, request.payment_token, extra | {UNFLUSHED: unflushed}
+                )
+                await tx.leases.grant(last.attempt_key, self.terms, now)
+                token = risk_document["token_fingerprint"]
+                return Initiated(payment, unflushed, [f"customer:{payment.customer_id}", token])
+            await tx.payments.add(payment, request.payment_token, extra)
             await self._after(tx, payment, await tx.publish(payment), now, own_key=key)
+        return Initiated(payment, [], [])
+
+    async def settle_charge(
+        self, initiated: Initiated, result: ChargeOutcome | ProcessorError, *, own_key: str
+    ) -> Payment:
+        """A new payment's first answer, recorded without a transaction: one atomic write
+        of the payment with its events and the key's answer (``Payments.record_outcome``),
+        then its events inserted into the outbox. A process dying between the two leaves
+        the events on the payment, where reconciliation finds and inserts them. Anything
+        but a decided answer on an unchanged payment takes the transactional way."""
+        payment, attempt = initiated.payment, initiated.payment.last_attempt
+        assert attempt is not None
+        if isinstance(result, ChargeOutcome):
+            now = stored_now()
+            payment.settle(result, now, self.policy, actor="processor")
+            if payment.status is not P.PROCESSING:
+                announced = deferred_events(payment, self.uow.source)
+                answer = answer_for(payment)
+                stored = {"status_code": answer.status_code, "response": answer.body}
+                try:
+                    await self.payments.record_outcome(
+                        payment, announced, own_key, stored | {"final": True}
+                    )
+                except StaleRecordError:
+                    pass  # changed meanwhile (a webhook): applied to it as it is now, below
+                else:
+                    if payment.status is P.FAILED:
+                        await self.counters.count_declines(initiated.decline_keys, now)
+                    await self._flush([*initiated.unflushed, *announced])
+                    return payment
+        payment = await self.record_charge(
+            payment.id, attempt.attempt_key, result, actor="processor", own_key=own_key
+        )
+        await self._flush(initiated.unflushed)
         return payment
+
+    async def _flush(self, rows: list[Document]) -> None:
+        await insert_outbox_rows(self.uow.db, rows)
+        if rows:
+            self.uow.on_commit()  # the relay publishes them now, not at its next poll
 
     def _decide_risk(self, payment: Payment, risk: RiskAssessment, now: datetime) -> None:
         if risk.level is RiskLevel.BLOCK:

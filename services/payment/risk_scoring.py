@@ -34,6 +34,19 @@ class Fingerprints:
     def decline_keys(self) -> tuple[str, str]:
         return self.customer, self.token
 
+    @property
+    def counted(self) -> list[str]:
+        return [self.customer, self.token, *([self.ip] if self.ip else [])]
+
+
+@dataclass(frozen=True)
+class RiskSignals:
+    """What scoring reads before the payment's transaction: the amount facts and the
+    velocity counters as they stood."""
+
+    facts: AmountFacts
+    counters: dict[str, Document]
+
 
 @dataclass(frozen=True)
 class PaymentRiskScorer:
@@ -42,11 +55,16 @@ class PaymentRiskScorer:
     fingerprint_key: bytes
     shared_tokens: frozenset[str] = frozenset()
 
-    async def amount_facts(self, request: CreatePayment) -> AmountFacts:
-        """Read before the payment's transaction opens."""
-        return await self.history.amount_facts(
-            request.customer_id, request.campaign_id, request.amount, self.policy.lookback
+    async def signals(self, request: CreatePayment, context: RequestContext) -> RiskSignals:
+        """Read before the payment's transaction opens, in one round trip."""
+        facts, counters = await self.history.signals(
+            request.customer_id,
+            request.campaign_id,
+            request.amount,
+            self.policy.lookback,
+            self.fingerprints(request, context).counted,
         )
+        return RiskSignals(facts, counters)
 
     def fingerprints(self, request: CreatePayment, context: RequestContext) -> Fingerprints:
         ip = _normalised_ip(context.ip_address)
@@ -61,15 +79,17 @@ class PaymentRiskScorer:
         counters: VelocityCounters,
         request: CreatePayment,
         context: RequestContext,
-        facts: AmountFacts,
+        signals: RiskSignals,
         now: datetime,
     ) -> tuple[RiskAssessment, Document]:
         """Counts the payment and scores it; inside the payment's own transaction."""
         keys = self.fingerprints(request, context)
-        lookback = self.policy.lookback
-        customer = await counters.count_payment(keys.customer, now, lookback)
-        token = await counters.count_payment(keys.token, now, lookback)
-        ip = await counters.count_payment(keys.ip, now, lookback) if keys.ip else None
+        velocity = await counters.count_payments(
+            signals.counters, keys.counted, now, self.policy.lookback
+        )
+        customer, token = velocity[keys.customer], velocity[keys.token]
+        ip = velocity[keys.ip] if keys.ip else None
+        facts = signals.facts
         inputs = RiskInputs(
             amount=request.amount,
             customer=customer.payments,

@@ -92,7 +92,9 @@ def settings(infra: TestInfrastructure) -> PaymentSettings:
 
 
 @pytest.fixture(scope="module")
-async def counted(settings: PaymentSettings) -> AsyncIterator[tuple[httpx.AsyncClient, CommandCount]]:
+async def counted(
+    settings: PaymentSettings,
+) -> AsyncIterator[tuple[httpx.AsyncClient, CommandCount]]:
     count = CommandCount()
     async with payment_api(settings, assemble(settings, [count]).service) as api:
         # One payment first, so startup's index builds and probes are not counted.
@@ -111,7 +113,9 @@ async def per_payment(api: httpx.AsyncClient, count: CommandCount, token: str) -
     spent.commands = collections.Counter(
         {name: -(-n // PAYMENTS) for name, n in count.commands.items()}
     )
-    print(f"\n{token}: {count.round_trips / PAYMENTS:.1f} round trips per payment: {count.commands}")
+    print(
+        f"\n{token}: {count.round_trips / PAYMENTS:.1f} round trips per payment: {count.commands}"
+    )
     return spent
 
 
@@ -124,10 +128,12 @@ async def test_completed_payment_takes_at_most_eight_round_trips_and_one_transac
     assert count.transactions <= MAX_TRANSACTIONS * PAYMENTS, dict(spent.commands)
 
 
-async def test_declined_payment_takes_at_most_eight_round_trips_and_one_transaction(
+async def test_declined_payment_takes_at_most_nine_round_trips_and_one_transaction(
     counted: tuple[httpx.AsyncClient, CommandCount],
 ) -> None:
     api, count = counted
     spent = await per_payment(api, count, "pm_card_chargeDeclined")
-    assert count.round_trips <= MAX_ROUND_TRIPS * PAYMENTS, dict(spent.commands)
+    # One more than a completed payment: the decline is counted against the customer and
+    # the token after the outcome write.
+    assert count.round_trips <= (MAX_ROUND_TRIPS + 1) * PAYMENTS, dict(spent.commands)
     assert count.transactions <= MAX_TRANSACTIONS * PAYMENTS, dict(spent.commands)
