@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+import uvloop
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.subscriber.usecase import DefaultSubscriber
@@ -252,6 +253,7 @@ async def serve(service: Service, stop: asyncio.Event | None = None) -> None:
             # The service decides which proxies it believes (payment: PAYMENT_TRUSTED_PROXIES);
             # uvicorn's own default would take X-Forwarded-For from any local peer.
             proxy_headers=False,
+            http="httptools",
         )
     )
     tasks = [asyncio.create_task(server.serve(), name="http")]
@@ -308,7 +310,7 @@ def main[S: ServiceSettings](
         report_configuration_error(str(error))
         raise SystemExit(2) from None
     try:
-        asyncio.run(serve(service))
+        asyncio.run(serve(service), loop_factory=uvloop.new_event_loop)
     except TransactionsUnavailableError as error:
         report_configuration_error(f"MONGODB_URL: {error}")
         raise SystemExit(2) from None
