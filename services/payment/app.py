@@ -36,7 +36,7 @@ from services.payment.storage.leases import Leases, LeaseTerms
 from services.payment.storage.payments import Payments
 from services.payment.storage.risk_history import RiskHistory
 from services.payment.storage.transaction import TOPICS, payment_transactions
-from services.payment.storage.velocity import VelocityCounters
+from services.payment.storage.unflushed_events import UnflushedEvents
 from services.payment.storage.webhook_events import WebhookEvents
 from shared.api_keys.keyring import ApiKeys
 from shared.events.envelope import CloudEvent
@@ -180,14 +180,16 @@ def assemble(
         payment_policy(settings),
         terms,
         payments,
-        VelocityCounters(infra.db),
     )
     settlement = Settlement(changes, calls, payments, leases, terms)
     requests = IdempotentRequests(
         keys, "POST /v1/payments", settings.payment_idempotency_wait_seconds
     )
     handlers = PaymentHandlers(changes, calls, payments, requests)
-    reconciler = Reconciler(changes, settlement, payments, reconciliation_policy(settings))
+    unflushed = UnflushedEvents(infra.db)
+    reconciler = Reconciler(
+        changes, settlement, payments, reconciliation_policy(settings), unflushed
+    )
     webhooks = webhook_router(
         WebhookInbox(settlement, webhook_events), webhook_secrets(settings, adapters)
     )
@@ -215,6 +217,7 @@ def assemble(
             history.ensure_indexes,
             leases.ensure_indexes,
             webhook_events.ensure_indexes,
+            unflushed.ensure_indexes,
         ],
         background=[reconciler.run_forever],
         on_shutdown=[adapter.close for adapter in adapters.values()],

@@ -38,9 +38,8 @@ from services.payment.risk_scoring import PaymentRiskScorer
 from services.payment.storage.leases import LeaseTerms
 from services.payment.storage.payments import UNFLUSHED, Payments, StaleRecordError
 from services.payment.storage.transaction import PaymentTransaction, deferred_events
-from services.payment.storage.velocity import VelocityCounters
 from services.payment.views import answer_for
-from shared.events.payments import PaymentEvent, PaymentFailed, PaymentStatus, RiskLevel
+from shared.events.payments import PaymentEvent, PaymentStatus, RiskLevel
 from shared.storage.mongo import Document, stored_now
 from shared.storage.unit_of_work import UnitOfWork, insert_outbox_rows, retry_on_write_conflict
 
@@ -53,12 +52,10 @@ class PaymentNotFoundError(Exception):
 
 @dataclass(frozen=True)
 class Initiated:
-    """A new payment, the outbox rows kept on its record until its outcome is written,
-    and what a decline of it is counted against."""
+    """A new payment, and the outbox rows kept on its record until its outcome is written."""
 
     payment: Payment
     unflushed: list[Document]
-    decline_keys: list[str]
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,6 @@ class PaymentChanges:
     policy: PaymentPolicy
     terms: LeaseTerms
     payments: Payments
-    counters: VelocityCounters
 
     @retry_on_write_conflict
     async def initiate(
@@ -85,7 +81,7 @@ class PaymentChanges:
         be charged keeps its events on its record (``Initiated.unflushed``) for the outcome
         write to insert; any other has them in the outbox now, and its key answered."""
         key, key_hash = claim
-        signals = await self.scorer.signals(request, context)
+        signals = await self.scorer.signals(request, context, stored_now())
         now = stored_now()
         async with self.uow as tx:
             await tx.keys.claim(key, key_hash, payment_id, now)
@@ -110,11 +106,10 @@ class PaymentChanges:
                     payment, request.payment_token, extra | {UNFLUSHED: unflushed}
                 )
                 await tx.leases.grant(last.attempt_key, self.terms, now)
-                token = risk_document["token_fingerprint"]
-                return Initiated(payment, unflushed, [f"customer:{payment.customer_id}", token])
+                return Initiated(payment, unflushed)
             await tx.payments.add(payment, request.payment_token, extra)
             await self._after(tx, payment, await tx.publish(payment), now, own_key=key)
-        return Initiated(payment, [], [])
+        return Initiated(payment, [])
 
     async def settle_charge(
         self, initiated: Initiated, result: ChargeOutcome | ProcessorError, *, own_key: str
@@ -140,8 +135,6 @@ class PaymentChanges:
                 except StaleRecordError:
                     pass  # changed meanwhile (a webhook): applied to it as it is now, below
                 else:
-                    if payment.status is P.FAILED:
-                        await self.counters.count_declines(initiated.decline_keys, now)
                     await self._flush([*initiated.unflushed, *announced])
                     return payment
         payment = await self.record_charge(
@@ -325,16 +318,14 @@ class PaymentChanges:
         now: datetime,
         own_key: str | None = None,
     ) -> None:
-        """What every change ends with: a new attempt leased, a failure counted against the
-        customer and the token, and the requests waiting on the payment answered. The
+        """What every change ends with: a new attempt leased, and the requests waiting on
+        the payment answered. The
         request making the change always gets an answer (provisional while undecided);
         other requests only a final one, since theirs may still be running. A request about
         to call the processor is not answered yet: its call decides."""
         last = payment.last_attempt
         if payment.status is P.PROCESSING and last is not None and last.in_flight:
             await tx.leases.grant(last.attempt_key, self.terms, now)
-        if any(isinstance(event, PaymentFailed) for event in announced):
-            await self._count_decline(tx, payment, now)
         calling = payment.status is P.PROCESSING and last is not None and last.in_flight
         for stored in await tx.keys.open_for(payment.id):
             answer = answer_for(payment, stored.refund_id)
@@ -342,9 +333,3 @@ class PaymentChanges:
                 await tx.keys.answer(
                     stored.key, answer.status_code, answer.body, final=answer.final
                 )
-
-    async def _count_decline(self, tx: PaymentTransaction, payment: Payment, now: datetime) -> None:
-        await tx.velocity.count_decline(f"customer:{payment.customer_id}", now)
-        token = await tx.payments.token_fingerprint(payment.id)
-        if token is not None:
-            await tx.velocity.count_decline(token, now)

@@ -16,7 +16,7 @@ from datetime import datetime
 from services.payment.domain.requests import CreatePayment, RequestContext
 from services.payment.domain.risk import RiskAssessment, RiskInputs, assess, fingerprint
 from services.payment.domain.risk_policy import RiskPolicy
-from services.payment.storage.risk_history import AmountFacts, RiskHistory
+from services.payment.storage.risk_history import RiskHistory, SignalsAsked, StoredSignals
 from services.payment.storage.velocity import VelocityCounters
 from shared.storage.mongo import Document
 
@@ -31,21 +31,8 @@ class Fingerprints:
     ip: str | None
 
     @property
-    def decline_keys(self) -> tuple[str, str]:
-        return self.customer, self.token
-
-    @property
     def counted(self) -> list[str]:
         return [self.customer, self.token, *([self.ip] if self.ip else [])]
-
-
-@dataclass(frozen=True)
-class RiskSignals:
-    """What scoring reads before the payment's transaction: the amount facts and the
-    velocity counters as they stood."""
-
-    facts: AmountFacts
-    counters: dict[str, Document]
 
 
 @dataclass(frozen=True)
@@ -55,16 +42,15 @@ class PaymentRiskScorer:
     fingerprint_key: bytes
     shared_tokens: frozenset[str] = frozenset()
 
-    async def signals(self, request: CreatePayment, context: RequestContext) -> RiskSignals:
+    async def signals(
+        self, request: CreatePayment, context: RequestContext, now: datetime
+    ) -> StoredSignals:
         """Read before the payment's transaction opens, in one round trip."""
-        facts, counters = await self.history.signals(
-            request.customer_id,
-            request.campaign_id,
-            request.amount,
-            self.policy.lookback,
-            self.fingerprints(request, context).counted,
+        keys = self.fingerprints(request, context)
+        asked = SignalsAsked(
+            request.customer_id, request.campaign_id, request.amount, keys.token, keys.counted
         )
-        return RiskSignals(facts, counters)
+        return await self.history.signals(asked, self.policy.lookback, now)
 
     def fingerprints(self, request: CreatePayment, context: RequestContext) -> Fingerprints:
         ip = _normalised_ip(context.ip_address)
@@ -79,7 +65,7 @@ class PaymentRiskScorer:
         counters: VelocityCounters,
         request: CreatePayment,
         context: RequestContext,
-        signals: RiskSignals,
+        signals: StoredSignals,
         now: datetime,
     ) -> tuple[RiskAssessment, Document]:
         """Counts the payment and scores it; inside the payment's own transaction."""
@@ -98,8 +84,8 @@ class PaymentRiskScorer:
             customer_history=facts.customer_history,
             campaign_basket=facts.campaign_basket,
             customer_is_new=facts.customer_is_new,
-            customer_declines=customer.declines,
-            token_declines=token.declines,
+            customer_declines=signals.customer_declines,
+            token_declines=signals.token_declines,
             ip_country=context.ip_country,
             customer_country=request.customer_country,
         )

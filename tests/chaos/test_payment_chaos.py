@@ -277,7 +277,12 @@ class Settled:
             for p in payments
             if p["status"] in undecided or any(r["status"] == "pending" for r in p["refunds"])
         ]
-        self.unanswered_keys = [k["_id"] for k in keys if k.get("status") != "done"]
+        # A new payment's key is answered on the payment, in the write of its outcome.
+        on_payments = {a["key"] for p in payments for a in p.get("answers", []) if a.get("final")}
+        self.unanswered_keys = [
+            k["_id"] for k in keys if k.get("status") != "done" and k["_id"] not in on_payments
+        ]
+        self.unflushed = [p["_id"] for p in payments if p.get("unflushed_events")]
 
 
 async def until_settled(prefix: str, infra: TestInfrastructure) -> Settled:

@@ -1,5 +1,6 @@
-"""What the payments already stored say about a new one's amount: the customer's usual
-payment, the campaign's usual basket, and whether the customer ever paid before.
+"""What the payments already stored say about a new one: the customer's usual payment, the
+campaign's usual basket, whether the customer ever paid before, and the payments of the
+customer and of the token that failed in the long window.
 
 Read outside the payment's transaction, in one aggregation together with the payment's
 velocity counters as they stand: the amounts move slowly, and a payment racing another
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pymongo import DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
@@ -23,12 +25,31 @@ from shared.events.payments import PaymentStatus
 from shared.money import Money
 from shared.storage.mongo import Document
 
+TOKEN_FINGERPRINT = "risk.token_fingerprint"  # noqa: S105 - a field name, not a secret
+
 
 @dataclass(frozen=True)
 class AmountFacts:
     customer_history: AmountHistory
     campaign_basket: AmountHistory
     customer_is_new: bool  # no completed payment in any currency
+
+
+@dataclass(frozen=True)
+class SignalsAsked:
+    customer_id: str
+    campaign_id: str
+    amount: Money
+    token: str  # the token's fingerprint (``risk.token_fingerprint``)
+    counters: list[str]  # the velocity counters to read
+
+
+@dataclass(frozen=True)
+class StoredSignals:
+    facts: AmountFacts
+    customer_declines: int  # failed payments in the long window
+    token_declines: int
+    counters: dict[str, Document]  # as stored, by key; absent when never counted
 
 
 class RiskHistory:
@@ -42,56 +63,64 @@ class RiskHistory:
             [
                 IndexModel([("customer_id", 1), ("status", 1), newest_first]),
                 IndexModel([("campaign_id", 1), ("status", 1), newest_first]),
+                IndexModel([(TOKEN_FINGERPRINT, 1), ("status", 1), newest_first]),
             ]
         )
 
     async def amount_facts(
         self, customer_id: str, campaign_id: str, amount: Money, lookback: Lookback
     ) -> AmountFacts:
-        facts, _ = await self.signals(customer_id, campaign_id, amount, lookback, [])
-        return facts
+        asked = SignalsAsked(customer_id, campaign_id, amount, "", [])
+        return (await self.signals(asked, lookback, datetime.now(UTC))).facts
 
     async def signals(
-        self,
-        customer_id: str,
-        campaign_id: str,
-        amount: Money,
-        lookback: Lookback,
-        counters: list[str],
-    ) -> tuple[AmountFacts, dict[str, Document]]:
-        """The amount facts and the velocity counters named ``counters``, as stored now,
-        in one aggregation: one round trip whatever the policy reads."""
-        completed = {"status": PaymentStatus.COMPLETED.value, "currency": amount.currency}
+        self, asked: SignalsAsked, lookback: Lookback, now: datetime
+    ) -> StoredSignals:
+        """The amount facts, the declines in the long window and the velocity counters
+        named in ``asked``, as stored now, in one aggregation: one round trip."""
+        completed = {"status": PaymentStatus.COMPLETED.value, "currency": asked.amount.currency}
+        failed = {
+            "status": PaymentStatus.FAILED.value,
+            "created_at": {"$gt": now - lookback.long_window},
+        }
+        customer, token = {"customer_id": asked.customer_id}, {TOKEN_FINGERPRINT: asked.token}
         pipeline: list[Document] = [
-            {"$match": {"$or": [{"customer_id": customer_id}, {"campaign_id": campaign_id}]}},
+            {"$match": {"$or": [customer, {"campaign_id": asked.campaign_id}, token]}},
             {
                 "$facet": {
-                    "customer": _newest_amounts(
-                        {"customer_id": customer_id, **completed}, lookback.customer_sample
-                    ),
+                    "customer": _newest_amounts(customer | completed, lookback.customer_sample),
                     "campaign": _newest_amounts(
-                        {"campaign_id": campaign_id, **completed}, lookback.campaign_sample
+                        {"campaign_id": asked.campaign_id, **completed}, lookback.campaign_sample
                     ),
-                    "paid": [
-                        {"$match": {"customer_id": customer_id, "status": completed["status"]}},
-                        {"$limit": 1},
-                        {"$project": {"_id": 1}},
-                    ],
+                    "paid": _any(customer | {"status": completed["status"]}),
+                    "customer_declines": _count(customer | failed),
+                    "token_declines": _count(token | failed),
                 }
             },
-            {
-                "$unionWith": {
-                    "coll": VELOCITY,
-                    "pipeline": [{"$match": {"_id": {"$in": counters}}}],
-                }
-            },
+            {"$unionWith": {"coll": VELOCITY, "pipeline": [_counters_named(asked.counters)]}},
         ]
         found = await (await self._payments.aggregate(pipeline)).to_list()
         facets = next((d for d in found if "_id" not in d), {})
         history = _median(facets.get("customer", []))
         is_new = history.count == 0 and not facets.get("paid")
-        facts = AmountFacts(history, _median(facets.get("campaign", [])), is_new)
-        return facts, {str(d["_id"]): d for d in found if "_id" in d}
+        return StoredSignals(
+            AmountFacts(history, _median(facets.get("campaign", [])), is_new),
+            customer_declines=_counted(facets.get("customer_declines", [])),
+            token_declines=_counted(facets.get("token_declines", [])),
+            counters={str(d["_id"]): d for d in found if "_id" in d},
+        )
+
+
+def _any(query: Document) -> list[Document]:
+    return [{"$match": query}, {"$limit": 1}, {"$project": {"_id": 1}}]
+
+
+def _count(query: Document) -> list[Document]:
+    return [{"$match": query}, {"$count": "n"}]
+
+
+def _counted(documents: list[Document]) -> int:
+    return int(documents[0]["n"]) if documents else 0
 
 
 def _counters_named(keys: list[str]) -> Document:

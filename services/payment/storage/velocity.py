@@ -1,11 +1,14 @@
-"""Velocity counters: recent payments and declines per customer, payment token and IP.
+"""Velocity counters: recent payments per customer, payment token and IP address.
+
+Declines are not counted here: they are the failed payments themselves, read with the
+amount facts (``risk_history``), so a decline costs no write of its own.
 
 Read before the payment's transaction (with the amount facts, ``risk_history``) and
 bumped in it by one write that holds only if each counter is still at the version read
 (``n``), so twenty requests at once each see the nineteen others that committed before
 it: a payment whose counter moved meanwhile is scored again. None can count an empty
-window past another's payment. Counters are keyed by keyed fingerprints (``risk.fingerprint``) for
-tokens and addresses, never by the values themselves.
+window past another's payment. Counters are keyed by keyed fingerprints
+(``risk.fingerprint``) for tokens and addresses, never by the values themselves.
 
 Each counter keeps its latest ``KEPT`` timestamps: more than any rule needs to reach its
 cap, so the counts that matter are exact and a counter's size stays bounded.
@@ -16,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
@@ -32,10 +35,9 @@ KEPT = 100
 
 @dataclass(frozen=True)
 class Velocity:
-    """Payments in each window, the one being counted included, and declines in the long one."""
+    """Payments in each window, the one being counted included."""
 
     payments: WindowCounts
-    declines: int
 
 
 class VelocityCounters:
@@ -44,17 +46,6 @@ class VelocityCounters:
     ) -> None:
         self._counters = db[VELOCITY]
         self._session = session
-
-    async def count_payment(self, key: str, now: datetime, lookback: Lookback) -> Velocity:
-        """Adds a payment at ``now`` to the counter ``key`` and reads its windows."""
-        counter = await self._counters.find_one_and_update(
-            {"_id": key},
-            {"$push": {"payments": {"$each": [now], "$slice": -KEPT}}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-            session=self._session,
-        )
-        return _windows(counter or {}, now, lookback)
 
     async def count_payments(
         self, seen: dict[str, Document], keys: list[str], now: datetime, lookback: Lookback
@@ -84,31 +75,15 @@ class VelocityCounters:
             raise
         return {key: _windows(seen.get(key, {}), now, lookback, counted=now) for key in keys}
 
-    async def count_declines(self, keys: list[str], now: datetime) -> None:
-        """A decline at ``now`` on each counter in ``keys``, in one write."""
-        push = {"$push": {"declines": {"$each": [now], "$slice": -KEPT}}}
-        writes = [UpdateOne({"_id": key}, push, upsert=True) for key in keys]
-        await self._counters.bulk_write(writes, session=self._session)
-
-    async def count_decline(self, key: str, now: datetime) -> None:
-        await self._counters.update_one(
-            {"_id": key},
-            {"$push": {"declines": {"$each": [now], "$slice": -KEPT}}},
-            upsert=True,
-            session=self._session,
-        )
-
 
 def _windows(
     counter: Document, now: datetime, lookback: Lookback, counted: datetime | None = None
 ) -> Velocity:
     payments: list[datetime] = [*counter.get("payments", []), *([counted] if counted else [])]
-    declines: list[datetime] = counter.get("declines", [])
     long_since, short_since = now - lookback.long_window, now - lookback.short_window
     return Velocity(
         WindowCounts(
             short=sum(1 for at in payments[-KEPT:] if short_since < at <= now),
             long=sum(1 for at in payments[-KEPT:] if long_since < at <= now),
-        ),
-        declines=sum(1 for at in declines if long_since < at <= now),
+        )
     )
