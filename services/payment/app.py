@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from pymongo.monitoring import CommandListener
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
 
 from services.payment.api.guards import Admission, ClientPolicy
 from services.payment.api.notifications import WebhookInbox
@@ -42,6 +45,7 @@ from shared.api_keys.keyring import ApiKeys
 from shared.events.envelope import CloudEvent
 from shared.http.client_ip import parse_trusted_proxies
 from shared.runtime import Infrastructure, Service, health_routes
+from shared.storage.command_tally import CommandTally
 
 NAME = "payment"
 log = logging.getLogger(__name__)
@@ -154,13 +158,28 @@ class PaymentService:
 
 
 def build(settings: PaymentSettings) -> Service:
-    return assemble(settings).service
+    if not settings.payment_count_commands:
+        return assemble(settings).service
+    tally = CommandTally()
+    return assemble(settings, [tally], [command_tally_route(tally)]).service
+
+
+def command_tally_route(tally: CommandTally) -> Route:
+    """The database commands sent so far, for a benchmark to read before and after a run."""
+
+    async def tallied(_: Request) -> JSONResponse:
+        return JSONResponse(tally.as_document())
+
+    return Route("/debug/database-commands", tallied)
 
 
 def assemble(
-    settings: PaymentSettings, event_listeners: Sequence[CommandListener] = ()
+    settings: PaymentSettings,
+    event_listeners: Sequence[CommandListener] = (),
+    debug_routes: Sequence[BaseRoute] = (),
 ) -> PaymentService:
-    """``event_listeners`` hear every database command (to count round trips)."""
+    """``event_listeners`` hear every database command (to count round trips);
+    ``debug_routes`` are served beside the health checks."""
     infra = Infrastructure.build(NAME, settings, event_listeners)
     keyring = Keyring.parse(settings.payment_data_key.get_secret_value())
     keys_kept = timedelta(hours=settings.payment_idempotency_key_hours)
@@ -206,7 +225,7 @@ def assemble(
                 "PAYMENT_API_KEY", settings.payment_api_key, settings.api_keys_file
             ),
             clients,
-            health_routes(infra),
+            [*health_routes(infra), *debug_routes],
             Admission(settings.payment_max_in_flight),
             webhooks,
         ),
