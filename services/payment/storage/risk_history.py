@@ -25,6 +25,7 @@ from shared.events.payments import PaymentStatus
 from shared.money import Money
 from shared.storage.mongo import Document
 
+SIGNAL, CAMPAIGN = "signal", "campaign"  # marks the campaign branch's documents
 TOKEN_FINGERPRINT = "risk.token_fingerprint"  # noqa: S105 - a field name, not a secret
 
 
@@ -84,31 +85,39 @@ class RiskHistory:
             "created_at": {"$gt": now - lookback.long_window},
         }
         customer, token = {"customer_id": asked.customer_id}, {TOKEN_FINGERPRINT: asked.token}
+        campaign = _newest_amounts(
+            {"campaign_id": asked.campaign_id, **completed}, lookback.campaign_sample
+        )
+        # The customer's and the token's payments are few: one match, split by $facet. A
+        # campaign's may be millions: its branch is led by its own indexed match, sort and
+        # limit, so it never reads more than its sample.
         pipeline: list[Document] = [
-            {"$match": {"$or": [customer, {"campaign_id": asked.campaign_id}, token]}},
+            {"$match": {"$or": [customer, token]}},
             {
                 "$facet": {
                     "customer": _newest_amounts(customer | completed, lookback.customer_sample),
-                    "campaign": _newest_amounts(
-                        {"campaign_id": asked.campaign_id, **completed}, lookback.campaign_sample
-                    ),
                     "paid": _any(customer | {"status": completed["status"]}),
                     "customer_declines": _count(customer | failed),
                     "token_declines": _count(token | failed),
                 }
             },
+            {"$unionWith": {"coll": PAYMENTS, "pipeline": [*campaign, _labelled(CAMPAIGN)]}},
             {"$unionWith": {"coll": VELOCITY, "pipeline": [_counters_named(asked.counters)]}},
         ]
         found = await (await self._payments.aggregate(pipeline)).to_list()
-        facets = next((d for d in found if "_id" not in d), {})
+        facets = next((d for d in found if "paid" in d), {})
         history = _median(facets.get("customer", []))
-        is_new = history.count == 0 and not facets.get("paid")
+        basket = _median([d for d in found if d.get(SIGNAL) == CAMPAIGN])
         return StoredSignals(
-            AmountFacts(history, _median(facets.get("campaign", [])), is_new),
+            AmountFacts(history, basket, history.count == 0 and not facets.get("paid")),
             customer_declines=_counted(facets.get("customer_declines", [])),
             token_declines=_counted(facets.get("token_declines", [])),
             counters={str(d["_id"]): d for d in found if "_id" in d},
         )
+
+
+def _labelled(signal: str) -> Document:
+    return {"$addFields": {SIGNAL: signal}}
 
 
 def _any(query: Document) -> list[Document]:
