@@ -14,17 +14,19 @@ import contextlib
 import functools
 import logging
 import signal
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+import uvloop
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.subscriber.usecase import DefaultSubscriber
 from pydantic import BaseModel
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.monitoring import CommandListener
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -71,7 +73,12 @@ class Infrastructure:
     samplers: list[Sampler] = field(default_factory=list)
 
     @classmethod
-    def build(cls, name: str, settings: ServiceSettings) -> Infrastructure:
+    def build(
+        cls,
+        name: str,
+        settings: ServiceSettings,
+        event_listeners: Sequence[CommandListener] = (),
+    ) -> Infrastructure:
         security = kafka_security(settings)
         broker = build_broker(
             settings.kafka_bootstrap_servers,
@@ -86,6 +93,7 @@ class Infrastructure:
             app_name=name,
             server_selection_timeout=settings.mongodb_server_selection_timeout_seconds,
             tls_ca_file=settings.mongodb_tls_ca_file,
+            event_listeners=event_listeners,
         )
         db = service_database(mongo, name, settings.mongodb_db_prefix)
         uow = UnitOfWork(
@@ -267,6 +275,7 @@ async def serve(service: Service, stop: asyncio.Event | None = None) -> None:
             # The service decides which proxies it believes (payment: PAYMENT_TRUSTED_PROXIES);
             # uvicorn's own default would take X-Forwarded-For from any local peer.
             proxy_headers=False,
+            http="httptools",
         )
     )
     tasks = [asyncio.create_task(server.serve(), name="http")]
@@ -325,7 +334,7 @@ def main[S: ServiceSettings](
         report_configuration_error(str(error))
         raise SystemExit(2) from None
     try:
-        asyncio.run(serve(service))
+        asyncio.run(serve(service), loop_factory=uvloop.new_event_loop)
     except TransactionsUnavailableError as error:
         report_configuration_error(f"MONGODB_URL: {error}")
         raise SystemExit(2) from None

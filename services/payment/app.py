@@ -4,8 +4,14 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+
+from pymongo.monitoring import CommandListener
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
 
 from services.payment.api.guards import Admission, ClientPolicy
 from services.payment.api.notifications import WebhookInbox
@@ -34,11 +40,13 @@ from services.payment.storage.leases import Leases, LeaseTerms
 from services.payment.storage.payments import Payments
 from services.payment.storage.risk_history import RiskHistory
 from services.payment.storage.transaction import TOPICS, payment_transactions
+from services.payment.storage.unflushed_events import UnflushedEvents
 from services.payment.storage.webhook_events import WebhookEvents
 from shared.api_keys.keyring import ApiKeys
 from shared.events.envelope import CloudEvent
 from shared.http.client_ip import parse_trusted_proxies
 from shared.runtime import Infrastructure, Service, health_routes
+from shared.storage.command_tally import CommandTally
 
 NAME = "payment"
 log = logging.getLogger(__name__)
@@ -151,11 +159,29 @@ class PaymentService:
 
 
 def build(settings: PaymentSettings) -> Service:
-    return assemble(settings).service
+    if not settings.payment_count_commands:
+        return assemble(settings).service
+    tally = CommandTally()
+    return assemble(settings, [tally], [command_tally_route(tally)]).service
 
 
-def assemble(settings: PaymentSettings) -> PaymentService:
-    infra = Infrastructure.build(NAME, settings)
+def command_tally_route(tally: CommandTally) -> Route:
+    """The database commands sent so far, for a benchmark to read before and after a run."""
+
+    async def tallied(_: Request) -> JSONResponse:
+        return JSONResponse(tally.as_document())
+
+    return Route("/debug/database-commands", tallied)
+
+
+def assemble(
+    settings: PaymentSettings,
+    event_listeners: Sequence[CommandListener] = (),
+    debug_routes: Sequence[BaseRoute] = (),
+) -> PaymentService:
+    """``event_listeners`` hear every database command (to count round trips);
+    ``debug_routes`` are served beside the health checks."""
+    infra = Infrastructure.build(NAME, settings, event_listeners)
     keyring = Keyring.parse(settings.payment_data_key.get_secret_value())
     keys_kept = timedelta(hours=settings.payment_idempotency_key_hours)
     adapters = processors(settings)
@@ -174,13 +200,17 @@ def assemble(settings: PaymentSettings) -> PaymentService:
         risk_scorer(settings, history),
         payment_policy(settings),
         terms,
+        payments,
     )
     settlement = Settlement(changes, calls, payments, leases, terms)
     requests = IdempotentRequests(
         keys, "POST /v1/payments", settings.payment_idempotency_wait_seconds
     )
     handlers = PaymentHandlers(changes, calls, payments, requests)
-    reconciler = Reconciler(changes, settlement, payments, reconciliation_policy(settings))
+    unflushed = UnflushedEvents(infra.db)
+    reconciler = Reconciler(
+        changes, settlement, payments, reconciliation_policy(settings), unflushed
+    )
     webhooks = webhook_router(
         WebhookInbox(settlement, webhook_events), webhook_secrets(settings, adapters)
     )
@@ -197,7 +227,7 @@ def assemble(settings: PaymentSettings) -> PaymentService:
                 "PAYMENT_API_KEY", settings.payment_api_key, settings.api_keys_file
             ),
             clients,
-            health_routes(infra),
+            [*health_routes(infra), *debug_routes],
             Admission(settings.payment_max_in_flight),
             webhooks,
         ),
@@ -208,6 +238,7 @@ def assemble(settings: PaymentSettings) -> PaymentService:
             history.ensure_indexes,
             leases.ensure_indexes,
             webhook_events.ensure_indexes,
+            unflushed.ensure_indexes,
         ],
         background=[reconciler.run_forever],
         on_shutdown=[adapter.close for adapter in adapters.values()],

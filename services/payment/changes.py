@@ -36,12 +36,12 @@ from services.payment.processors import (
 )
 from services.payment.risk_scoring import PaymentRiskScorer
 from services.payment.storage.leases import LeaseTerms
-from services.payment.storage.risk_history import AmountFacts
-from services.payment.storage.transaction import PaymentTransaction
+from services.payment.storage.payments import UNFLUSHED, Payments, StaleRecordError
+from services.payment.storage.transaction import PaymentTransaction, deferred_events
 from services.payment.views import answer_for
-from shared.events.payments import PaymentEvent, PaymentFailed, PaymentStatus, RiskLevel
-from shared.storage.mongo import stored_now
-from shared.storage.unit_of_work import UnitOfWork, retry_on_write_conflict
+from shared.events.payments import PaymentEvent, PaymentStatus, RiskLevel
+from shared.storage.mongo import Document, stored_now
+from shared.storage.unit_of_work import UnitOfWork, insert_outbox_rows, retry_on_write_conflict
 
 P = PaymentStatus
 
@@ -51,31 +51,42 @@ class PaymentNotFoundError(Exception):
 
 
 @dataclass(frozen=True)
+class Initiated:
+    """A new payment, and the outbox rows kept on its record until its outcome is written."""
+
+    payment: Payment
+    unflushed: list[Document]
+
+
+@dataclass(frozen=True)
 class PaymentChanges:
     uow: UnitOfWork[PaymentTransaction]
     calls: ProcessorCalls
     scorer: PaymentRiskScorer
     policy: PaymentPolicy
     terms: LeaseTerms
+    payments: Payments
 
     @retry_on_write_conflict
     async def initiate(
         self,
         request: CreatePayment,
         context: RequestContext,
-        facts: AmountFacts,
         claim: tuple[str, str],
         *,
         payment_id: str,
-    ) -> Payment:
+    ) -> Initiated:
         """Claims the key, counts and scores the payment, records it as risk decides: held,
-        blocked, or processing with its first attempt begun and leased."""
+        blocked, or processing with its first attempt begun and leased. A payment about to
+        be charged keeps its events on its record (``Initiated.unflushed``) for the outcome
+        write to insert; any other has them in the outbox now, and its key answered."""
         key, key_hash = claim
+        signals = await self.scorer.signals(request, context, stored_now())
         now = stored_now()
         async with self.uow as tx:
             await tx.keys.claim(key, key_hash, payment_id, now)
             risk, risk_document = await self.scorer.assess(
-                tx.velocity, request, context, facts, now
+                tx.velocity, request, context, signals, now
             )
             payment = Payment.initiate(
                 request,
@@ -87,9 +98,55 @@ class PaymentChanges:
                 now=now,
             )
             self._decide_risk(payment, risk, now)
-            await tx.payments.add(payment, request.payment_token, {"risk": risk_document})
+            extra: Document = {"risk": risk_document}
+            last = payment.last_attempt
+            if payment.status is P.PROCESSING and last is not None and last.in_flight:
+                unflushed = tx.deferred_events(payment)
+                await tx.payments.add(
+                    payment, request.payment_token, extra | {UNFLUSHED: unflushed}
+                )
+                await tx.leases.grant(last.attempt_key, self.terms, now)
+                return Initiated(payment, unflushed)
+            await tx.payments.add(payment, request.payment_token, extra)
             await self._after(tx, payment, await tx.publish(payment), now, own_key=key)
+        return Initiated(payment, [])
+
+    async def settle_charge(
+        self, initiated: Initiated, result: ChargeOutcome | ProcessorError, *, own_key: str
+    ) -> Payment:
+        """A new payment's first answer, recorded without a transaction: one atomic write
+        of the payment with its events and the key's answer (``Payments.record_outcome``),
+        then its events inserted into the outbox. A process dying between the two leaves
+        the events on the payment, where reconciliation finds and inserts them. Anything
+        but a decided answer on an unchanged payment takes the transactional way."""
+        payment, attempt = initiated.payment, initiated.payment.last_attempt
+        assert attempt is not None  # noqa: S101 - an initiated payment has its first attempt
+        if isinstance(result, ChargeOutcome):
+            now = stored_now()
+            payment.settle(result, now, self.policy, actor="processor")
+            if payment.status is not P.PROCESSING:
+                announced = deferred_events(payment, self.uow.source)
+                answer = answer_for(payment)
+                stored = {"status_code": answer.status_code, "response": answer.body}
+                try:
+                    await self.payments.record_outcome(
+                        payment, announced, own_key, stored | {"final": True}
+                    )
+                except StaleRecordError:
+                    pass  # changed meanwhile (a webhook): applied to it as it is now, below
+                else:
+                    await self._flush([*initiated.unflushed, *announced])
+                    return payment
+        payment = await self.record_charge(
+            payment.id, attempt.attempt_key, result, actor="processor", own_key=own_key
+        )
+        await self._flush(initiated.unflushed)
         return payment
+
+    async def _flush(self, rows: list[Document]) -> None:
+        await insert_outbox_rows(self.uow.db, rows)
+        if rows:
+            self.uow.on_commit()  # the relay publishes them now, not at its next poll
 
     def _decide_risk(self, payment: Payment, risk: RiskAssessment, now: datetime) -> None:
         if risk.level is RiskLevel.BLOCK:
@@ -261,16 +318,14 @@ class PaymentChanges:
         now: datetime,
         own_key: str | None = None,
     ) -> None:
-        """What every change ends with: a new attempt leased, a failure counted against the
-        customer and the token, and the requests waiting on the payment answered. The
+        """What every change ends with: a new attempt leased, and the requests waiting on
+        the payment answered. The
         request making the change always gets an answer (provisional while undecided);
         other requests only a final one, since theirs may still be running. A request about
         to call the processor is not answered yet: its call decides."""
         last = payment.last_attempt
         if payment.status is P.PROCESSING and last is not None and last.in_flight:
             await tx.leases.grant(last.attempt_key, self.terms, now)
-        if any(isinstance(event, PaymentFailed) for event in announced):
-            await self._count_decline(tx, payment, now)
         calling = payment.status is P.PROCESSING and last is not None and last.in_flight
         for stored in await tx.keys.open_for(payment.id):
             answer = answer_for(payment, stored.refund_id)
@@ -278,9 +333,3 @@ class PaymentChanges:
                 await tx.keys.answer(
                     stored.key, answer.status_code, answer.body, final=answer.final
                 )
-
-    async def _count_decline(self, tx: PaymentTransaction, payment: Payment, now: datetime) -> None:
-        await tx.velocity.count_decline(f"customer:{payment.customer_id}", now)
-        token = await tx.payments.token_fingerprint(payment.id)
-        if token is not None:
-            await tx.velocity.count_decline(token, now)

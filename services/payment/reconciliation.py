@@ -26,6 +26,7 @@ from services.payment.domain.payment import Payment
 from services.payment.metrics import observe_reconciliation
 from services.payment.settlement import Settlement
 from services.payment.storage.payments import Backoff, Payments
+from services.payment.storage.unflushed_events import UnflushedEvents
 from shared.events.payments import PaymentStatus
 from shared.retry import Backoff as BackoffPolicy
 from shared.storage.mongo import stored_now
@@ -61,7 +62,9 @@ class Reconciler:
         settlement: Settlement,
         payments: Payments,
         policy: ReconciliationPolicy,
+        unflushed: UnflushedEvents,
     ) -> None:
+        self._unflushed = unflushed
         self._changes = changes
         self._settlement = settlement
         self._payments = payments
@@ -83,6 +86,8 @@ class Reconciler:
     async def run_once(self, now: datetime) -> int:
         """One round as of ``now``; returns how many payments it changed."""
         changed, stuck = 0, 0
+        if inserted := await self._unflushed.flush(now, self._policy.after):
+            log.info("reconciliation put %d events of payments into the outbox", inserted)
         unsettled = await self._payments.unsettled()
         for payment_id, backoff in unsettled:
             if backoff is not None and backoff.next_at > now:

@@ -16,7 +16,7 @@ from datetime import datetime
 from services.payment.domain.requests import CreatePayment, RequestContext
 from services.payment.domain.risk import RiskAssessment, RiskInputs, assess, fingerprint
 from services.payment.domain.risk_policy import RiskPolicy
-from services.payment.storage.risk_history import AmountFacts, RiskHistory
+from services.payment.storage.risk_history import RiskHistory, SignalsAsked, StoredSignals
 from services.payment.storage.velocity import VelocityCounters
 from shared.storage.mongo import Document
 
@@ -31,8 +31,8 @@ class Fingerprints:
     ip: str | None
 
     @property
-    def decline_keys(self) -> tuple[str, str]:
-        return self.customer, self.token
+    def counted(self) -> list[str]:
+        return [self.customer, self.token, *([self.ip] if self.ip else [])]
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,15 @@ class PaymentRiskScorer:
     fingerprint_key: bytes
     shared_tokens: frozenset[str] = frozenset()
 
-    async def amount_facts(self, request: CreatePayment) -> AmountFacts:
-        """Read before the payment's transaction opens."""
-        return await self.history.amount_facts(
-            request.customer_id, request.campaign_id, request.amount, self.policy.lookback
+    async def signals(
+        self, request: CreatePayment, context: RequestContext, now: datetime
+    ) -> StoredSignals:
+        """Read before the payment's transaction opens, in one round trip."""
+        keys = self.fingerprints(request, context)
+        asked = SignalsAsked(
+            request.customer_id, request.campaign_id, request.amount, keys.token, keys.counted
         )
+        return await self.history.signals(asked, self.policy.lookback, now)
 
     def fingerprints(self, request: CreatePayment, context: RequestContext) -> Fingerprints:
         ip = _normalised_ip(context.ip_address)
@@ -61,15 +65,17 @@ class PaymentRiskScorer:
         counters: VelocityCounters,
         request: CreatePayment,
         context: RequestContext,
-        facts: AmountFacts,
+        signals: StoredSignals,
         now: datetime,
     ) -> tuple[RiskAssessment, Document]:
         """Counts the payment and scores it; inside the payment's own transaction."""
         keys = self.fingerprints(request, context)
-        lookback = self.policy.lookback
-        customer = await counters.count_payment(keys.customer, now, lookback)
-        token = await counters.count_payment(keys.token, now, lookback)
-        ip = await counters.count_payment(keys.ip, now, lookback) if keys.ip else None
+        velocity = await counters.count_payments(
+            signals.counters, keys.counted, now, self.policy.lookback
+        )
+        customer, token = velocity[keys.customer], velocity[keys.token]
+        ip = velocity[keys.ip] if keys.ip else None
+        facts = signals.facts
         inputs = RiskInputs(
             amount=request.amount,
             customer=customer.payments,
@@ -78,8 +84,8 @@ class PaymentRiskScorer:
             customer_history=facts.customer_history,
             campaign_basket=facts.campaign_basket,
             customer_is_new=facts.customer_is_new,
-            customer_declines=customer.declines,
-            token_declines=token.declines,
+            customer_declines=signals.customer_declines,
+            token_declines=signals.token_declines,
             ip_country=context.ip_country,
             customer_country=request.customer_country,
         )

@@ -120,6 +120,11 @@ class PaymentSettings(RequiresSecrets):
         description="A processor call's lease, renewed every third of it while in flight; "
         "reconciliation takes a call over only once its lease has expired.",
     )
+    payment_count_commands: bool = Field(
+        default=False,
+        description="Count the database commands the service sends and serve the tally at "
+        "GET /debug/database-commands (the benchmark reads it); local mode only.",
+    )
 
     @field_validator("payment_processor_fees")
     @classmethod
@@ -149,6 +154,8 @@ class PaymentSettings(RequiresSecrets):
     def _routed_processors_have_credentials(self) -> Self:
         if self.environment == "local":
             return self
+        if self.payment_count_commands:
+            raise ValueError("PAYMENT_COUNT_COMMANDS is for local benchmarks only")
         routed = {processor for route in self.payment_routes.values() for processor in route}
         for processor in sorted(routed):
             for variable in self.missing_credentials(processor):

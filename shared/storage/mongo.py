@@ -1,5 +1,6 @@
 """The MongoDB client every service uses: tz-aware datetimes and Decimal <-> Decimal128."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -10,6 +11,7 @@ from bson.decimal128 import Decimal128
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from pymongo.monitoring import CommandListener
 
 from shared.settings import ConfigurationError, without_url_passwords
 
@@ -40,12 +42,14 @@ def connect(
     app_name: str,
     server_selection_timeout: float = 10.0,
     tls_ca_file: Path | None = None,
+    event_listeners: Sequence[CommandListener] = (),
 ) -> AsyncMongoClient[Document]:
     """A client; it connects lazily, so building one never blocks or fails.
 
     ``server_selection_timeout`` (seconds) bounds how long an operation waits for a
     reachable server before it fails: the pace at which an outage shows. ``tls_ca_file``
     turns TLS on, checking the servers' certificates against that CA bundle.
+    ``event_listeners`` hear every command the client sends (tests count round trips).
     """
     tls: dict[str, Any] = {"tls": True, "tlsCAFile": str(tls_ca_file)} if tls_ca_file else {}
     try:
@@ -54,6 +58,7 @@ def connect(
             appname=app_name,
             tz_aware=True,
             serverSelectionTimeoutMS=int(server_selection_timeout * 1000),
+            event_listeners=list(event_listeners),
             **tls,
         )
     except (PyMongoError, ValueError) as error:  # parsed at once: a malformed URL

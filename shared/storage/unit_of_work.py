@@ -31,11 +31,12 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, NamedTuple
 
+from bson import ObjectId
 from pydantic import BaseModel
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
 
 from shared.events.envelope import CloudEvent, event_to_json, utc_now
@@ -49,6 +50,7 @@ PROCESSED_EVENTS = "processed_events"
 OUTBOX = "outbox"
 DEFAULT_DEDUP_WINDOW = timedelta(days=7)
 WRITE_CONFLICT = 112
+DUPLICATE_KEY = 11000
 CONFLICT_ATTEMPTS = 20
 CONFLICT_BACKOFF = Backoff(first=0.005, cap=0.2)
 
@@ -122,6 +124,10 @@ class Transaction:
         """Called once this transaction has committed; a service's subclass may count here
         what it did, knowing it happened exactly once."""
 
+    @property
+    def source(self) -> str:
+        return self._source
+
     async def mark_processed(self, source: str, event_id: str) -> None:
         """Raises ``AlreadyProcessedError`` when the event ``(source, id)`` was marked before."""
         try:
@@ -178,6 +184,33 @@ def _outbox_row(event: CloudEvent[Any], key: str) -> Document:
     }
 
 
+def deferred_outbox_row(source: str, topic: str, data: BaseModel, *, key: str) -> Document:
+    """The outbox row ``emit`` would insert, not written: the caller keeps it on its own
+    record and inserts it later with ``insert_outbox_rows``. Its ``_id`` is fixed now, so
+    inserting it twice leaves one row, and the relay takes it in the order it was made."""
+    event = CloudEvent[Any](
+        source=source,
+        type=topic,
+        subject=key,
+        correlationid=key,
+        data=data,
+        **emitted_trace_context(),
+    )
+    return {"_id": ObjectId(), **_outbox_row(event, key)}
+
+
+async def insert_outbox_rows(db: AsyncDatabase[Document], rows: Sequence[Document]) -> None:
+    """Rows made by ``Transaction.deferred``, in one write; those already there stay as they
+    are, so a retry or a recovery inserts each row once."""
+    if not rows:
+        return
+    try:
+        await db[OUTBOX].insert_many(rows, ordered=False)
+    except BulkWriteError as error:
+        if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+            raise
+
+
 def processed_event_key(source: str, event_id: str) -> str:
     """One string per ``(source, id)``, unambiguous whatever either holds."""
     return json.dumps([source, event_id], separators=(",", ":"))
@@ -212,6 +245,10 @@ class UnitOfWork[T: Transaction]:
         self._open: contextvars.ContextVar[tuple[_Open[T], ...]] = contextvars.ContextVar(
             f"open-transactions-{id(self)}", default=()
         )
+
+    @property
+    def source(self) -> str:
+        return self._source
 
     def bound[U: Transaction](self, transaction: TransactionFactory[U]) -> UnitOfWork[U]:
         """The same unit of work yielding a service's own ``Transaction`` subclass."""

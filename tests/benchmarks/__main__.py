@@ -28,7 +28,8 @@ from tests.benchmarks.launch_latency import launch_latency
 from tests.benchmarks.optimiser import optimiser
 from tests.benchmarks.optimiser_loop import VariantRules
 from tests.benchmarks.payment_api import payment_api
-from tests.benchmarks.payment_load import SERVICE_ENV
+from tests.benchmarks.payment_costs import CommandMeter, CpuMeter, infrastructure_processes
+from tests.benchmarks.payment_load import SERVICE_ENV, payment_client
 from tests.benchmarks.payment_pipeline import push_payments
 from tests.benchmarks.segmentation import compute_step, quality, read_step
 from tests.support.infrastructure import TestInfrastructure, free_port, test_infrastructure
@@ -150,13 +151,21 @@ async def report(stack: LocalStack, args: argparse.Namespace) -> None:
     await push_payments(
         url, stack.addresses.kafka, payments=20, concurrency=4, campaign_id="warmup"
     )
-    run = await push_payments(
-        url,
-        stack.addresses.kafka,
-        payments=args.payments,
-        concurrency=args.concurrency,
-        campaign_id="bench",
-    )
+    pids = {name: stack.processes.processes[name].pid for name in ("payment", "analytics")}
+    cpu = CpuMeter(pids | infrastructure_processes())
+    async with payment_client(url) as http:
+        commands = CommandMeter(http)
+        cpu.start()
+        await commands.start()
+        run = await push_payments(
+            url,
+            stack.addresses.kafka,
+            payments=args.payments,
+            concurrency=args.concurrency,
+            campaign_id="bench",
+        )
+        cpu.stop()
+        await commands.stop()
     completed = len(run.posted_at)
     if run.missing:
         print(f"revenue.recorded missing after 120 s for {len(run.missing)}: {run.missing[:5]}")
@@ -166,6 +175,8 @@ async def report(stack: LocalStack, args: argparse.Namespace) -> None:
     )
     print(latency_line("POST /v1/payments", run.post_latency))
     print(latency_line("payment -> revenue.recorded", run.revenue_latency))
+    print(cpu.line(completed, run.elapsed))
+    print(commands.line(completed))
     for name in ("payment", "analytics"):
         process = stack.processes.processes[name]
         print(f"peak memory {name}: {peak_rss_mib(process.pid):.0f} MiB")

@@ -23,7 +23,7 @@ from pathlib import Path
 from shared.devstack.stack import LocalStack, StackAddresses
 from shared.storage.mongo import connect, service_database
 from tests.benchmarks.figures import peak_rss_mib, percentile, spread_line
-from tests.benchmarks.payment_costs import CpuMeter, infrastructure_processes
+from tests.benchmarks.payment_costs import CommandMeter, CpuMeter, infrastructure_processes
 from tests.benchmarks.payment_load import (
     SERVICE_ENV,
     PaymentRequests,
@@ -65,7 +65,7 @@ def created(samples: list[Sample]) -> int:
     return sum(s.payment is not None for s in samples)
 
 
-def print_run(run: Run, processor_latency: float, cpu: CpuMeter) -> None:
+def print_run(run: Run, processor_latency: float, cpu: CpuMeter, commands: CommandMeter) -> None:
     samples = run.samples
     print(
         f"{run.label}: {len(samples) / run.elapsed:.1f} payments/s over {run.elapsed:.1f} s "
@@ -75,6 +75,7 @@ def print_run(run: Run, processor_latency: float, cpu: CpuMeter) -> None:
     overhead = [s.latency - processor_latency * s.processor_calls for s in samples]
     print("  " + spread_line("service overhead", overhead))
     print("  " + cpu.line(len(samples), run.elapsed))
+    print("  " + commands.line(created(samples)))
 
 
 async def measure(
@@ -86,25 +87,30 @@ async def measure(
     seconds = args.payment_seconds
     runs: list[Run] = []
     async with payment_client(url) as http:
+        commands = CommandMeter(http)
         warm_up, _ = await closed_loop(http, requests, clients=8, seconds=3)  # not reported
         stored = created(warm_up)
         for clients, duration in ((1, seconds / 2), (8, seconds), (32, seconds)):
             cpu.start()
+            await commands.start()
             samples, elapsed = await closed_loop(http, requests, clients=clients, seconds=duration)
             cpu.stop()
+            await commands.stop()
             runs.append(Run(f"{clients} concurrent clients", samples, elapsed, stored))
-            print_run(runs[-1], processor_latency, cpu)
+            print_run(runs[-1], processor_latency, cpu, commands)
             stored += created(samples)
         capacity = len(runs[1].samples) / runs[1].elapsed
         for rate in (max(1.0, round(capacity / 2)), args.payment_rate):
             cpu.start()
+            await commands.start()
             samples, sent_per_s, elapsed = await open_loop(
                 http, requests, rate=rate, seconds=args.payment_rate_seconds
             )
             cpu.stop()
+            await commands.stop()
             label = f"open loop at {rate:.0f}/s (sent at {sent_per_s:.1f}/s)"
             runs.append(Run(label, samples, elapsed, stored))
-            print_run(runs[-1], processor_latency, cpu)
+            print_run(runs[-1], processor_latency, cpu, commands)
             stored += created(samples)
     print(aim_line(runs[-1], args.payment_rate, processor_latency))
     return runs

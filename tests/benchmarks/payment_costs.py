@@ -1,6 +1,7 @@
 """What each payment costs in CPU, process by process, read from ``/proc``: the payment
 service, the bench's own clients, and the broker and database when this benchmark started
-them (given or containerised ones are not its children and go uncounted).
+them (given or containerised ones are not its children and go uncounted); and in database
+round trips, as the payment service counted them.
 """
 
 from __future__ import annotations
@@ -8,6 +9,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -68,4 +72,41 @@ class CpuMeter:
         return (
             f"CPU per {unit}: {', '.join(parts)}; together {total / payments * 1000:.1f} ms, "
             f"{total / seconds / (os.cpu_count() or 1):.0%} of the machine"
+        )
+
+
+@dataclass
+class CommandMeter:
+    """Database commands the payment service sent between ``start`` and ``stop``, per
+    payment: the service counts them itself with a pymongo command listener
+    (``PAYMENT_COUNT_COMMANDS``) and serves the tally at ``/debug/database-commands``."""
+
+    http: httpx.AsyncClient
+    began: dict[str, Any] | None = None
+    used: dict[str, float] | None = None
+
+    async def _read(self) -> dict[str, Any]:
+        response = await self.http.get("/debug/database-commands")
+        response.raise_for_status()
+        tally: dict[str, Any] = response.json()
+        return tally
+
+    async def start(self) -> None:
+        self.began = await self._read()
+
+    async def stop(self) -> None:
+        assert self.began is not None
+        now = await self._read()
+        self.used = {
+            name: now[name] - self.began[name]
+            for name in ("request_path", "transactions", "background")
+        }
+
+    def line(self, payments: int) -> str:
+        assert self.used is not None
+        per = {name: used / max(payments, 1) for name, used in self.used.items()}
+        return (
+            f"database round trips per payment: {per['request_path']:.1f} "
+            f"({per['transactions']:.2f} transactions; reconciliation's rounds included), "
+            f"and {per['background']:.1f} by the outbox relay"
         )

@@ -42,6 +42,7 @@ SERVICE_ENV = {
     "PAYMENT_TRUSTED_PROXIES": "127.0.0.1",
     "PAYMENT_RISK_REVIEW_THRESHOLD": "1",
     "PAYMENT_RISK_BLOCK_THRESHOLD": "1",
+    "PAYMENT_COUNT_COMMANDS": "true",  # round trips per payment (``CommandMeter``)
 }
 
 

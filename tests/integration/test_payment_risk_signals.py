@@ -1,5 +1,6 @@
 """The risk score's inputs on a real MongoDB wire server: velocity counted in the payment's
-own transaction, and the amount history read from the payments already stored."""
+own transaction on counters read just before it, and the amount history and declines read
+from the payments already stored."""
 
 from __future__ import annotations
 
@@ -21,12 +22,12 @@ from services.payment.domain.risk import AmountHistory, WindowCounts
 from services.payment.domain.risk_policy import Lookback, RiskPolicy
 from services.payment.risk_scoring import PaymentRiskScorer
 from services.payment.storage.payments import PAYMENTS
-from services.payment.storage.risk_history import AmountFacts, RiskHistory
+from services.payment.storage.risk_history import RiskHistory, SignalsAsked
 from services.payment.storage.velocity import KEPT, VelocityCounters
 from shared.events.payments import RiskLevel
 from shared.money import Money
 from shared.storage.mongo import Document, connect, service_database
-from shared.storage.unit_of_work import Transaction, UnitOfWork
+from shared.storage.unit_of_work import Transaction, UnitOfWork, WriteConflictError
 from tests.support.factories import campaign_id, payment_request
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -64,8 +65,11 @@ def counter() -> str:
 
 
 async def count(store: Store, key: str, at: datetime) -> Any:
+    """The payment counted as the service counts it: the counter read, then bumped."""
+    seen = await store.db["velocity_counters"].find_one({"_id": key})
     async with store.uow as tx:
-        return await tx.velocity.count_payment(key, at, LOOKBACK)
+        counted = await tx.velocity.count_payments({key: seen} if seen else {}, [key], at, LOOKBACK)
+    return counted[key]
 
 
 async def test_velocity_counts_each_window_with_the_payment_being_counted(store: Store) -> None:
@@ -86,20 +90,50 @@ async def test_velocity_counts_each_window_with_the_payment_being_counted(store:
     assert now.payments == WindowCounts(short=3, long=5)
 
 
-async def test_declines_are_counted_over_the_long_window(store: Store) -> None:
+async def test_a_counter_moved_since_it_was_read_makes_the_payment_count_again(
+    store: Store,
+) -> None:
     key = counter()
-    async with store.uow as tx:
-        for ago in (timedelta(hours=30), timedelta(hours=20), timedelta(minutes=1)):
-            await tx.velocity.count_decline(key, NOW - ago)
+    await count(store, key, NOW - timedelta(minutes=1))
+    seen = await store.db["velocity_counters"].find_one({"_id": key}) or {}
+    await count(store, key, NOW - timedelta(seconds=30))  # another payment, meanwhile
 
-    assert (await count(store, key, NOW)).declines == 2
+    with pytest.raises(WriteConflictError):
+        async with store.uow as tx:
+            await tx.velocity.count_payments({key: seen}, [key], NOW, LOOKBACK)
+
+    assert (await count(store, key, NOW)).payments == WindowCounts(short=3, long=3)
+
+
+async def test_a_counter_created_meanwhile_makes_the_payment_count_again(store: Store) -> None:
+    key = counter()
+    await count(store, key, NOW - timedelta(minutes=1))  # read as absent by the next one
+
+    with pytest.raises(WriteConflictError):
+        async with store.uow as tx:
+            await tx.velocity.count_payments({}, [key], NOW, LOOKBACK)
+
+
+async def test_declines_are_the_failed_payments_of_the_customer_and_token_in_the_long_window(
+    store: Store,
+) -> None:
+    customer, token = f"customer-{uuid.uuid4().hex}", counter()
+    for ago in (timedelta(hours=30), timedelta(hours=20), timedelta(minutes=1)):
+        await stored(store, customer, "c", usd("1.00"), status="failed", created_at=NOW - ago)
+    await stored(store, customer, "c", usd("1.00"), created_at=NOW - timedelta(minutes=2))
+    fingerprinted = {"risk": {"token_fingerprint": token}, "status": "failed"}
+    await stored(store, "someone-else", "c", usd("1.00"), **fingerprinted)
+
+    asked = SignalsAsked(customer, "c", usd("1.00"), token, [])
+    signals = await store.history.signals(asked, LOOKBACK, NOW)
+
+    assert (signals.customer_declines, signals.token_declines) == (2, 1)
 
 
 async def test_a_counter_keeps_its_latest_timestamps_only(store: Store) -> None:
     key = counter()
-    async with store.uow as tx:
-        for second in range(KEPT + 20):
-            await tx.velocity.count_payment(key, NOW + timedelta(seconds=second), LOOKBACK)
+    for second in range(KEPT + 20):
+        await count(store, key, NOW + timedelta(seconds=second))
 
     stored = await store.db["velocity_counters"].find_one({"_id": key}) or {}
     assert len(stored["payments"]) == KEPT
@@ -110,7 +144,7 @@ async def test_a_count_rolled_back_with_its_transaction_never_happened(store: St
 
     async def abandoned() -> None:
         async with store.uow as tx:
-            await tx.velocity.count_payment(key, NOW, LOOKBACK)
+            await tx.velocity.count_payments({}, [key], NOW, LOOKBACK)
             raise RuntimeError("the payment's transaction failed")
 
     with pytest.raises(RuntimeError):
@@ -186,15 +220,15 @@ async def test_scoring_counts_by_fingerprints_and_keeps_no_personal_data(store: 
     request = CreatePayment.model_validate(payment_request(payment_token=token))
     context = RequestContext(ip_address=ip, user_agent="Mozilla/5.0")
     scorer = PaymentRiskScorer(store.history, RiskPolicy(), SECRET)
-    facts = AmountFacts(AmountHistory(0, None), AmountHistory(0, None), customer_is_new=True)
+
+    async def scored(at: datetime) -> tuple[Any, Document]:
+        signals = await scorer.signals(request, context, at)
+        async with store.uow as tx:
+            return await scorer.assess(tx.velocity, request, context, signals, at)
 
     for minutes in range(5, 0, -1):
-        async with store.uow as tx:
-            await scorer.assess(
-                tx.velocity, request, context, facts, NOW - timedelta(minutes=minutes)
-            )
-    async with store.uow as tx:
-        assessment, document = await scorer.assess(tx.velocity, request, context, facts, NOW)
+        await scored(NOW - timedelta(minutes=minutes))
+    assessment, document = await scored(NOW)
 
     # Customer, IP and token six times each: 1 - (1 - 0.45)(1 - 0.1)(1 - 0.6).
     assert (assessment.score, assessment.level) == (0.802, RiskLevel.REVIEW)

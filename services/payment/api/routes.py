@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from pydantic_core import to_json
 from starlette.routing import BaseRoute
 
 from services.payment.api.errors import ErrorBody, handle_errors
@@ -49,9 +50,16 @@ class PaymentPage(BaseModel):
     )
 
 
-def _reply(answer: Answer) -> JSONResponse:
+def _reply(answer: Answer) -> Response:
+    """Serialised by pydantic's Rust encoder, not ``json.dumps``: the body is the one
+    stored as the key's answer, so it is a document already."""
     headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
-    return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)
+    return Response(
+        to_json(answer.body),
+        status_code=answer.status_code,
+        headers=headers,
+        media_type="application/json",
+    )
 
 
 def build_api(
@@ -91,7 +99,7 @@ def build_api(
     )
     async def create_payment(
         payment: CreatePayment, idempotency_key: IdempotencyKey, request: Request
-    ) -> JSONResponse:
+    ) -> Response:
         with admission.admit(), PAYMENT_REQUESTS.time():
             context = clients.context(request)
             return _reply(await handlers.take_payment(payment, idempotency_key, context))
@@ -133,7 +141,7 @@ def build_api(
     )
     async def review_payment(
         payment_id: str, decision: ReviewDecision, idempotency_key: IdempotencyKey
-    ) -> JSONResponse:
+    ) -> Response:
         """Approve (the payment is charged now) or decline a payment held in review."""
         with admission.admit():
             return _reply(await handlers.review(payment_id, decision, idempotency_key))
@@ -147,7 +155,7 @@ def build_api(
     )
     async def refund_payment(
         payment_id: str, refund: RefundRequest, idempotency_key: IdempotencyKey
-    ) -> JSONResponse:
+    ) -> Response:
         """Refund up to what is left, through the processor that took the payment."""
         with admission.admit():
             return _reply(await handlers.refund(payment_id, refund, idempotency_key))

@@ -10,6 +10,7 @@ the keys still open on it, so every claimed key ends with a stored answer. The s
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,6 +56,7 @@ class IdempotencyKeys:
         session: AsyncClientSession | None = None,
     ) -> None:
         self._keys = db[IDEMPOTENCY_KEYS]
+        self._payments = PaymentAnswers(db, session)
         self._keep_for = keep_for
         self._session = session
 
@@ -101,8 +103,22 @@ class IdempotencyKeys:
         )
 
     async def get(self, key: str) -> StoredKey | None:
+        """The key, with its answer. The first request's own answer, written with the
+        payment's outcome (``Payments.record_outcome``), wins when final: a later change
+        answering the key (still open here) must not replace what was answered."""
         document = await self._keys.find_one({"_id": key}, session=self._session)
-        return _stored(document) if document else None
+        if document is None:
+            return None
+        stored = _stored(document)
+        on_payment = await self._payments.answer_to(stored.payment_id, key)
+        if on_payment is None or (stored.answered and not on_payment["final"]):
+            return stored
+        return dataclasses.replace(
+            stored,
+            status=DONE if on_payment["final"] else PROVISIONAL,
+            status_code=on_payment["status_code"],
+            response=on_payment["response"],
+        )
 
     async def open_for(self, payment_id: str) -> list[StoredKey]:
         """The keys on this payment still waiting for a final answer."""
@@ -111,6 +127,21 @@ class IdempotencyKeys:
             session=self._session,
         )
         return [_stored(document) async for document in found]
+
+
+class PaymentAnswers:
+    """The answers ``Payments.record_outcome`` keeps on a payment, read by key."""
+
+    def __init__(self, db: AsyncDatabase[Document], session: AsyncClientSession | None) -> None:
+        self._payments = db["payments"]
+        self._session = session
+
+    async def answer_to(self, payment_id: str, key: str) -> Document | None:
+        document = await self._payments.find_one(
+            {"_id": payment_id}, {"answers": 1}, session=self._session
+        )
+        answers = (document or {}).get("answers") or []
+        return next((a for a in answers if a.get("key") == key), None)
 
 
 def _stored(document: Document) -> StoredKey:

@@ -28,6 +28,9 @@ PAYMENTS = "payments"
 # field, so a ciphertext copied elsewhere does not decrypt.
 SEALED_FIELDS = ("ip_address", "user_agent")
 TOKEN = "payment_token"  # noqa: S105 - a field name, not a secret
+# Outbox rows written with an outcome outside a transaction, kept here until they are in
+# the outbox (``record_outcome``), and the answers to keys given in the same write.
+UNFLUSHED, ANSWERS = "unflushed_events", "answers"
 UNSETTLED = [PaymentStatus.PENDING.value, PaymentStatus.PROCESSING.value]
 
 
@@ -96,6 +99,26 @@ class Payments:
             {"_id": payment.id, "revision": read_at},
             {"$set": self._document(payment)},
             session=self._session,
+        )
+        if result.matched_count == 0:
+            payment.revision = read_at
+            raise StaleRecordError(f"payment {payment.id} changed since revision {read_at}")
+
+    async def record_outcome(
+        self, payment: Payment, rows: list[Document], key: str, answer: Document
+    ) -> None:
+        """Outside any transaction, in one atomic write of this document: ``payment`` over
+        the revision it was read at, the outbox ``rows`` it announces (``UNFLUSHED``, until
+        inserted into the outbox) and the answer to ``key``. Raises ``StaleRecordError``
+        when the payment changed meanwhile, and then nothing is written."""
+        read_at = payment.revision
+        payment.revision = read_at + 1
+        result = await self._payments.update_one(
+            {"_id": payment.id, "revision": read_at},
+            {
+                "$set": self._document(payment),
+                "$push": {UNFLUSHED: {"$each": rows}, ANSWERS: {"key": key, **answer}},
+            },
         )
         if result.matched_count == 0:
             payment.revision = read_at

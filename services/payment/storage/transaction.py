@@ -35,7 +35,7 @@ from shared.events.topics import (
     PAYMENT_REVIEW_REQUIRED,
 )
 from shared.storage.mongo import Document
-from shared.storage.unit_of_work import Transaction
+from shared.storage.unit_of_work import Transaction, deferred_outbox_row
 
 TOPICS: Mapping[type[PaymentEvent], str] = {
     PaymentInitiated: PAYMENT_INITIATED,
@@ -70,11 +70,23 @@ class PaymentTransaction(Transaction):
         await self.payments.save(payment)
         return await self.publish(payment)
 
+    def deferred_events(self, payment: Payment) -> list[Document]:
+        return deferred_events(payment, self.source)
+
     async def publish(self, payment: Payment) -> list[PaymentEvent]:
         events = payment.pull_events()
         for event in events:
             await self.emit(TOPICS[type(event)], event, key=event.campaign_id)
         return events
+
+
+def deferred_events(payment: Payment, source: str) -> list[Document]:
+    """The events a payment's changes record, as outbox rows to keep on the payment
+    (``Payments.add``, ``Payments.record_outcome``) and insert after the processor answers."""
+    return [
+        deferred_outbox_row(source, TOPICS[type(event)], event, key=event.campaign_id)
+        for event in payment.pull_events()
+    ]
 
 
 def payment_transactions(
