@@ -27,6 +27,7 @@ from services.payment.domain.requests import (
     ReviewDecision,
 )
 from services.payment.domain.risk import RiskAssessment
+from services.payment.metrics import count_payments
 from services.payment.processor_calls import ProcessorCalls
 from services.payment.processors import (
     ChargeOutcome,
@@ -37,7 +38,7 @@ from services.payment.processors import (
 from services.payment.risk_scoring import PaymentRiskScorer
 from services.payment.storage.leases import LeaseTerms
 from services.payment.storage.payments import UNFLUSHED, Payments, StaleRecordError
-from services.payment.storage.transaction import PaymentTransaction, deferred_events
+from services.payment.storage.transaction import PaymentTransaction, outbox_rows
 from services.payment.views import answer_for
 from shared.events.payments import PaymentEvent, PaymentStatus, RiskLevel
 from shared.storage.mongo import Document, stored_now
@@ -125,7 +126,8 @@ class PaymentChanges:
             now = stored_now()
             payment.settle(result, now, self.policy, actor="processor")
             if payment.status is not P.PROCESSING:
-                announced = deferred_events(payment, self.uow.source)
+                events = payment.pull_events()
+                announced = outbox_rows(events, self.uow.source)
                 answer = answer_for(payment)
                 stored = {"status_code": answer.status_code, "response": answer.body}
                 try:
@@ -135,6 +137,7 @@ class PaymentChanges:
                 except StaleRecordError:
                     pass  # changed meanwhile (a webhook): applied to it as it is now, below
                 else:
+                    count_payments(events)
                     await self._flush([*initiated.unflushed, *announced])
                     return payment
         payment = await self.record_charge(

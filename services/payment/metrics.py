@@ -12,12 +12,11 @@ import contextlib
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.payment.domain.routing import Router
-from shared.events.envelope import CloudEvent
 from shared.events.payments import (
     PaymentCompleted,
     PaymentEvent,
@@ -86,11 +85,12 @@ def status_reached(event: PaymentEvent) -> PaymentStatus | None:
     return None
 
 
-def count_payments(emitted: Iterable[CloudEvent[Any]]) -> None:
-    """Count the statuses a committed transaction's payment events announce."""
-    for event in emitted:
-        if isinstance(event.data, PaymentEvent) and (status := status_reached(event.data)):
-            PAYMENTS.labels(status.value, event.data.processor).inc()
+def count_payments(events: Iterable[PaymentEvent]) -> None:
+    """Count the statuses payment events announce, once they are stored for good: emitted
+    by a committed transaction, or kept on the payment by its outcome's write."""
+    for event in events:
+        if status := status_reached(event):
+            PAYMENTS.labels(status.value, event.processor).inc()
 
 
 @dataclass

@@ -61,9 +61,11 @@ class PaymentTransaction(Transaction):
         self.keys = IdempotencyKeys(db, keys_kept, session)
         self.leases = Leases(db, session)
         self.velocity = VelocityCounters(db, session)
+        self._deferred: list[PaymentEvent] = []
 
     def committed(self) -> None:
-        count_payments(self.emitted)
+        emitted = [event.data for event in self.emitted if isinstance(event.data, PaymentEvent)]
+        count_payments([*emitted, *self._deferred])
 
     async def save(self, payment: Payment) -> list[PaymentEvent]:
         """The payment over the revision it was read at, and the events its changes record."""
@@ -71,7 +73,9 @@ class PaymentTransaction(Transaction):
         return await self.publish(payment)
 
     def deferred_events(self, payment: Payment) -> list[Document]:
-        return deferred_events(payment, self.source)
+        events = payment.pull_events()
+        self._deferred += events
+        return outbox_rows(events, self.source)
 
     async def publish(self, payment: Payment) -> list[PaymentEvent]:
         events = payment.pull_events()
@@ -80,12 +84,12 @@ class PaymentTransaction(Transaction):
         return events
 
 
-def deferred_events(payment: Payment, source: str) -> list[Document]:
-    """The events a payment's changes record, as outbox rows to keep on the payment
-    (``Payments.add``, ``Payments.record_outcome``) and insert after the processor answers."""
+def outbox_rows(events: list[PaymentEvent], source: str) -> list[Document]:
+    """A payment's events as outbox rows to keep on the payment (``Payments.add``,
+    ``Payments.record_outcome``) and insert after the processor answers."""
     return [
         deferred_outbox_row(source, TOPICS[type(event)], event, key=event.campaign_id)
-        for event in payment.pull_events()
+        for event in events
     ]
 
 
