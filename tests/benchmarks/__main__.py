@@ -28,6 +28,7 @@ from tests.benchmarks.launch_latency import launch_latency
 from tests.benchmarks.optimiser import optimiser
 from tests.benchmarks.optimiser_loop import VariantRules
 from tests.benchmarks.payment_api import payment_api
+from tests.benchmarks.payment_costs import CpuMeter, infrastructure_processes
 from tests.benchmarks.payment_load import SERVICE_ENV
 from tests.benchmarks.payment_pipeline import push_payments
 from tests.benchmarks.segmentation import compute_step, quality, read_step
@@ -150,6 +151,9 @@ async def report(stack: LocalStack, args: argparse.Namespace) -> None:
     await push_payments(
         url, stack.addresses.kafka, payments=20, concurrency=4, campaign_id="warmup"
     )
+    processes = {name: stack.processes.processes[name].pid for name in ("payment", "analytics")}
+    cpu = CpuMeter(processes | infrastructure_processes())
+    cpu.start()
     run = await push_payments(
         url,
         stack.addresses.kafka,
@@ -157,6 +161,7 @@ async def report(stack: LocalStack, args: argparse.Namespace) -> None:
         concurrency=args.concurrency,
         campaign_id="bench",
     )
+    cpu.stop()
     completed = len(run.posted_at)
     if run.missing:
         print(f"revenue.recorded missing after 120 s for {len(run.missing)}: {run.missing[:5]}")
@@ -166,6 +171,8 @@ async def report(stack: LocalStack, args: argparse.Namespace) -> None:
     )
     print(latency_line("POST /v1/payments", run.post_latency))
     print(latency_line("payment -> revenue.recorded", run.revenue_latency))
+    # Each payment is one payment event to analytics (completed or failed).
+    print(cpu.line(args.payments, run.elapsed))
     for name in ("payment", "analytics"):
         process = stack.processes.processes[name]
         print(f"peak memory {name}: {peak_rss_mib(process.pid):.0f} MiB")
