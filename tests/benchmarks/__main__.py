@@ -177,7 +177,8 @@ async def report(stack: LocalStack, args: argparse.Namespace) -> None:
     for name in ("payment", "analytics"):
         process = stack.processes.processes[name]
         print(f"peak memory {name}: {peak_rss_mib(process.pid):.0f} MiB")
-    print(await analytics_burst(stack.addresses.kafka, processes["analytics"], args.payments * 4))
+    burst = {"analytics": processes["analytics"]} | infrastructure_processes()
+    print(await analytics_burst(stack.addresses.kafka, burst, args.payments * 4))
     ceiling = await produce_consume(stack.addresses.kafka, args.ceiling_messages)
     print(
         f"\nbroker ceiling ({args.ceiling_messages} x 600 B): "

@@ -22,7 +22,9 @@ IDLE_SECONDS = 5.0
 CAMPAIGNS = 8
 
 
-async def analytics_burst(bootstrap: str, analytics_pid: int, events: int) -> str:
+async def analytics_burst(bootstrap: str, pids: dict[str, int], events: int) -> str:
+    """``pids``: analytics' and any other process (the database) whose CPU to report."""
+    analytics_pid = pids["analytics"]
     run, ready = PipelineRun(), asyncio.Event()
     watcher = asyncio.create_task(watch_revenue(bootstrap, run, ready))
     await ready.wait()
@@ -31,7 +33,7 @@ async def analytics_burst(bootstrap: str, analytics_pid: int, events: int) -> st
     await asyncio.sleep(IDLE_SECONDS)
     idle.stop()
     payments = [payment_completed(f"burst-{i % CAMPAIGNS}") for i in range(events)]
-    meter = CpuMeter({"analytics": analytics_pid})
+    meter = CpuMeter(pids)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await producer.start()
     meter.start()
@@ -61,6 +63,7 @@ async def analytics_burst(bootstrap: str, analytics_pid: int, events: int) -> st
     recorded = events - len(run.missing)
     return (
         f"analytics alone, {events} payment.completed published at once: {recorded} recorded "
-        f"in {elapsed:.1f} s ({recorded / elapsed:.0f} events/s); CPU {used / events * 1000:.2f} "
-        f"ms per event, {own / events * 1000:.2f} ms above its idle {idle_rate:.0%} of a core"
+        f"in {elapsed:.1f} s ({recorded / elapsed:.0f} events/s); analytics CPU "
+        f"{used / events * 1000:.2f} ms per event, {own / events * 1000:.2f} ms above its idle "
+        f"{idle_rate:.0%} of a core\n  {meter.line(events, elapsed, unit='event')}"
     )
