@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from services.analytics.attribution.rule import AttributionPolicy
-from services.analytics.payment_store import ParkedPayments
+from services.analytics.parked_payments import ParkedPayments
 from services.analytics.recording import Clock, record_revenue
 from services.analytics.repository import AnalyticsTransaction
 from shared.events.envelope import CloudEvent, utc_now

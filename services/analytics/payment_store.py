@@ -1,5 +1,5 @@
 """Analytics' payment storage: revenue and refunds per payment, the report's row per payment,
-when each payment started, and the payments waiting for the click they name.
+and when each payment started.
 
 Each repository works inside a transaction when given its session, and reads outside one
 otherwise (the report API, the jobs).
@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from pymongo import ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -22,7 +22,6 @@ from pymongo.errors import PyMongoError
 from services.analytics.conversions import Conversion
 from services.analytics.journeys import Touch
 from services.analytics.payment_lines import PaymentLine
-from shared.events.envelope import CloudEvent
 from shared.events.revenue import RevenueRecorded, RevenueReversed
 from shared.money import Money
 from shared.storage.mongo import Document, is_duplicate_key
@@ -205,52 +204,3 @@ class PaymentStarts:
     async def for_payments(self, payment_ids: Sequence[str]) -> dict[str, datetime]:
         cursor = self._starts.find({"_id": {"$in": list(payment_ids)}}, session=self._session)
         return {document["_id"]: document["at"] async for document in cursor}
-
-
-class ParkedPayments:
-    """``parked_payments`` (_id = payment id): completed payments naming a click analytics
-    has not seen, kept with their event until the click arrives or the grace runs out."""
-
-    def __init__(
-        self, db: AsyncDatabase[Document], session: AsyncClientSession | None = None
-    ) -> None:
-        self._parked = db["parked_payments"]
-        self._session = session
-
-    async def ensure_indexes(self) -> None:
-        await self._parked.create_index("click_id")
-        await self._parked.create_index("due_at")
-        await self._parked.create_index("campaign_id")
-
-    async def park(self, event: CloudEvent[Any], click_id: str, due_at: datetime) -> bool:
-        """False when the payment is parked already (re-published under a new event id)."""
-        payment_id = event.data.payment_id
-        if await self._parked.find_one({"_id": payment_id}, {"_id": 1}, session=self._session):
-            return False
-        document = {
-            "_id": payment_id,
-            "campaign_id": event.data.campaign_id,
-            "click_id": click_id,
-            "due_at": due_at,
-            "event": event.model_dump(mode="json"),
-        }
-        await self._parked.insert_one(document, session=self._session)
-        return True
-
-    async def waiting_for(self, click_id: str) -> list[Document]:
-        cursor = self._parked.find({"click_id": click_id}, session=self._session)
-        return [document["event"] async for document in cursor]
-
-    async def due(self, now: datetime, limit: int = 100) -> list[Document]:
-        cursor = self._parked.find({"due_at": {"$lte": now}}, session=self._session)
-        return [document["event"] async for document in cursor.sort("due_at", 1).limit(limit)]
-
-    async def release(self, payment_id: str) -> bool:
-        """False when it was released already (by the click, or by the other job)."""
-        deleted = await self._parked.delete_one({"_id": payment_id}, session=self._session)
-        return deleted.deleted_count == 1
-
-    async def count_for(self, campaign_id: str) -> int:
-        return await self._parked.count_documents(
-            {"campaign_id": campaign_id}, session=self._session
-        )

@@ -26,7 +26,8 @@ from services.analytics.optimisation_store import (
     EvaluationsRepository,
     ReallocationsRepository,
 )
-from services.analytics.payment_store import ParkedPayments, PaymentsRepository, PaymentStarts
+from services.analytics.parked_payments import ParkedPayments
+from services.analytics.payment_store import PaymentsRepository, PaymentStarts
 from shared.ai.decisions import DecisionLog
 from shared.events.campaigns import CampaignLaunched, CampaignPlanned, Segment
 from shared.events.common import Channel
