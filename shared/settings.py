@@ -76,8 +76,8 @@ class ServiceSettings(SecretFilesSettings):
         default=500,
         ge=1,
         le=10_000,
-        description="Most messages a batch consumer (customer.upserted) applies in one "
-        "transaction.",
+        description="Most messages a batch consumer (customer.upserted, payment events) "
+        "applies in one transaction.",
     )
     batch_wait_ms: int = Field(
         default=100,

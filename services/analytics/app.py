@@ -17,7 +17,8 @@ from services.analytics.optimisation_store import (
     ReallocationsRepository,
 )
 from services.analytics.optimiser import Optimiser
-from services.analytics.payment_store import ParkedPayments, PaymentsRepository, PaymentStarts
+from services.analytics.parked_payments import ParkedPayments
+from services.analytics.payment_store import PaymentsRepository, PaymentStarts
 from services.analytics.performance import PerformanceReporter
 from services.analytics.report import CampaignReports
 from services.analytics.repository import AnalyticsTransaction, CampaignTotalsRepository

@@ -4,6 +4,7 @@ revenue.reversed out.
 One revenue.recorded per payment and one revenue.reversed per refund, whatever the
 redeliveries: events are deduplicated on their identity by the unit of work, and a payment
 or refund re-published under a new event id is recognised by its payment or refund id.
+Payment events are consumed in batches, one transaction each (``payment_batches``).
 A payment is credited from the customer's journey (see ``attribution.rule``); one naming a
 click not seen yet waits for it (see ``late_clicks``).
 """
@@ -14,9 +15,9 @@ from datetime import datetime
 
 from services.analytics import recording, refunds
 from services.analytics.attribution.rule import AttributionPolicy
-from services.analytics.domain import CampaignTotals, InvalidPaymentEventError
-from services.analytics.late_clicks import park_until_click
-from services.analytics.payment_lines import failed_line, refunded_line
+from services.analytics.domain import InvalidPaymentEventError
+from services.analytics.payment_batches import count_failed, record_completed
+from services.analytics.payment_lines import refunded_line
 from services.analytics.recording import Clock, unprocessable, update_totals
 from services.analytics.refunds import ReversedSoFar
 from services.analytics.repository import AnalyticsTransaction
@@ -66,39 +67,45 @@ def register(
         description="A campaign's totals: periodically when they changed, or on request.",
     )
 
-    @infra.subscriber(PAYMENT_COMPLETED, description="Record each completed payment's revenue.")
-    async def record_revenue(event: CloudEvent[PaymentCompleted]) -> None:
-        async with uow.consuming(event) as tx:
-            if await tx.payments.revenue_recorded(event.data.payment_id):
-                return  # re-published under a new event id, or its refund came first
-            if await park_until_click(tx, event, policy, clock()):
-                return
-            await recording.record_revenue(tx, event, policy, clock())
+    async def record_revenue(
+        tx: AnalyticsTransaction, events: list[CloudEvent[PaymentCompleted]]
+    ) -> None:
+        await record_completed(tx, events, policy, clock())
 
-    @infra.subscriber(PAYMENT_REFUNDED, description="Reverse each refund's share of revenue.")
-    async def reverse_revenue(event: CloudEvent[PaymentRefunded]) -> None:
-        refund = event.data
-        async with uow.consuming(event) as tx:
-            earlier = ReversedSoFar.of(await tx.payments.reversals_of(refund.payment_id))
-            if refund.refund_id in earlier.refund_ids:
-                return  # the same refund re-published under a new event id
-            # payment.completed travels on another topic, so it may come later: the refund
-            # carries the payment's amount, fee and net, and the late completion then finds
-            # the revenue recorded. A refund is final, so it waits for no click.
-            revenue = await tx.payments.revenue_of(refund.payment_id)
-            if revenue is None:
-                await tx.parked.release(refund.payment_id)
-                revenue = await recording.record_revenue(tx, event, policy, clock())
-            await _reverse_refund(tx, event, revenue, earlier, clock())
+    async def reverse_revenue(
+        tx: AnalyticsTransaction, events: list[CloudEvent[PaymentRefunded]]
+    ) -> None:
+        # Refunds are few, and a refund reads what an earlier one of the batch wrote: one
+        # at a time, in the batch's transaction.
+        for event in events:
+            await _reverse_revenue(tx, event, policy, clock())
 
-    @infra.subscriber(PAYMENT_FAILED, description="Count each failed payment.")
-    async def count_failure(event: CloudEvent[PaymentFailed]) -> None:
-        failed = event.data
-        async with uow.consuming(event) as tx:
-            if await tx.payments.is_known(failed.payment_id):
-                return  # already counted, or it completed: a late failure changes nothing
-            await tx.payments.project(failed.campaign_id, failed_line(failed))
-            await update_totals(tx, failed.campaign_id, CampaignTotals.record_failure)
+    async def count_failure(
+        tx: AnalyticsTransaction, events: list[CloudEvent[PaymentFailed]]
+    ) -> None:
+        await count_failed(tx, events)
+
+    infra.batch_subscriber(
+        PAYMENT_COMPLETED,
+        PaymentCompleted,
+        uow,
+        record_revenue,
+        description="Record each completed payment's revenue, a batch at a time.",
+    )
+    infra.batch_subscriber(
+        PAYMENT_REFUNDED,
+        PaymentRefunded,
+        uow,
+        reverse_revenue,
+        description="Reverse each refund's share of revenue, a batch at a time.",
+    )
+    infra.batch_subscriber(
+        PAYMENT_FAILED,
+        PaymentFailed,
+        uow,
+        count_failure,
+        description="Count each failed payment, a batch at a time.",
+    )
 
     @infra.subscriber(CAMPAIGN_PLANNED, description="Keep the plan: budget, allocation, forecast.")
     async def record_plan(event: CloudEvent[CampaignPlanned]) -> None:
@@ -119,6 +126,26 @@ def register(
     async def record_launch(event: CloudEvent[CampaignLaunched]) -> None:
         async with uow.consuming(event) as tx:
             await update_totals(tx, event.data.campaign_id, lambda t: t.record_launch(event.data))
+
+
+async def _reverse_revenue(
+    tx: AnalyticsTransaction,
+    event: CloudEvent[PaymentRefunded],
+    policy: AttributionPolicy,
+    now: datetime,
+) -> None:
+    refund = event.data
+    earlier = ReversedSoFar.of(await tx.payments.reversals_of(refund.payment_id))
+    if refund.refund_id in earlier.refund_ids:
+        return  # the same refund re-published under a new event id
+    # payment.completed travels on another topic, so it may come later: the refund carries
+    # the payment's amount, fee and net, and the late completion then finds the revenue
+    # recorded. A refund is final, so it waits for no click.
+    revenue = await tx.payments.revenue_of(refund.payment_id)
+    if revenue is None:
+        await tx.parked.release(refund.payment_id)
+        revenue = await recording.record_revenue(tx, event, policy, now)
+    await _reverse_refund(tx, event, revenue, earlier, now)
 
 
 async def _reverse_refund(

@@ -8,9 +8,10 @@ TTL monitor runs never changes an attribution).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from datetime import timedelta
 
+from pymongo import ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -51,6 +52,26 @@ class JourneysRepository:
             {"_id": journey.id}, document, upsert=True, session=self._session
         )
 
+    async def of_customers(self, wanted: Collection[tuple[str, str]]) -> dict[str, Journey]:
+        """``of_customer`` for many (campaign id, customer id) pairs in one read, by journey id."""
+        journeys = {
+            (journey := Journey.of_customer(cid, customer_id)).id: journey
+            for cid, customer_id in wanted
+        }
+        found = self._journeys.find({"_id": {"$in": list(journeys)}}, session=self._session)
+        async for document in found:
+            journeys[document["_id"]] = Journey.model_validate(document)
+        return journeys
+
+    async def save_many(self, journeys: Collection[Journey]) -> None:
+        """``save`` for many journeys, in one write."""
+        if journeys:
+            writes = [
+                ReplaceOne({"_id": j.id}, j.model_dump(mode="python") | {"_id": j.id}, upsert=True)
+                for j in journeys
+            ]
+            await self._journeys.bulk_write(writes, session=self._session)
+
     async def delete(self, journey: Journey) -> None:
         await self._journeys.delete_one({"_id": journey.id}, session=self._session)
 
@@ -72,6 +93,13 @@ class ClicksRepository:
     async def get(self, click_id: str) -> Touch | None:
         document = await self._clicks.find_one({"_id": click_id}, session=self._session)
         return Touch.model_validate(document) if document else None
+
+    async def get_many(self, click_ids: Collection[str]) -> dict[str, Touch]:
+        """The clicks of ``click_ids`` that were seen, by click id, in one read."""
+        if not click_ids:
+            return {}
+        found = self._clicks.find({"_id": {"$in": list(click_ids)}}, session=self._session)
+        return {document["_id"]: Touch.model_validate(document) async for document in found}
 
     async def add(self, click: Touch) -> bool:
         """False when the click was recorded already (re-published under a new event id)."""

@@ -15,10 +15,9 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from services.analytics import domain
 from services.analytics.attribution.rule import AttributionPolicy
-from services.analytics.payment_store import ParkedPayments
-from services.analytics.recording import Clock, PaymentRecord, checked, record_revenue
+from services.analytics.parked_payments import ParkedPayments
+from services.analytics.recording import Clock, record_revenue
 from services.analytics.repository import AnalyticsTransaction
 from shared.events.envelope import CloudEvent, utc_now
 from shared.events.payments import PaymentCompleted
@@ -27,20 +26,6 @@ from shared.storage.unit_of_work import UnitOfWork, retry_on_write_conflict
 log = logging.getLogger(__name__)
 
 RELEASE_INTERVAL_SECONDS = 1.0
-
-
-async def park_until_click(
-    tx: AnalyticsTransaction, event: PaymentRecord, policy: AttributionPolicy, now: datetime
-) -> bool:
-    """Park the payment when it names a click not seen yet; True when it is (or was) parked."""
-    payment = event.data
-    if payment.click_id is None or not policy.click_grace:
-        return False
-    if await tx.clicks.get(payment.click_id) is not None:
-        return False
-    checked(domain.check_amounts, payment)  # refused now rather than after the grace
-    await tx.parked.park(event, payment.click_id, now + policy.click_grace)
-    return True
 
 
 async def release_waiting_for(

@@ -1,5 +1,5 @@
 """Analytics' payment storage: revenue and refunds per payment, the report's row per payment,
-when each payment started, and the payments waiting for the click they name.
+and when each payment started.
 
 Each repository works inside a transaction when given its session, and reads outside one
 otherwise (the report API, the jobs).
@@ -8,21 +8,24 @@ otherwise (the report API, the jobs).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import NamedTuple
 
+from pymongo import ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
 
 from services.analytics.conversions import Conversion
 from services.analytics.journeys import Touch
 from services.analytics.payment_lines import PaymentLine
-from shared.events.envelope import CloudEvent
 from shared.events.revenue import RevenueRecorded, RevenueReversed
 from shared.money import Money
-from shared.storage.mongo import Document
+from shared.storage.mongo import Document, is_duplicate_key
+from shared.storage.unit_of_work import WriteConflictError
 
 
 class PaymentsRepository:
@@ -55,12 +58,25 @@ class PaymentsRepository:
     async def add_revenue(
         self, revenue: RevenueRecorded, paid_at: datetime, path: Sequence[Touch]
     ) -> None:
-        document = revenue.model_dump(mode="python") | {
-            "_id": revenue.payment_id,
-            "paid_at": paid_at,
-            "path": [touch.model_dump(mode="python") for touch in path],
-        }
+        document = _revenue_document(revenue, paid_at, path)
         await self._revenue.insert_one(document, session=self._session)
+
+    async def recorded_among(self, payment_ids: Collection[str]) -> set[str]:
+        """Which of ``payment_ids`` have their revenue recorded."""
+        return await _found_among(self._revenue, payment_ids, self._session)
+
+    async def add_revenues(self, recorded: Sequence[RecordedRevenue]) -> None:
+        """``add_revenue`` for many payments, in one write. A payment recorded meanwhile by
+        another transaction (its refund's) is a write conflict: the caller runs again."""
+        if not recorded:
+            return
+        rows = [_revenue_document(*one) for one in recorded]
+        try:
+            await self._revenue.insert_many(rows, session=self._session)
+        except PyMongoError as error:
+            if is_duplicate_key(error):
+                raise WriteConflictError(f"revenue recorded concurrently: {error}") from error
+            raise
 
     async def reversals_of(self, payment_id: str) -> list[RevenueReversed]:
         cursor = self._reversals.find({"payment_id": payment_id}, session=self._session)
@@ -85,14 +101,26 @@ class PaymentsRepository:
         )
         return found is not None
 
+    async def known_among(self, payment_ids: Collection[str]) -> set[str]:
+        """Which of ``payment_ids`` have a row in the report."""
+        return await _found_among(self._payments, payment_ids, self._session)
+
     async def project(self, campaign_id: str, line: PaymentLine) -> None:
-        document = line.model_dump(mode="python") | {"campaign_id": campaign_id}
-        await self._payments.replace_one(
-            {"_id": line.payment_id},
-            document | {"_id": line.payment_id},
-            upsert=True,
-            session=self._session,
-        )
+        await self.project_many([(campaign_id, line)])
+
+    async def project_many(self, lines: Sequence[tuple[str, PaymentLine]]) -> None:
+        """Each payment's row in its campaign's report, written in one command."""
+        if not lines:
+            return
+        writes = [
+            ReplaceOne(
+                {"_id": line.payment_id},
+                line.model_dump(mode="python") | {"campaign_id": cid, "_id": line.payment_id},
+                upsert=True,
+            )
+            for cid, line in lines
+        ]
+        await self._payments.bulk_write(writes, session=self._session)
 
     async def line_of(self, payment_id: str) -> PaymentLine | None:
         document = await self._payments.find_one({"_id": payment_id}, session=self._session)
@@ -101,6 +129,34 @@ class PaymentsRepository:
     async def for_campaign(self, campaign_id: str) -> list[PaymentLine]:
         cursor = self._payments.find({"campaign_id": campaign_id}, session=self._session)
         return [PaymentLine.model_validate(d) async for d in cursor.sort("occurred_at", 1)]
+
+
+class RecordedRevenue(NamedTuple):
+    """What ``add_revenues`` stores of one payment: its revenue, when it was paid and the
+    path its attribution rests on."""
+
+    revenue: RevenueRecorded
+    paid_at: datetime
+    path: Sequence[Touch]
+
+
+def _revenue_document(
+    revenue: RevenueRecorded, paid_at: datetime, path: Sequence[Touch]
+) -> Document:
+    return revenue.model_dump(mode="python") | {
+        "_id": revenue.payment_id,
+        "paid_at": paid_at,
+        "path": [touch.model_dump(mode="python") for touch in path],
+    }
+
+
+async def _found_among(
+    collection: AsyncCollection[Document], ids: Collection[str], session: AsyncClientSession | None
+) -> set[str]:
+    if not ids:
+        return set()
+    cursor = collection.find({"_id": {"$in": list(ids)}}, {"_id": 1}, session=session)
+    return {document["_id"] async for document in cursor}
 
 
 def _conversion(document: Document, reversals: list[RevenueReversed]) -> Conversion:
@@ -148,52 +204,3 @@ class PaymentStarts:
     async def for_payments(self, payment_ids: Sequence[str]) -> dict[str, datetime]:
         cursor = self._starts.find({"_id": {"$in": list(payment_ids)}}, session=self._session)
         return {document["_id"]: document["at"] async for document in cursor}
-
-
-class ParkedPayments:
-    """``parked_payments`` (_id = payment id): completed payments naming a click analytics
-    has not seen, kept with their event until the click arrives or the grace runs out."""
-
-    def __init__(
-        self, db: AsyncDatabase[Document], session: AsyncClientSession | None = None
-    ) -> None:
-        self._parked = db["parked_payments"]
-        self._session = session
-
-    async def ensure_indexes(self) -> None:
-        await self._parked.create_index("click_id")
-        await self._parked.create_index("due_at")
-        await self._parked.create_index("campaign_id")
-
-    async def park(self, event: CloudEvent[Any], click_id: str, due_at: datetime) -> bool:
-        """False when the payment is parked already (re-published under a new event id)."""
-        payment_id = event.data.payment_id
-        if await self._parked.find_one({"_id": payment_id}, {"_id": 1}, session=self._session):
-            return False
-        document = {
-            "_id": payment_id,
-            "campaign_id": event.data.campaign_id,
-            "click_id": click_id,
-            "due_at": due_at,
-            "event": event.model_dump(mode="json"),
-        }
-        await self._parked.insert_one(document, session=self._session)
-        return True
-
-    async def waiting_for(self, click_id: str) -> list[Document]:
-        cursor = self._parked.find({"click_id": click_id}, session=self._session)
-        return [document["event"] async for document in cursor]
-
-    async def due(self, now: datetime, limit: int = 100) -> list[Document]:
-        cursor = self._parked.find({"due_at": {"$lte": now}}, session=self._session)
-        return [document["event"] async for document in cursor.sort("due_at", 1).limit(limit)]
-
-    async def release(self, payment_id: str) -> bool:
-        """False when it was released already (by the click, or by the other job)."""
-        deleted = await self._parked.delete_one({"_id": payment_id}, session=self._session)
-        return deleted.deleted_count == 1
-
-    async def count_for(self, campaign_id: str) -> int:
-        return await self._parked.count_documents(
-            {"campaign_id": campaign_id}, session=self._session
-        )

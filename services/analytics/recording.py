@@ -53,13 +53,31 @@ async def attribute_payment(
     click = None
     if payment.click_id is not None:
         click = usable_click(await tx.clicks.get(payment.click_id), payment.occurred_at, policy)
-    campaign_id = click.campaign_id if click else payment.campaign_id
-    journey = await tx.journeys.of_customer(campaign_id, payment.customer_id)
+    journey = await tx.journeys.of_customer(credited_campaign(payment, click), payment.customer_id)
+    credited = await credit_journey(tx, payment, click, journey, policy)
+    await tx.journeys.save(journey)
+    return credited
+
+
+def credited_campaign(payment: PaymentEvent, click: Touch | None) -> str:
+    """The campaign a sale counts for: the usable click's, else the payment's."""
+    return click.campaign_id if click else payment.campaign_id
+
+
+async def credit_journey(
+    tx: AnalyticsTransaction,
+    payment: PaymentEvent,
+    click: Touch | None,
+    journey: Journey,
+    policy: AttributionPolicy,
+) -> Attributed:
+    """Credit the payment from ``journey`` (the payer's in the credited campaign), which is
+    told of the sale; an unclaimed ad click it names becomes the payer's. The caller saves
+    the journey."""
     if click is not None and click.customer_id is None:
         click = await _claim_ad_click(tx, click, journey)
-    credited = attribute(campaign_id, payment.occurred_at, click, journey.touches, policy)
+    credited = attribute(journey.campaign_id, payment.occurred_at, click, journey.touches, policy)
     journey.pay(payment.payment_id, payment.occurred_at, attributed=credited.is_attributed)
-    await tx.journeys.save(journey)
     return credited
 
 

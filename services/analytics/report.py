@@ -24,8 +24,9 @@ from services.analytics.optimisation_store import (
     EvaluationsRepository,
     ReallocationsRepository,
 )
+from services.analytics.parked_payments import ParkedPayments
 from services.analytics.payment_lines import PaymentLine
-from services.analytics.payment_store import ParkedPayments, PaymentsRepository, PaymentStarts
+from services.analytics.payment_store import PaymentsRepository, PaymentStarts
 from services.analytics.processor_figures import processor_figures
 from services.analytics.report_sections import (
     AttributionModels,

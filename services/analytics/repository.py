@@ -7,8 +7,10 @@ binds them), and reads outside one otherwise (the report API, the jobs).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
+from pymongo import ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -24,7 +26,8 @@ from services.analytics.optimisation_store import (
     EvaluationsRepository,
     ReallocationsRepository,
 )
-from services.analytics.payment_store import ParkedPayments, PaymentsRepository, PaymentStarts
+from services.analytics.parked_payments import ParkedPayments
+from services.analytics.payment_store import PaymentsRepository, PaymentStarts
 from shared.ai.decisions import DecisionLog
 from shared.events.campaigns import CampaignLaunched, CampaignPlanned, Segment
 from shared.events.common import Channel
@@ -59,6 +62,20 @@ class CampaignTotalsRepository:
         await self._totals.replace_one(
             {"_id": totals.campaign_id}, _document_of(totals), upsert=True, session=self._session
         )
+
+    async def get_or_start_many(self, campaign_ids: Collection[str]) -> dict[str, CampaignTotals]:
+        """``get_or_start`` for many campaigns, in one read."""
+        found = self._totals.find({"_id": {"$in": list(campaign_ids)}}, session=self._session)
+        stored = {document["_id"]: _totals_from(document) async for document in found}
+        return {cid: stored.get(cid) or CampaignTotals(cid) for cid in campaign_ids}
+
+    async def save_many(self, totals: Collection[CampaignTotals]) -> None:
+        """``save`` for many campaigns, in one write."""
+        if totals:
+            writes = [
+                ReplaceOne({"_id": t.campaign_id}, _document_of(t), upsert=True) for t in totals
+            ]
+            await self._totals.bulk_write(writes, session=self._session)
 
     async def launched(self) -> list[CampaignTotals]:
         """Every campaign whose campaign.launched arrived."""

@@ -3,7 +3,8 @@
 Handlers never publish; they write outbox rows in their transaction. Every replica runs a
 relay, and the one holding the database's lease (``outbox_lease``) publishes: it wakes on
 every commit (and polls as a safety net), sends a batch, waits for the broker's acks and
-only then marks the rows published, in a transaction that confirms its lease token. A crash
+only then marks the acknowledged rows published, in one write, in a transaction that
+confirms its lease token (``outbox_batch`` says what a partial failure marks). A crash
 between the two republishes a row: delivery is at-least-once and consumers deduplicate on
 the event id. A row that can never be published is parked (``parked_at``, ``park_reason``)
 and logged instead of blocking the rows behind it; a broker that cannot take rows now is
@@ -18,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable, Collection
 
 from faststream.kafka import KafkaBroker
+from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -119,7 +121,7 @@ class OutboxRelay:
         """Publish every pending row if this relay holds, or can take, the lease.
 
         Returns how many were published; a standby publishes none. A broker that cannot take
-        rows now raises its error, and the rows from the first it refused stay pending.
+        rows now raises its error once what it acknowledged is marked; the rest stay pending.
         """
         total = 0
         async with self._lock:
@@ -199,10 +201,14 @@ class OutboxRelay:
                     {"$set": {"published_at": now}},
                     session=session,
                 )
-            for row, reason in batch.unpublishable:
-                await self._outbox.update_one(
-                    {"_id": row["_id"]},
-                    {"$set": {"parked_at": now, "park_reason": reason}},
+            if batch.unpublishable:
+                await self._outbox.bulk_write(
+                    [
+                        UpdateOne(
+                            {"_id": row["_id"]}, {"$set": {"parked_at": now, "park_reason": reason}}
+                        )
+                        for row, reason in batch.unpublishable
+                    ],
                     session=session,
                 )
 

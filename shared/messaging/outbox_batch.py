@@ -1,13 +1,19 @@
 """Sending one batch of outbox rows, and telling a row that can never go out from a broker
 that cannot take it now.
 
-Rows are sent in ``_id`` (commit) order without waiting for each acknowledgement, then the
-acknowledgements are read in the same order. A key always maps to one partition, and the
-producer keeps at most one request in flight per partition, so a key's rows reach the
-broker in commit order. A row that can never be published (too large, a topic the broker
-does not have or refuses, a malformed row) is set aside to be parked, and the rows after it,
-of its key or any other, still go out. A transient failure (broker down, timeout) ends the
-batch: the rows before it count as published, it and every row after it stay pending.
+Every row of the batch is handed to the producer in ``_id`` (commit) order without waiting
+for its acknowledgement; then all the acknowledgements are awaited together. A key always
+maps to one partition, and the producer keeps one request in flight per partition and
+retries a failed request before the next, so a key's rows reach the broker in commit order.
+
+A row that can never be published (too large, a topic the broker does not have or refuses,
+a malformed row) is set aside to be parked, and the rows after it, of its key or any other,
+still go out. A transient failure (broker down, timeout) is the batch's failure: every row
+the broker acknowledged counts as published, so that none goes out twice, and the rows it
+did not acknowledge stay pending. A row the producer gave up on after its own retries goes
+out after the rows of its key that were acknowledged; only the idempotent producer
+(``KAFKA_IDEMPOTENT_PRODUCER``), whose broker refuses a partition's requests after a gap,
+keeps a key's order across such a failure.
 """
 
 from __future__ import annotations
@@ -71,8 +77,10 @@ async def send_batch(
     for (row, _), acknowledged in zip(sent, acknowledgements, strict=True):
         if not isinstance(acknowledged, BaseException):
             batch.published.append(row)
-        elif not isinstance(acknowledged, Exception) or not set_aside(batch, row, acknowledged):
-            break
+        elif isinstance(acknowledged, Exception):
+            set_aside(batch, row, acknowledged)
+        else:
+            break  # cancelled: this row and the rest are sent again
     return batch
 
 

@@ -100,18 +100,18 @@ class Transaction:
         return event
 
     async def emit_many(self, emissions: Sequence[Emission]) -> list[CloudEvent[Any]]:
-        """``emit`` for many uncaused events at once: one write, rows in the order given."""
+        """``emit`` for many events at once: one write, rows in the order given."""
         events: list[CloudEvent[Any]] = []
         rows = []
-        trace_context = emitted_trace_context()
-        for topic, data, key in emissions:
+        for topic, data, key, cause in emissions:
             event = CloudEvent[Any](
                 source=self._source,
                 type=topic,
                 subject=key,
-                correlationid=key,
+                correlationid=(cause.correlationid if cause else None) or key,
+                causationid=cause.id if cause else None,
                 data=data,
-                **trace_context,
+                **emitted_trace_context(cause),
             )
             events.append(event)
             rows.append(_outbox_row(event, key))
@@ -164,11 +164,13 @@ class Transaction:
 
 
 class Emission(NamedTuple):
-    """One event for ``Transaction.emit_many``: its topic, its data and its key."""
+    """One event for ``Transaction.emit_many``: its topic, its data, its key and the event
+    that caused it, if any."""
 
     topic: str
     data: BaseModel
     key: str
+    cause: CloudEvent[Any] | None = None
 
 
 def _outbox_row(event: CloudEvent[Any], key: str) -> Document:

@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from shared.devstack.stack import LocalStack, StackAddresses
+from tests.benchmarks.analytics_burst import analytics_burst
 from tests.benchmarks.broker_ceiling import produce_consume
 from tests.benchmarks.customer_sync import customer_sync
 from tests.benchmarks.email_send import email_send
@@ -180,6 +181,8 @@ async def report(stack: LocalStack, args: argparse.Namespace) -> None:
     for name in ("payment", "analytics"):
         process = stack.processes.processes[name]
         print(f"peak memory {name}: {peak_rss_mib(process.pid):.0f} MiB")
+    burst = {"analytics": pids["analytics"]} | infrastructure_processes()
+    print(await analytics_burst(stack.addresses.kafka, burst, args.payments * 4))
     ceiling = await produce_consume(stack.addresses.kafka, args.ceiling_messages)
     print(
         f"\nbroker ceiling ({args.ceiling_messages} x 600 B): "

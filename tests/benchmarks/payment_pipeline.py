@@ -35,7 +35,7 @@ class PipelineRun:
         return sorted(set(self.posted_at) - set(self.arrived_at))
 
 
-async def _watch_revenue(bootstrap: str, run: PipelineRun, ready: asyncio.Event) -> None:
+async def watch_revenue(bootstrap: str, run: PipelineRun, ready: asyncio.Event) -> None:
     """Record when each payment's revenue.recorded arrives, until cancelled."""
     consumer = AIOKafkaConsumer(
         REVENUE_RECORDED, bootstrap_servers=bootstrap, auto_offset_reset="latest"
@@ -63,7 +63,7 @@ async def push_payments(
 ) -> PipelineRun:
     run = PipelineRun()
     ready = asyncio.Event()
-    watcher = asyncio.create_task(_watch_revenue(bootstrap, run, ready))
+    watcher = asyncio.create_task(watch_revenue(bootstrap, run, ready))
     await ready.wait()
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(payments):

@@ -10,7 +10,7 @@ from typing import Any
 
 from services.analytics.app import NAME, build
 from services.analytics.late_clicks import LateClicks
-from services.analytics.payment_store import ParkedPayments
+from services.analytics.parked_payments import ParkedPayments
 from services.analytics.repository import AnalyticsTransaction
 from services.analytics.settings import AnalyticsSettings
 from shared.events.topics import (
