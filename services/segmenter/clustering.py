@@ -7,7 +7,9 @@ is refined on ``fit_sample`` customers. Both samples are the customers with the 
 id hashes (``sampling``), so the same base read in another order gives the same segments.
 A base larger than the fitting sample then refines the centres with one pass of
 mini-batch k-means (``MiniBatchKMeans.partial_fit``) over every chunk, so every customer
-shapes them, and each customer goes to the nearest centre.
+shapes them, and each customer goes to the nearest centre. That pass is the one step that
+depends on the order of the chunks; the reader gives them in customer-id order, so the same
+base gives the same centres.
 
 Silhouette favours the coarsest split when one group sits far from the rest, as customers
 who never bought do (no recency, orders or spend at all): it would answer "buyers and
@@ -20,11 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import sklearn
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import silhouette_score
 
 from services.segmenter.features import Floats
 from services.segmenter.segment_stats import Labels
+
+SILHOUETTE_WORKING_MIB = 64
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,11 @@ def sampled_centres(scored: Floats, fitted: Floats, policy: ClusteringPolicy) ->
         model = KMeans(n_clusters=k, n_init=policy.n_init, random_state=policy.seed)
         labels = model.fit_predict(scored)
         if len(np.unique(labels)) == k:
-            candidates.append((float(silhouette_score(scored, labels)), model))
+            # scikit-learn computes silhouette's pairwise distances in blocks of up to its
+            # working memory, 1 GiB by default: the scored sample's 10,000 x 10,000 floats
+            # would take 800 MiB at once.
+            with sklearn.config_context(working_memory=SILHOUETTE_WORKING_MIB):
+                candidates.append((float(silhouette_score(scored, labels)), model))
     if not candidates:
         return None
     best = max(score for score, _ in candidates)
