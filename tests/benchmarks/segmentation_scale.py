@@ -4,7 +4,8 @@ in a fresh process so its peak resident memory (the kernel's high-water mark) is
 
 Printed per size: wall time and passes, peak RSS against the process's RSS before the
 engine started (Python, numpy and scikit-learn loaded), the segments, and the adjusted
-Rand index of found vs planted groups, from a contingency table kept chunk by chunk.
+Rand index of found vs planted groups, from a contingency table kept chunk by chunk; then
+the smallest size once more under tracemalloc, untimed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import multiprocessing
 import resource
 import time
+import tracemalloc
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -39,9 +41,11 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_engine(customers: int, chunk_size: int) -> dict[str, Any]:
-    """One size, in this (fresh) process."""
+def run_engine(customers: int, chunk_size: int, traced: bool = False) -> dict[str, Any]:
+    """One size, in this (fresh) process; ``traced`` adds tracemalloc's peak."""
     before = rss_mib()
+    if traced:
+        tracemalloc.start()
     passes = 0
 
     async def chunks() -> AsyncIterator[CustomerColumns]:
@@ -70,6 +74,9 @@ def run_engine(customers: int, chunk_size: int) -> dict[str, Any]:
         }
 
     figures = asyncio.run(segment())
+    if traced:
+        figures["traced_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
     return figures | {"rss_before_mib": before, "peak_rss_mib": rss_mib()}
 
 
@@ -87,3 +94,9 @@ def segmentation_scale(sizes: list[int], chunk_size: int) -> None:
             f"the engine); ARI vs planted {figures['ari']:.3f}"
         )
         print(f"  segments: {segments}")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as fresh:
+        traced = fresh.submit(run_engine, sizes[0], chunk_size, True).result()
+    print(
+        f"{sizes[0]:,} customers again under tracemalloc (Python's allocations, numpy's and "
+        f"scikit-learn's buffers included): peak {traced['traced_peak_mib']:.0f} MiB"
+    )
