@@ -4,7 +4,13 @@ from services.segmenter.api import http_app
 from services.segmenter.domain import SegmentationPolicy
 from services.segmenter.engines.llm import SegmentNamer
 from services.segmenter.handlers import register
-from services.segmenter.repository import Customers, Outcomes, Segmentations, SegmenterTransaction
+from services.segmenter.repository import (
+    Audiences,
+    Customers,
+    Outcomes,
+    Segmentations,
+    SegmenterTransaction,
+)
 from services.segmenter.settings import SegmenterSettings
 from shared.ai.decisions import DecisionLog
 from shared.ai.settings import configured_model
@@ -26,6 +32,7 @@ def build(settings: SegmenterSettings) -> Service:
     infra = Infrastructure.build(NAME, settings)
     customers = Customers(infra.db, batch_size=settings.segmenter_read_batch_size)
     segmentations = Segmentations(infra.db)
+    audiences = Audiences(infra.db)
     outcomes = Outcomes(infra.db)
     decisions = DecisionLog(infra.db)
     namer = SegmentNamer(
@@ -34,11 +41,20 @@ def build(settings: SegmenterSettings) -> Service:
         budget_seconds=settings.ai_timeout_seconds,
     )
     uow = infra.uow.bound(SegmenterTransaction)
-    register(infra, uow, customers, segmentations, outcomes, segmentation_policy(settings), namer)
+    register(
+        infra,
+        uow,
+        customers,
+        segmentations,
+        audiences,
+        outcomes,
+        segmentation_policy(settings),
+        namer,
+    )
     infra.finish()
     return Service(
         infra=infra,
         http_app=http_app(infra, customers, decisions, reporting_reads(settings)),
         http_port=settings.segmenter_health_port,
-        on_startup=[decisions.ensure_indexes, customers.ensure_indexes],
+        on_startup=[decisions.ensure_indexes, customers.ensure_indexes, audiences.ensure_indexes],
     )

@@ -1,10 +1,15 @@
-"""k-means over the standardised features, k chosen between 2 and 6 by silhouette.
+"""k-means over the standardised features, k chosen between 2 and 6 by silhouette, fitted
+in memory that does not grow with the base.
 
-Scales by sampling: every candidate k is fitted and scored on the same seeded sample
-(silhouette is quadratic in the rows it scores), the winner is refined on a larger sample
-and then every customer is assigned to its nearest centre, which is linear and cheap.
-Samples are drawn from the rows in customer-id order, so the same base read in another
-order gives the same segments.
+k is chosen on a sample: every candidate is fitted and scored on the same
+``score_sample`` customers (silhouette is quadratic in the rows it scores), and the winner
+is refined on ``fit_sample`` customers. Both samples are the customers with the smallest
+id hashes (``sampling``), so the same base read in another order gives the same segments.
+A base larger than the fitting sample then refines the centres with one pass of
+mini-batch k-means (``MiniBatchKMeans.partial_fit``) over every chunk, so every customer
+shapes them, and each customer goes to the nearest centre. That pass is the one step that
+depends on the order of the chunks; the reader gives them in customer-id order, so the same
+base gives the same centres.
 
 Silhouette favours the coarsest split when one group sits far from the rest, as customers
 who never bought do (no recency, orders or spend at all): it would answer "buyers and
@@ -17,13 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
-from sklearn.cluster import KMeans
+import sklearn
+from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import silhouette_score
 
-from services.segmenter.features import Floats, Strings
+from services.segmenter.features import Floats
+from services.segmenter.segment_stats import Labels
 
-Labels = npt.NDArray[np.int32]
+SILHOUETTE_WORKING_MIB = 64
 
 
 @dataclass(frozen=True)
@@ -38,39 +44,65 @@ class ClusteringPolicy:
 
 
 @dataclass(frozen=True)
-class Clusters:
-    labels: Labels
-    k: int
+class Centres:
+    points: Floats  # k x features, standardised
     silhouette: float
 
+    @property
+    def k(self) -> int:
+        return len(self.points)
 
-def cluster(matrix: Floats, customer_ids: Strings, policy: ClusteringPolicy) -> Clusters:
-    canonical = np.argsort(customer_ids, kind="stable")
-    rng = np.random.default_rng(policy.seed)
-    scored_rows = _sample(canonical, policy.score_sample, rng)
-    scored = matrix[scored_rows]
+    def nearest(self, scaled: Floats) -> Labels:
+        distances = ((scaled[:, None, :] - self.points[None, :, :]) ** 2).sum(axis=2)
+        labels: Labels = distances.argmin(axis=1).astype(np.int32)
+        return labels
+
+    def keeping(self, groups: list[int]) -> Centres:
+        return Centres(self.points[groups], self.silhouette)
+
+
+def sampled_centres(scored: Floats, fitted: Floats, policy: ClusteringPolicy) -> Centres | None:
+    """k and its centres from the samples; None when there is nothing to separate (every
+    sampled customer alike)."""
     candidates: list[tuple[float, KMeans]] = []
     for k in range(policy.min_k, min(policy.max_k, len(scored) - 1) + 1):
         model = KMeans(n_clusters=k, n_init=policy.n_init, random_state=policy.seed)
         labels = model.fit_predict(scored)
         if len(np.unique(labels)) == k:
-            candidates.append((float(silhouette_score(scored, labels)), model))
-    if not candidates:  # every row identical: one group, nothing to separate
-        return Clusters(labels=np.zeros(len(matrix), dtype=np.int32), k=1, silhouette=0.0)
+            # scikit-learn computes silhouette's pairwise distances in blocks of up to its
+            # working memory, 1 GiB by default: the scored sample's 10,000 x 10,000 floats
+            # would take 800 MiB at once.
+            with sklearn.config_context(working_memory=SILHOUETTE_WORKING_MIB):
+                candidates.append((float(silhouette_score(scored, labels)), model))
+    if not candidates:
+        return None
     best = max(score for score, _ in candidates)
     good_enough = best - abs(best) * policy.silhouette_tolerance
     score, model = [(s, m) for s, m in candidates if s >= good_enough][-1]
     refined = KMeans(
         n_clusters=model.n_clusters, init=model.cluster_centers_, n_init=1, random_state=policy.seed
-    ).fit(matrix[_sample(canonical, policy.fit_sample, rng)])
-    return Clusters(
-        labels=refined.predict(matrix).astype(np.int32), k=model.n_clusters, silhouette=score
-    )
+    ).fit(fitted)
+    return Centres(refined.cluster_centers_, score)
 
 
-def _sample(
-    canonical: npt.NDArray[np.intp], size: int, rng: np.random.Generator
-) -> npt.NDArray[np.intp]:
-    if len(canonical) <= size:
-        return canonical
-    return canonical[np.sort(rng.choice(len(canonical), size=size, replace=False))]
+class StreamedRefinement:
+    """One pass of mini-batch k-means over the base, a chunk per step, from given centres."""
+
+    def __init__(self, start: Centres, policy: ClusteringPolicy) -> None:
+        self._start = start
+        self._model = MiniBatchKMeans(
+            n_clusters=start.k, init=start.points, n_init=1, random_state=policy.seed
+        )
+        self._started = False
+
+    def learn(self, scaled: Floats) -> None:
+        # The first step needs at least k rows; a smaller first chunk is left out (the
+        # sampled centres already stand for it).
+        if self._started or len(scaled) >= self._start.k:
+            self._model.partial_fit(scaled)
+            self._started = True
+
+    def centres(self) -> Centres:
+        if not self._started:
+            return self._start
+        return Centres(self._model.cluster_centers_, self._start.silhouette)

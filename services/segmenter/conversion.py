@@ -41,15 +41,25 @@ class ConversionModel:
     def conversion_rate(self, members: CustomerColumns) -> float:
         if len(members) == 0:
             return 0.0
+        recency, frequency, engagement = self.scores(members)
+        return self.rate(float(recency.mean()), float(frequency.mean()), float(engagement.mean()))
+
+    def scores(self, members: CustomerColumns) -> tuple[Floats, Floats, Floats]:
+        """Each member's recency, frequency and engagement score: sums of these, kept per
+        segment while the base streams past, give the segment's averages."""
         recency = _freshness(members.days_since_purchase, self.recency_horizon_days)
         recency[~members.has_purchased] = 0.0
         frequency = np.minimum(members.orders_count, self.frequency_cap) / self.frequency_cap
         engagement = _freshness(members.days_since_engaged, self.engagement_horizon_days)
+        return recency, frequency.astype(np.float64), engagement
+
+    def rate(self, recency: float, frequency: float, engagement: float) -> float:
+        """The conversion of a segment with these average scores."""
         logit = (
             self.intercept
-            + self.recency * float(recency.mean())
-            + self.frequency * float(frequency.mean())
-            + self.engagement * float(engagement.mean())
+            + self.recency * recency
+            + self.frequency * frequency
+            + self.engagement * engagement
         )
         return round(1 / (1 + math.exp(-logit)), 4)
 

@@ -1,8 +1,9 @@
-"""The customer base as columns, and the standardised feature matrix clustering reads.
+"""The customer base as columns, and the standardised features clustering reads.
 
-Columns are numpy arrays, one entry per customer, so a million customers cost a few arrays
-instead of a million objects. Spend is kept in integer cents (exact); it becomes a float
-only inside the feature matrix, where it is one coordinate among six.
+Columns are numpy arrays, one entry per customer, so a chunk of customers costs a few
+arrays instead of thousands of objects; the base is read and segmented a chunk at a time.
+Spend is kept in integer cents (exact); it becomes a float only inside the features, where
+it is one coordinate among six.
 """
 
 from __future__ import annotations
@@ -48,6 +49,14 @@ class CustomerColumns:
 
     def take(self, rows: npt.NDArray[np.intp] | Bools) -> CustomerColumns:
         return CustomerColumns(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+
+    @classmethod
+    def joined(cls, parts: Sequence[CustomerColumns]) -> CustomerColumns:
+        if not parts:
+            return cls.empty()
+        return CustomerColumns(
+            **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)}
+        )
 
     @property
     def has_purchased(self) -> Bools:
@@ -136,15 +145,15 @@ class ColumnsBuilder:
             self._arrays[name] = np.concatenate([array, extra])
 
 
-def feature_matrix(columns: CustomerColumns) -> Floats:
-    """Rows x ``FEATURES``: log1p where skewed (counts, money, days), then standardised.
+def raw_features(columns: CustomerColumns) -> Floats:
+    """Rows x ``FEATURES`` before scaling: log1p where skewed (counts, money, days).
 
     Spend enters at face value whatever its currency: a base that mixes currencies should be
     converted to one before clustering (the rules for small bases compare per currency).
     """
     recency = np.log1p(np.nan_to_num(columns.days_since_purchase, nan=NEVER_DAYS))
     recency[~columns.has_purchased] = np.log1p(NEVER_DAYS)
-    raw = np.column_stack(
+    return np.column_stack(
         [
             recency,
             np.log1p(columns.orders_count.astype(np.float64)),
@@ -154,6 +163,22 @@ def feature_matrix(columns: CustomerColumns) -> Floats:
             columns.email_opt_in.astype(np.float64),
         ]
     )
-    scaled: Floats = StandardScaler().fit_transform(raw)
-    scaled[:, FEATURES.index("consent")] *= CONSENT_WEIGHT
-    return scaled
+
+
+class FeatureScaling:
+    """Standardisation learnt a chunk at a time (``StandardScaler.partial_fit``), so the
+    base's means and variances never need the base in memory."""
+
+    def __init__(self) -> None:
+        self._scaler = StandardScaler()
+        self.rows = 0
+
+    def learn(self, raw: Floats) -> None:
+        if len(raw):
+            self._scaler.partial_fit(raw)
+            self.rows += len(raw)
+
+    def scaled(self, raw: Floats) -> Floats:
+        scaled: Floats = self._scaler.transform(raw)
+        scaled[:, FEATURES.index("consent")] *= CONSENT_WEIGHT
+        return scaled

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 
+from pymongo import ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -16,6 +17,8 @@ from shared.events.customers import CustomerUpserted
 from shared.storage.mongo import Document
 from shared.storage.newest import AS_OF, Version, as_stored, keep_newest
 from shared.storage.unit_of_work import Transaction
+
+type Members = list[tuple[str, str]]  # (customer id, segment id)
 
 PROFILE_FIELDS = {
     "email_opt_in": 1,
@@ -50,11 +53,15 @@ class Customers:
         )
         return await keep_newest(self._customers, versions, session=self._session)
 
-    async def columns(self, now: datetime) -> CustomerColumns:
-        """Every customer's features, read ``batch_size`` at a time into numpy columns."""
-        builder = ColumnsBuilder(await self._customers.estimated_document_count(), now)
-        cursor = self._customers.find({}, PROFILE_FIELDS, batch_size=self._batch_size)
+    async def chunks(self, now: datetime) -> AsyncIterator[CustomerColumns]:
+        """Every customer's features, ``batch_size`` at a time, in customer-id order (so
+        reading the same base twice gives the same chunks). Only the chunk being read
+        is held."""
+        cursor = self._customers.find(
+            {}, PROFILE_FIELDS, sort=[("_id", 1)], batch_size=self._batch_size
+        )
         while batch := await cursor.to_list(self._batch_size):
+            builder = ColumnsBuilder(len(batch), now)
             builder.add(
                 customer_ids=[d["_id"] for d in batch],
                 currencies=[d["total_spent"]["currency"] for d in batch],
@@ -65,7 +72,7 @@ class Customers:
                 engaged_at=[d.get("last_engaged_at") for d in batch],
                 created_at=[d.get("created_at") for d in batch],
             )
-        return builder.columns()
+            yield builder.columns()
 
     async def ensure_indexes(self) -> None:
         # An import polls how many customers it has brought up to date: a range on the index.
@@ -82,12 +89,8 @@ class Customers:
 
 
 class Segmentations:
-    """One document per campaign (``_id`` = campaign id) with each segment's member ids.
-
-    Members live inside the campaign's document, which caps a segmentation at MongoDB's
-    16 MB document size (several hundred thousand customers); move members to their own
-    collection before the customer base grows past that.
-    """
+    """One document per campaign (``_id`` = campaign id): its segments and how many
+    audience chunks hold its members (``Audiences``)."""
 
     def __init__(
         self, db: AsyncDatabase[Document], session: AsyncClientSession | None = None
@@ -105,17 +108,15 @@ class Segmentations:
         self,
         campaign_id: str,
         segmentation: Segmentation,
+        audience_chunks: int,
         segmented_at: datetime,
     ) -> None:
-        segments = [
-            members.segment.model_dump(mode="python") | {"customer_ids": members.customer_ids}
-            for members in segmentation.segments
-        ]
         await self._segmentations.insert_one(
             {
                 "_id": campaign_id,
                 "total_customers": segmentation.total_customers,
-                "segments": segments,
+                "segments": [s.model_dump(mode="python") for s in segmentation.segments],
+                "audience_chunks": audience_chunks,
                 "segmented_at": segmented_at,
             },
             session=self._session,
@@ -123,6 +124,52 @@ class Segmentations:
 
     async def get(self, campaign_id: str) -> Document | None:
         return await self._segmentations.find_one({"_id": campaign_id})
+
+
+class Audiences:
+    """Who is in which segment of a campaign: one document per chunk of at most
+    ``AUDIENCE_CHUNK`` members (``_id`` = campaign id/chunk), as its campaign.audience
+    event carries them. A chunk is written whole, so writing it again is harmless."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._audiences = db["audiences"]
+
+    async def forget(self, campaign_id: str) -> None:
+        """Drop the chunks of an earlier, unfinished segmentation of the campaign."""
+        await self._audiences.delete_many({"campaign_id": campaign_id})
+
+    async def keep(self, campaign_id: str, first_chunk: int, chunks: list[Members]) -> None:
+        """Store ``chunks`` as chunks ``first_chunk``, ``first_chunk + 1``...: one bulk write."""
+        writes = [
+            ReplaceOne(
+                {"_id": f"{campaign_id}/{first_chunk + offset}"},
+                {
+                    "campaign_id": campaign_id,
+                    "chunk": first_chunk + offset,
+                    "members": [list(member) for member in members],
+                },
+                upsert=True,
+            )
+            for offset, members in enumerate(chunks)
+        ]
+        if writes:
+            await self._audiences.bulk_write(writes, ordered=False)
+
+    async def batches(
+        self, campaign_id: str, count: int, size: int
+    ) -> AsyncIterator[tuple[int, list[Members]]]:
+        """Chunks 0 to ``count - 1`` in order, ``size`` at a time with the first's number."""
+        cursor = self._audiences.find(
+            {"campaign_id": campaign_id, "chunk": {"$lt": count}},
+            sort=[("chunk", 1)],
+            batch_size=size,
+        )
+        while documents := await cursor.to_list(size):
+            members = [[(c, s) for c, s in document["members"]] for document in documents]
+            yield documents[0]["chunk"], members
+
+    async def ensure_indexes(self) -> None:
+        await self._audiences.create_index([("campaign_id", 1), ("chunk", 1)])
 
 
 class Outcomes:

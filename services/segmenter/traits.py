@@ -13,8 +13,6 @@ from decimal import Decimal
 
 import numpy as np
 
-from services.segmenter.features import CustomerColumns
-
 SEGMENT_NAMES: Mapping[str, str] = {
     "high_value": "High-value customers",
     "occasional": "Occasional buyers",
@@ -46,23 +44,6 @@ class SegmentTraits:
     opted_in_share: float
     days_since_engaged: float  # engaged members' average; NaN when none engaged
 
-    @classmethod
-    def of(cls, members: CustomerColumns) -> SegmentTraits:
-        buyers = members.has_purchased
-        engaged = ~np.isnan(members.days_since_engaged)
-        currency, _ = Counter(members.currencies.tolist()).most_common(1)[0]
-        median_cents = float(np.median(members.spent_cents[buyers])) if buyers.any() else 0.0
-        return cls(
-            size=len(members),
-            buyer_share=float(buyers.mean()),
-            days_since_purchase=_mean(members.days_since_purchase[buyers]),
-            orders=float(members.orders_count.mean()),
-            spend=(Decimal(round(median_cents)) / 100).quantize(Decimal("0.01")),
-            currency=str(currency),
-            opted_in_share=float(members.email_opt_in.mean()),
-            days_since_engaged=_mean(members.days_since_engaged[engaged]),
-        )
-
     def slug(self, thresholds: Thresholds) -> str:
         if self.buyer_share < 0.5:
             engaged = self.days_since_engaged < thresholds.engaged_within_days
@@ -89,11 +70,6 @@ class SegmentTraits:
 
 def _mean(values: np.ndarray) -> float:
     return float(values.mean()) if len(values) else float("nan")
-
-
-def high_spend_cents(columns: CustomerColumns) -> float:
-    buyers = columns.has_purchased
-    return float(np.median(columns.spent_cents[buyers])) if buyers.any() else 0.0
 
 
 def name_segments(traits: list[SegmentTraits], thresholds: Thresholds) -> list[tuple[str, str]]:

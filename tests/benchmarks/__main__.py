@@ -1,8 +1,8 @@
 """``make bench``: the payment pipeline next to the broker's raw ceiling, on one infrastructure,
 the payment API under load, email send throughput to the local SMTP sink, the customer sync
 (100,000 ``customer.upserted`` from publish to stored), then the segmentation figures
-(compute at a million customers, read from MongoDB, quality), then the optimiser's
-simulation (no infrastructure). Name parts to run only those:
+(the chunked reader on MongoDB, quality, the engine at 1M and 10M generated customers),
+then the optimiser's simulation (no infrastructure). Name parts to run only those:
 ``python -m tests.benchmarks email``.
 
 Infrastructure is found as the tests find it: KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL, else
@@ -32,7 +32,8 @@ from tests.benchmarks.payment_api import payment_api
 from tests.benchmarks.payment_costs import CommandMeter, CpuMeter, infrastructure_processes
 from tests.benchmarks.payment_load import SERVICE_ENV, payment_client
 from tests.benchmarks.payment_pipeline import push_payments
-from tests.benchmarks.segmentation import compute_step, quality, read_step
+from tests.benchmarks.segmentation import quality, read_step
+from tests.benchmarks.segmentation_scale import segmentation_scale
 from tests.support.infrastructure import TestInfrastructure, free_port, test_infrastructure
 
 PARTS = (
@@ -62,7 +63,13 @@ def main() -> None:
     parser.add_argument("--email-concurrency", type=int, default=16)
     parser.add_argument("--email-dkim", action="store_true", help="sign every message")
     parser.add_argument("--sync-customers", type=int, default=100_000)
-    parser.add_argument("--segmentation-customers", type=int, default=1_000_000)
+    parser.add_argument(
+        "--segmentation-customers",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1_000_000, 10_000_000],
+        help="generated base sizes for the chunked engine, comma-separated",
+    )
+    parser.add_argument("--segmentation-chunk", type=int, default=10_000)
     parser.add_argument("--segmentation-read", type=int, default=5_000)
     parser.add_argument(
         "--launch-customers",
@@ -120,7 +127,7 @@ def infrastructure_parts(parts: set[str], args: argparse.Namespace) -> None:
             )
     if "segmentation" in parts:
         quality(customers=30_000)
-        compute_step(args.segmentation_customers)
+        segmentation_scale(args.segmentation_customers, args.segmentation_chunk)
 
 
 def pipeline(infra: TestInfrastructure, log_dir: Path, args: argparse.Namespace) -> None:

@@ -98,6 +98,7 @@ async def test_planned_campaign_is_segmented_from_the_imported_customers(
         await publisher.send(CAMPAIGN_PLANNED, planned, key=cid)
         [segmented] = await events.wait_for(CAMPAIGN_SEGMENTED, for_campaign(cid))
         stored = await service.infra.db["segmentations"].find_one({"_id": cid})
+        stored_chunks = await service.infra.db["audiences"].find({"campaign_id": cid}).to_list()
         chunks = await events.wait_for(
             CAMPAIGN_AUDIENCE,
             for_campaign(cid),
@@ -116,8 +117,15 @@ async def test_planned_campaign_is_segmented_from_the_imported_customers(
     assert segmented["causationid"] == planned["id"]
     assert segmented["correlationid"] == cid
     assert stored is not None
-    members = {s["segment_id"]: s["customer_ids"] for s in stored["segments"]}
-    assert sum(len(ids) for ids in members.values()) == total
+    assert stored["audience_chunks"] == len(stored_chunks)
+    assert [s["size"] for s in stored["segments"]] == [s["size"] for s in segments.values()]
+    members: dict[str, list[str]] = {}
+    for chunk in stored_chunks:
+        for customer_id, segment_id in chunk["members"]:
+            members.setdefault(segment_id, []).append(customer_id)
+    assert {s: len(ids) for s, ids in members.items()} == {
+        s: v["size"] for s, v in segments.items()
+    }
     assert "loyal-1" in members["high_value"]
     assert "loyal-2" in members["occasional"]
     assert "lapsed" in members["at_risk"]
@@ -238,13 +246,16 @@ async def test_sales_of_a_launched_campaign_update_the_next_prediction_once(
 
 
 class Commands(monitoring.CommandListener):
-    """The names of the commands a client sent."""
+    """The names of the commands a client sent, and the reads (find and getMore)."""
 
     def __init__(self) -> None:
         self.names: list[str] = []
+        self.reads: list[dict[str, Any]] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         self.names.append(event.command_name)
+        if event.command_name in ("find", "getMore"):
+            self.reads.append(dict(event.command))
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -253,7 +264,9 @@ class Commands(monitoring.CommandListener):
         pass
 
 
-async def test_counting_and_reading_the_base_runs_no_aggregation(infra: TestInfrastructure) -> None:
+async def test_counting_and_reading_the_base_runs_no_aggregation_and_reads_in_chunks(
+    infra: TestInfrastructure,
+) -> None:
     # A whole-collection aggregation (which count_documents is) must hold every customer at
     # once: past 50,000 the local stand-in refuses it, and so does a server's in-memory
     # stage budget. The count and the feature read must stay a count and a cursor.
@@ -269,8 +282,16 @@ async def test_counting_and_reading_the_base_runs_no_aggregation(infra: TestInfr
             (CustomerUpserted.model_validate(customer(f"c-{n}")), now) for n in range(5)
         )
         listener.names.clear()
+        listener.reads.clear()
         assert await customers.count() == 5
-        assert len((await customers.columns(now)).customer_ids) == 5
+        chunks = [chunk async for chunk in customers.chunks(now)]
     finally:
         await client.close()
     assert "aggregate" not in listener.names
+    # Read in chunks of the configured size, in customer-id order, never all at once.
+    assert [chunk.customer_ids.tolist() for chunk in chunks] == [
+        ["c-0", "c-1"],
+        ["c-2", "c-3"],
+        ["c-4"],
+    ]
+    assert {command["batchSize"] for command in listener.reads} == {2}

@@ -24,6 +24,7 @@ from tests.support.factories import campaign_id, campaign_planned, customer
 from tests.support.fake_llm import FakeLlm, answer, fake_llm_server, http_error, slow
 from tests.support.kafka import EventLog, Publisher, cloud_event, for_campaign
 from tests.support.segmentations import (
+    CUSTOMER_IDS,
     CUSTOMERS,
     naming,
     planned_campaign,
@@ -69,12 +70,11 @@ def last_user_message(request: dict[str, Any]) -> str:
 def numbers(segmentation: Any) -> list[tuple[Any, ...]]:
     return [
         (
-            m.segment.segment_id,
-            m.segment.size,
-            m.segment.email_reachable,
-            m.segment.predicted_conversion_rate,
-            m.segment.predicted_conversion_interval,
-            m.customer_ids,
+            m.segment_id,
+            m.size,
+            m.email_reachable,
+            m.predicted_conversion_rate,
+            m.predicted_conversion_interval,
         )
         for m in segmentation.segments
     ]
@@ -84,20 +84,24 @@ def numbers(segmentation: Any) -> list[tuple[Any, ...]]:
 async def test_a_valid_naming_words_the_segments_and_leaves_every_number(fake, provider):
     fake.script(answer(naming()))
     computed = small_segmentation()
-    named, decision = await namer(model_for(provider, fake)).name(computed, planned_campaign())
+    named, decision = await namer(model_for(provider, fake)).name(
+        computed, planned_campaign(), CUSTOMER_IDS
+    )
     assert decision.engine == model_for(provider, fake).engine
     assert decision.fallback_reason is None
-    assert [m.segment.name for m in named.segments] == [
-        wording(m.segment.segment_id)["name"] for m in computed.segments
+    assert [m.name for m in named.segments] == [
+        wording(m.segment_id)["name"] for m in computed.segments
     ]
-    assert named.segments[0].segment.strategy == wording("high_value")["strategy"]
+    assert named.segments[0].strategy == wording("high_value")["strategy"]
     assert numbers(named) == numbers(computed)
     assert len(fake.requests) == 1
 
 
 async def test_the_anthropic_request_forces_the_naming_tool_and_caches_the_instructions(fake):
     fake.script(answer(naming()))
-    await namer(model_for("anthropic", fake)).name(small_segmentation(), planned_campaign())
+    await namer(model_for("anthropic", fake)).name(
+        small_segmentation(), planned_campaign(), CUSTOMER_IDS
+    )
     [sent] = fake.requests
     assert sent["model"] == "claude-sonnet-4-6"
     assert sent["tool_choice"] == {"type": "tool", "name": sent["tools"][0]["name"]}
@@ -108,7 +112,9 @@ async def test_the_anthropic_request_forces_the_naming_tool_and_caches_the_instr
 
 async def test_the_openai_request_carries_the_model_and_the_naming_schema(fake):
     fake.script(answer(naming()))
-    await namer(model_for("openai", fake)).name(small_segmentation(), planned_campaign())
+    await namer(model_for("openai", fake)).name(
+        small_segmentation(), planned_campaign(), CUSTOMER_IDS
+    )
     [sent] = fake.requests
     assert sent["model"] == "gpt-4.1"
     assert sent["response_format"]["json_schema"]["name"] == "SegmentNaming"
@@ -118,7 +124,9 @@ async def test_the_openai_request_carries_the_model_and_the_naming_schema(fake):
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_no_customer_id_leaves_the_segmenter(fake, provider):
     fake.script(answer(naming()))
-    await namer(model_for(provider, fake)).name(small_segmentation(), planned_campaign())
+    await namer(model_for(provider, fake)).name(
+        small_segmentation(), planned_campaign(), CUSTOMER_IDS
+    )
     sent = fake.sent_text()
     assert "Noise-cancelling headphones" in sent
     assert not [c[0] for c in CUSTOMERS if c[0] in sent]
@@ -129,13 +137,15 @@ async def test_an_answer_off_the_schema_is_reasked_then_named_offline(fake, prov
     off_schema = {"segments": [{"segment_id": "high_value"}]}
     fake.script(answer(off_schema), answer(off_schema), answer(off_schema))
     computed = small_segmentation()
-    named, decision = await namer(model_for(provider, fake)).name(computed, planned_campaign())
+    named, decision = await namer(model_for(provider, fake)).name(
+        computed, planned_campaign(), CUSTOMER_IDS
+    )
     assert len(fake.requests) == 3
     assert "did not match the schema" in last_user_message(fake.requests[1])
     assert decision.engine == "offline-fallback"
     assert decision.fallback_reason is not None
     assert "invalid output after 2 re-asks" in decision.fallback_reason
-    assert [m.segment.name for m in named.segments] == [m.segment.name for m in computed.segments]
+    assert [m.name for m in named.segments] == [m.name for m in computed.segments]
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -145,15 +155,17 @@ async def test_an_unknown_segment_id_is_reasked_once_with_the_violation_then_off
     unknown = naming("high_value", "occasional", "at_risk", "vip_whales")
     fake.script(answer(unknown), answer(unknown))
     computed = small_segmentation()
-    named, decision = await namer(model_for(provider, fake)).name(computed, planned_campaign())
+    named, decision = await namer(model_for(provider, fake)).name(
+        computed, planned_campaign(), CUSTOMER_IDS
+    )
     assert len(fake.requests) == 2
     reask = last_user_message(fake.requests[1])
     assert "vip_whales is not a given segment id" in reask
     assert "new_prospects is not named" in reask
     assert decision.engine == "offline-fallback"
     assert "vip_whales is not a given segment id" in decision.violations
-    assert [m.segment.name for m in named.segments] == [m.segment.name for m in computed.segments]
-    assert all(m.segment.strategy is None for m in named.segments)
+    assert [m.name for m in named.segments] == [m.name for m in computed.segments]
+    assert all(m.strategy is None for m in named.segments)
 
 
 async def test_a_banned_claim_is_reasked_and_a_corrected_naming_is_used(fake):
@@ -161,30 +173,32 @@ async def test_a_banned_claim_is_reasked_and_a_corrected_naming_is_used(fake):
     claiming["segments"][0]["description"] = "Risk-free buyers who always come back."
     fake.script(answer(claiming), answer(naming()))
     named, decision = await namer(model_for("anthropic", fake)).name(
-        small_segmentation(), planned_campaign()
+        small_segmentation(), planned_campaign(), CUSTOMER_IDS
     )
     assert len(fake.requests) == 2
     assert "makes the banned claim 'Risk-free'" in last_user_message(fake.requests[1])
     assert decision.engine == "anthropic:claude-sonnet-4-6"
     assert decision.violations == ["high_value: description makes the banned claim 'Risk-free'"]
-    assert named.segments[0].segment.description == wording("high_value")["description"]
+    assert named.segments[0].description == wording("high_value")["description"]
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_a_provider_error_names_the_segments_offline(fake, provider):
     fake.script(http_error(500), http_error(500), http_error(500))  # the SDK retries twice
     computed = small_segmentation()
-    named, decision = await namer(model_for(provider, fake)).name(computed, planned_campaign())
+    named, decision = await namer(model_for(provider, fake)).name(
+        computed, planned_campaign(), CUSTOMER_IDS
+    )
     assert decision.engine == "offline-fallback"
     assert decision.fallback_reason is not None
     assert "InternalServerError" in decision.fallback_reason
-    assert [m.segment.name for m in named.segments] == [m.segment.name for m in computed.segments]
+    assert [m.name for m in named.segments] == [m.name for m in computed.segments]
 
 
 async def test_a_reply_slower_than_the_budget_names_the_segments_offline(fake):
     fake.script(slow(3, naming()))
     _, decision = await namer(model_for("anthropic", fake), budget_seconds=0.3).name(
-        small_segmentation(), planned_campaign()
+        small_segmentation(), planned_campaign(), CUSTOMER_IDS
     )
     assert decision.engine == "offline-fallback"
     assert decision.fallback_reason == "no acceptable answer within the 0.3s budget"
@@ -197,7 +211,7 @@ async def test_tokens_spent_on_every_attempt_become_the_cost(fake):
         answer(naming(), input_tokens=2000, output_tokens=100),
     )
     _, decision = await namer(model_for("anthropic", fake)).name(
-        small_segmentation(), planned_campaign()
+        small_segmentation(), planned_campaign(), CUSTOMER_IDS
     )
     # claude-sonnet-4-6: 3.00 USD per million input tokens, 15.00 per million output tokens.
     assert (decision.usage.input_tokens, decision.usage.output_tokens) == (3000, 600)
@@ -209,7 +223,9 @@ async def test_an_empty_customer_base_is_named_without_a_call(fake):
     fake.script(answer(naming()))
     computed = small_segmentation()
     empty = type(computed)(total_customers=0, segments=[])
-    named, decision = await namer(model_for("anthropic", fake)).name(empty, planned_campaign())
+    named, decision = await namer(model_for("anthropic", fake)).name(
+        empty, planned_campaign(), CUSTOMER_IDS
+    )
     assert (named.segments, decision.engine, fake.requests) == ([], "offline", [])
 
 

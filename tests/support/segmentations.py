@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.segmenter.domain import Segmentation, SegmentationPolicy, segment_customers
+from services.segmenter.domain import Segmentation, SegmentationPolicy
 from services.segmenter.features import ColumnsBuilder
+from services.segmenter.in_memory import segment_customers
 from shared.events.campaigns import CampaignPlanned
 from tests.support.factories import campaign_id, campaign_planned
 
@@ -20,6 +21,7 @@ CUSTOMERS = (
     ("cust-prospect-000104", None, 0, 0, True),
 )
 SEGMENT_IDS = ("high_value", "occasional", "at_risk", "new_prospects")
+CUSTOMER_IDS = frozenset(c[0] for c in CUSTOMERS)
 
 
 def small_segmentation() -> Segmentation:
@@ -34,7 +36,7 @@ def small_segmentation() -> Segmentation:
         engaged_at=[None] * len(CUSTOMERS),
         created_at=[None] * len(CUSTOMERS),
     )
-    return segment_customers(builder.columns(), SegmentationPolicy())
+    return segment_customers(builder.columns(), SegmentationPolicy()).segmentation
 
 
 def planned_campaign() -> CampaignPlanned:

@@ -8,8 +8,9 @@ from scipy.stats import beta
 from sklearn.metrics import adjusted_rand_score
 
 from services.segmenter.conversion import ConversionModel, Outcome, posterior
-from services.segmenter.domain import SegmentationPolicy, segment_customers
+from services.segmenter.domain import SegmentationPolicy
 from services.segmenter.features import ColumnsBuilder, CustomerColumns
+from services.segmenter.in_memory import segment_customers
 from tests.support.planted_customers import planted_base
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -17,13 +18,7 @@ POLICY = SegmentationPolicy()
 
 
 def found_labels(columns: CustomerColumns, policy: SegmentationPolicy = POLICY) -> list[str]:
-    segmentation = segment_customers(columns, policy)
-    segment_of = {
-        customer_id: members.segment.segment_id
-        for members in segmentation.segments
-        for customer_id in members.customer_ids
-    }
-    return [segment_of[customer_id] for customer_id in columns.customer_ids]
+    return [str(segment_id) for segment_id in segment_customers(columns, policy).segment_ids]
 
 
 def small_base(rows: list[tuple[str, float | None, int, int, bool]]) -> CustomerColumns:
@@ -52,9 +47,9 @@ def test_planted_groups_are_recovered() -> None:
 
 def test_number_of_segments_is_between_two_and_six() -> None:
     base = planted_base(400, seed=5)
-    segments = segment_customers(base.columns, POLICY).segments
+    segments = segment_customers(base.columns, POLICY).segmentation.segments
     assert 2 <= len(segments) <= 6
-    assert sum(s.segment.size for s in segments) == 400
+    assert sum(s.size for s in segments) == 400
 
 
 def test_segment_ids_are_the_same_across_runs_and_row_orders() -> None:
@@ -68,8 +63,7 @@ def test_segment_ids_are_the_same_across_runs_and_row_orders() -> None:
 
 
 def test_segments_carry_a_description_and_an_interval_around_the_rate() -> None:
-    for members in segment_customers(planted_base(300).columns, POLICY).segments:
-        segment = members.segment
+    for segment in segment_customers(planted_base(300).columns, POLICY).segmentation.segments:
         assert segment.description
         assert segment.predicted_conversion_interval is not None
         interval = segment.predicted_conversion_interval
@@ -85,20 +79,21 @@ def test_tiny_base_falls_back_to_rules() -> None:
             ("prospect", None, 0, 0, True),
         ]
     )
-    segments = {s.segment.segment_id: s for s in segment_customers(base, POLICY).segments}
-    assert {k: v.customer_ids for k, v in segments.items()} == {
+    segmented = segment_customers(base, POLICY)
+    segments = {s.segment_id: s for s in segmented.segmentation.segments}
+    assert {k: segmented.members(k) for k in segments} == {
         "high_value": ["loyal-1"],
         "occasional": ["loyal-2"],
         "at_risk": ["lapsed"],
         "new_prospects": ["prospect"],
     }
-    assert segments["at_risk"].segment.email_reachable == 0
-    rates = {k: v.segment.predicted_conversion_rate for k, v in segments.items()}
+    assert segments["at_risk"].email_reachable == 0
+    rates = {k: v.predicted_conversion_rate for k, v in segments.items()}
     assert rates["high_value"] > rates["at_risk"] > rates["new_prospects"]
 
 
 def test_empty_customer_base_yields_no_segments() -> None:
-    segmentation = segment_customers(CustomerColumns.empty(), POLICY)
+    segmentation = segment_customers(CustomerColumns.empty(), POLICY).segmentation
     assert (segmentation.total_customers, segmentation.segments) == (0, [])
 
 

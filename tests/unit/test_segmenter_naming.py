@@ -13,11 +13,11 @@ from services.segmenter.engines.llm import (
 from services.segmenter.engines.naming import (
     NAME_LIMIT,
     SegmentNaming,
-    checked_customer_ids,
 )
 from shared.ai.costs import PriceTable
 from shared.ai.runner import input_hash
 from tests.support.segmentations import (
+    CUSTOMER_IDS,
     CUSTOMERS,
     SEGMENT_IDS,
     naming,
@@ -30,19 +30,18 @@ from tests.support.segmentations import (
 def violations_of(answer: dict[str, object]) -> list[str]:
     segmentation = small_segmentation()
     facts = naming_facts(segmentation, planned_campaign())
-    step = naming_step(facts, checked_customer_ids(segmentation))
+    step = naming_step(facts, CUSTOMER_IDS)
     return step.check(SegmentNaming.model_validate(answer))
 
 
 def numbers(segments: list) -> list[tuple[object, ...]]:
     return [
         (
-            s.segment.segment_id,
-            s.segment.size,
-            s.segment.email_reachable,
-            s.segment.predicted_conversion_rate,
-            s.segment.predicted_conversion_interval,
-            s.customer_ids,
+            s.segment_id,
+            s.size,
+            s.email_reachable,
+            s.predicted_conversion_rate,
+            s.predicted_conversion_interval,
         )
         for s in segments
     ]
@@ -87,8 +86,7 @@ def test_offline_naming_is_the_computed_words_without_a_strategy() -> None:
     segmentation = small_segmentation()
     offline = computed_naming(naming_facts(segmentation, planned_campaign()))
     assert [(w.segment_id, w.name, w.description, w.strategy) for w in offline.segments] == [
-        (m.segment.segment_id, m.segment.name, m.segment.description, None)
-        for m in segmentation.segments
+        (m.segment_id, m.name, m.description, None) for m in segmentation.segments
     ]
     assert violations_of(offline.model_dump()) == []
 
@@ -98,7 +96,7 @@ def test_wording_changes_names_descriptions_and_strategies_but_no_number() -> No
     named = worded(segmentation, SegmentNaming.model_validate(naming()))
     assert numbers(named.segments) == numbers(segmentation.segments)
     assert named.total_customers == segmentation.total_customers
-    high_value = named.segments[0].segment
+    high_value = named.segments[0]
     assert high_value.name == wording("high_value")["name"]
     assert high_value.strategy == wording("high_value")["strategy"]
 
@@ -130,7 +128,9 @@ def test_the_same_campaign_gives_the_same_facts_whatever_its_id() -> None:
 async def test_offline_replay_gives_the_same_decision() -> None:
     namer = SegmentNamer(None, PriceTable({}), budget_seconds=1)
     planned = planned_campaign()
-    (_, first), (_, again) = [await namer.name(small_segmentation(), planned) for _ in "ab"]
+    (_, first), (_, again) = [
+        await namer.name(small_segmentation(), planned, CUSTOMER_IDS) for _ in "ab"
+    ]
     assert first.engine == again.engine == "offline"
     assert (first.input_hash, first.output) == (again.input_hash, again.output)
     assert first.violations == []

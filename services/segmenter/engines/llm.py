@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Collection
+from collections.abc import Container
 
 from pydantic import BaseModel
 
@@ -22,7 +22,6 @@ from services.segmenter.engines.naming import (
     STRATEGY_LIMIT,
     SegmentNaming,
     SegmentWording,
-    checked_customer_ids,
     naming_violations,
 )
 from shared.ai.costs import PriceTable
@@ -95,7 +94,7 @@ def naming_facts(segmentation: Segmentation, planned: CampaignPlanned) -> Naming
                 computed_name=s.name,
                 computed_description=s.description,
             )
-            for s in (members.segment for members in segmentation.segments)
+            for s in segmentation.segments
         ],
     )
 
@@ -121,7 +120,7 @@ def computed_naming(facts: NamingFacts) -> SegmentNaming:
 
 
 def naming_step(
-    facts: NamingFacts, customer_ids: Collection[str]
+    facts: NamingFacts, customer_ids: Container[str]
 ) -> AiStep[NamingFacts, SegmentNaming]:
     ids = [s.segment_id for s in facts.segments]
     return AiStep(
@@ -137,19 +136,20 @@ def naming_step(
 
 
 def worded(segmentation: Segmentation, naming: SegmentNaming) -> Segmentation:
-    """``segmentation`` with the naming's words; every number and member is kept as it was."""
+    """``segmentation`` with the naming's words; every number is kept as it was."""
     by_id = {wording.segment_id: wording for wording in naming.segments}
     segments = []
-    for members in segmentation.segments:
-        wording = by_id[members.segment.segment_id]
-        segment = members.segment.model_copy(
-            update={
-                "name": wording.name,
-                "description": wording.description or members.segment.description,
-                "strategy": wording.strategy,
-            }
+    for segment in segmentation.segments:
+        wording = by_id[segment.segment_id]
+        segments.append(
+            segment.model_copy(
+                update={
+                    "name": wording.name,
+                    "description": wording.description or segment.description,
+                    "strategy": wording.strategy,
+                }
+            )
         )
-        segments.append(dataclasses.replace(members, segment=segment))
     return dataclasses.replace(segmentation, segments=segments)
 
 
@@ -164,11 +164,12 @@ class SegmentNamer:
         self._budget_seconds = budget_seconds
 
     async def name(
-        self, segmentation: Segmentation, planned: CampaignPlanned
+        self, segmentation: Segmentation, planned: CampaignPlanned, customer_ids: Container[str]
     ) -> tuple[Segmentation, Decision[SegmentNaming]]:
+        """``customer_ids``: the base's ids, which no wording may contain."""
         facts = naming_facts(segmentation, planned)
         decision = await run_step(
-            naming_step(facts, checked_customer_ids(segmentation)),
+            naming_step(facts, customer_ids),
             facts,
             # Nothing to name in an empty base: no reason to pay for a call.
             model=self._model if facts.segments else None,

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 
 from pydantic import BaseModel, Field
 
-from services.segmenter.domain import Segmentation
+from services.segmenter.id_filter import MIN_CHECKED_ID_LENGTH
 from shared.guardrails import find_banned_claims
 
 NAME_LIMIT = 60
 DESCRIPTION_LIMIT = 300
 STRATEGY_LIMIT = 400
-# Shorter ids ("12", "ana") are indistinguishable from the figures and words of any text.
-MIN_CHECKED_ID_LENGTH = 6
 
 EMAIL_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 TOKEN = re.compile(r"[\w@.+:/-]+")
@@ -40,20 +38,10 @@ class SegmentNaming(BaseModel):
     segments: list[SegmentWording] = Field(description="One entry per given segment.")
 
 
-def checked_customer_ids(segmentation: Segmentation) -> frozenset[str]:
-    """The members' ids a naming must not contain."""
-    return frozenset(
-        customer_id
-        for members in segmentation.segments
-        for customer_id in members.customer_ids
-        if len(customer_id) >= MIN_CHECKED_ID_LENGTH
-    )
-
-
 def naming_violations(
     wordings: Sequence[SegmentWording],
     segment_ids: Sequence[str],
-    customer_ids: Collection[str],
+    customer_ids: Container[str],
     banned_claims: Iterable[str],
 ) -> list[str]:
     """Every rule ``wordings`` break, each naming the segment and the field."""
@@ -99,7 +87,7 @@ def _length_violations(wording: SegmentWording) -> list[str]:
 
 
 def _text_violations(
-    field: str, text: str, banned_claims: list[str], customer_ids: Collection[str]
+    field: str, text: str, banned_claims: list[str], customer_ids: Container[str]
 ) -> list[str]:
     found = [
         f"{field} makes the banned claim {claim!r}"
@@ -108,6 +96,7 @@ def _text_violations(
     if EMAIL_ADDRESS.search(text):
         found.append(f"{field} contains an email address")
     tokens = {token.strip(".:/-") for token in TOKEN.findall(text)}
-    if any(token in customer_ids for token in tokens):
+    # Shorter ids ("12", "ana") are indistinguishable from the figures and words of any text.
+    if any(len(t) >= MIN_CHECKED_ID_LENGTH and t in customer_ids for t in tokens):
         found.append(f"{field} contains a customer id")
     return found
