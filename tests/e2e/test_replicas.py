@@ -60,6 +60,7 @@ async def test_replicas_split_the_work_do_it_once_and_take_over_a_killed_ones_sh
             first = await pay(http, cid)
             await until(lambda: recorded(infra.kafka, first), "the first round's revenue")
             leases = await relay_owners(mongo, prefix)
+            served = served_by(tmp_path, first)
 
             for service in SERVICES:
                 stack.kill_replica(f"{service}-1")
@@ -73,6 +74,7 @@ async def test_replicas_split_the_work_do_it_once_and_take_over_a_killed_ones_sh
         stack.stop()
         await mongo.close()
 
+    assert all(served.values()), f"the balancer should spread the payments: {served}"
     # One takeover ever (token 1), by one of the service's replicas: one relay per database.
     assert all(
         token == 1 and owner.startswith(f"{service}-") for service, (owner, token) in leases.items()
@@ -151,6 +153,12 @@ async def pay(http: httpx.AsyncClient, cid: str) -> list[str]:
         assert answer.status_code == 201, answer.text
         ids.append(answer.json()["id"])
     return ids
+
+
+def served_by(logs: Path, payment_ids: list[str]) -> dict[str, int]:
+    """How many of ``payment_ids`` each payment replica logged as its own."""
+    texts = {r: (logs / f"{r}.log").read_text() for r in ("payment-1", "payment-2")}
+    return {r: sum(f"payment {pid} " in text for pid in payment_ids) for r, text in texts.items()}
 
 
 async def recorded(bootstrap: str, payment_ids: list[str]) -> bool:

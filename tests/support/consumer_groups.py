@@ -63,7 +63,7 @@ async def everything_on(bootstrap: str, topic: str) -> list[dict[str, Any]]:
         ends = await consumer.end_offsets(partitions)
         await consumer.seek_to_beginning(*partitions)
         records: list[dict[str, Any]] = []
-        while any(await consumer.position(tp) < ends[tp] for tp in partitions):
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
             batches = await consumer.getmany(*partitions, timeout_ms=1000)
             records += [json.loads(r.value) for batch in batches.values() for r in batch]
         return records
