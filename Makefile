@@ -21,8 +21,10 @@ browser:
 		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# make up REPLICAS=2: each service as two processes behind a balancer on its usual port.
+REPLICAS ?= 1
 up: install
-	$(PY) -m shared.devstack up
+	$(PY) -m shared.devstack up --replicas $(REPLICAS)
 
 demo: install
 	$(VENV)/bin/campaignctl demo

@@ -82,7 +82,7 @@ class Infrastructure:
         security = kafka_security(settings)
         broker = build_broker(
             settings.kafka_bootstrap_servers,
-            client_id=name,
+            client_id=settings.instance_id or name,
             idempotent_producer=settings.kafka_idempotent_producer,
             security=security,
         )
@@ -113,6 +113,7 @@ class Infrastructure:
                 list_topics, settings.kafka_bootstrap_servers, security
             ),
             exclusive=uow.exclusive,
+            replica=settings.instance_id,
         )
         uow.on_commit = relay.notify
         hooks: dict[str, InvalidEventHook] = {}

@@ -96,6 +96,12 @@ class ServiceSettings(SecretFilesSettings):
     outbox_lease_renew_seconds: float = Field(
         default=5.0, gt=0, le=1200, description="How often the active relay renews its lease."
     )
+    instance_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="This replica's name among its service's replicas: its Kafka client id and "
+        "the owner its outbox lease names. Unset, the service's name.",
+    )
     health_host: str = "0.0.0.0"  # noqa: S104 - containers must answer their healthchecks
     api_keys_file: Path | None = Field(
         default=None,

@@ -3,8 +3,13 @@
 A stop is taken at any moment, start-up included: the services get SIGTERM, then the
 infrastructure, each with a grace period before SIGKILL; a second Ctrl-C or SIGTERM SIGKILLs
 everything at once. See ``lifetime`` for what happens when the runner itself is killed.
+
+``up --replicas N`` (``make up REPLICAS=N``) runs N replicas of each service behind a
+balancer on the service's usual port (see ``stack``).
 """
 
+import argparse
+import os
 import signal
 import sys
 import time
@@ -34,14 +39,17 @@ def start(stack: LocalStack) -> None:
     stack.wait_ready()
     for name in SERVICES:
         print(f"{name:<9} {addresses.http_url(name)}  (health: /health/ready)")
+        if stack.replicas > 1:
+            for replica in stack.replicas_of(name):
+                print(f"  {replica:<12} {stack.replica_url(name, replica)}")
     print(f"payment API docs {addresses.http_url('payment')}/docs")
     print("logs in .devstack/logs; Ctrl-C stops everything")
 
 
-def up() -> int:
+def up(replicas: int = 1) -> int:
     # A process manager's log, or a pipe, gets each line as it is printed.
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    stack = LocalStack(StackAddresses.from_env(), Path(".devstack/logs"))
+    stack = LocalStack(StackAddresses.from_env(), Path(".devstack/logs"), replicas)
     signals = StopSignals(hurry=stack.processes.kill_all)
     try:
         signals.install()
@@ -62,7 +70,18 @@ def up() -> int:
         print("stack stopped")
 
 
+def replica_count(text: str) -> int:
+    # A replica beyond a topic's partitions would get none of them and never be ready.
+    partitions = int(os.environ.get("KAFKA_TOPIC_PARTITIONS", "3"))
+    if not text.isdigit() or not 1 <= int(text) <= partitions:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a whole number from 1 to the topics' partitions ({partitions})"
+        )
+    return int(text)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] != "up":
-        sys.exit(f"usage: python -m shared.devstack [up]; unknown command {sys.argv[1]!r}")
-    sys.exit(up())
+    parser = argparse.ArgumentParser(prog="python -m shared.devstack")
+    parser.add_argument("command", nargs="?", default="up", choices=["up"])
+    parser.add_argument("--replicas", type=replica_count, default=1, help="per service")
+    sys.exit(up(parser.parse_args().replicas))

@@ -33,6 +33,13 @@ def answers(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+def free_port() -> int:
+    """A port nothing listens on now, for a process about to bind it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def wait_until(predicate: object, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -101,8 +108,17 @@ class ProcessGroup:
         self.start("smtp", [*argv, "--directory", str(directory)])
         wait_until(lambda: answers(host, port), 30, f"SMTP sink on {host}:{port}")
 
-    def start_service(self, name: str, env: dict[str, str]) -> None:
-        self.start(name, [sys.executable, "-m", f"services.{name}"], env)
+    def start_service(self, name: str, env: dict[str, str], *, process: str = "") -> None:
+        """Service ``name`` as process ``process`` (a replica's own name), else ``name``."""
+        self.start(process or name, [sys.executable, "-m", f"services.{name}"], env)
+
+    def start_balancer(self, name: str, port: int, upstream_ports: list[int]) -> None:
+        """A round-robin balancer on ``port`` in front of the replicas' ports (``balancer``)."""
+        argv = [sys.executable, "-m", "shared.devstack.balancer", "--listen", f"127.0.0.1:{port}"]
+        for upstream in upstream_ports:
+            argv += ["--upstream", f"127.0.0.1:{upstream}"]
+        self.start(name, argv)
+        wait_until(lambda: answers("127.0.0.1", port), 30, f"{name} on port {port}")
 
     def exited(self) -> dict[str, int]:
         return {n: p.returncode for n, p in self.processes.items() if p.poll() is not None}

@@ -1,4 +1,10 @@
-"""The whole system as local processes: used by ``make up``, the demo and the tests."""
+"""The whole system as local processes: used by ``make up``, the demo and the tests.
+
+With ``replicas`` above one, each service runs as that many processes (``payment-1``,
+``payment-2``...), each with its own HTTP port and instance id (``INSTANCE_ID``: its Kafka
+client id, its outbox lease's owner, its log file's name), behind a round-robin balancer
+(``balancer``) on the service's usual port.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.devstack.processes import SERVICES, ProcessGroup, answers, host_port, wait_until
+from shared.devstack.processes import (
+    SERVICES,
+    ProcessGroup,
+    answers,
+    free_port,
+    host_port,
+    wait_until,
+)
 from shared.messaging.broker import ensure_topics
 
 SMTP_SINK_HTTP_PORT = 8026
@@ -62,10 +75,15 @@ class StackAddresses:
 
 
 class LocalStack:
-    def __init__(self, addresses: StackAddresses, log_dir: Path) -> None:
+    def __init__(self, addresses: StackAddresses, log_dir: Path, replicas: int = 1) -> None:
+        if replicas < 1:
+            raise ValueError(f"replicas must be at least 1, not {replicas}")
         self.addresses = addresses
         self.processes = ProcessGroup(log_dir)
+        self.replicas = replicas
         self.started_infrastructure: list[str] = []
+        # A replica keeps its port across restarts, so its balancer finds it again.
+        self.replica_ports: dict[str, int] = {}
 
     def start_infrastructure(self) -> None:
         """Start the broker, the database, the SMTP sink and the sandbox ad exchange, each
@@ -102,22 +120,61 @@ class LocalStack:
         env.setdefault("PAYMENT_TRUSTED_PROXIES", "127.0.0.1,::1")
         return env
 
+    def replicas_of(self, service: str) -> list[str]:
+        """The process names of ``service``'s replicas: its own name when it runs alone."""
+        if self.replicas == 1:
+            return [service]
+        return [f"{service}-{index}" for index in range(1, self.replicas + 1)]
+
     def start_services(self, names: tuple[str, ...] = SERVICES) -> None:
         for name in names:
-            self.processes.start_service(name, self.service_env())
+            for replica in self.replicas_of(name):
+                self.start_replica(name, replica)
+            if self.replicas > 1:
+                ports = [self.replica_ports[replica] for replica in self.replicas_of(name)]
+                port = self.addresses.http_port(name)
+                self.processes.start_balancer(f"{name}-balancer", port, ports)
+
+    def start_replica(self, service: str, replica: str) -> None:
+        """Start ``replica`` of ``service``, or start it again after ``kill_replica``."""
+        env = self.service_env()
+        if replica != service:
+            variable, _ = HTTP_PORTS[service]
+            port = self.replica_ports.setdefault(replica, free_port())
+            env |= {variable: str(port), "INSTANCE_ID": replica}
+        self.processes.start_service(service, env, process=replica)
+
+    def kill_replica(self, replica: str) -> None:
+        """SIGKILL one replica; its balancer sends new connections to the others."""
+        self.processes.kill(replica)
+
+    def replica_url(self, service: str, replica: str) -> str:
+        """One replica's own HTTP address, past the balancer."""
+        port = self.replica_ports.get(replica, self.addresses.http_port(service))
+        return f"http://127.0.0.1:{port}"
 
     def ready(self, service: str) -> bool:
+        """Every replica of ``service`` answers ready."""
+        return all(
+            self._answers_ready(self.replica_url(service, replica))
+            for replica in self.replicas_of(service)
+        )
+
+    @staticmethod
+    def _answers_ready(url: str) -> bool:
         try:
             with urllib.request.urlopen(  # noqa: S310 - our own loopback URL
-                f"{self.addresses.http_url(service)}/health/ready", timeout=1
+                f"{url}/health/ready", timeout=1
             ) as response:
                 return bool(json.load(response)) and response.status == 200
         except OSError:
             return False
 
     def wait_ready(self, names: tuple[str, ...] = SERVICES, timeout: float = 90) -> None:
+        processes = {replica for name in names for replica in self.replicas_of(name)}
+
         def all_ready() -> bool:
-            if exited := {n: c for n, c in self.processes.exited().items() if n in names}:
+            if exited := {n: c for n, c in self.processes.exited().items() if n in processes}:
                 raise RuntimeError(f"service(s) exited during start-up: {exited}; see logs")
             return all(self.ready(n) for n in names)
 
@@ -125,5 +182,6 @@ class LocalStack:
 
     def stop(self) -> None:
         """Services first, while the broker and database they flush to on SIGTERM are up."""
-        self.processes.stop([name for name in SERVICES if name in self.processes.processes])
+        replicas = [replica for name in SERVICES for replica in self.replicas_of(name)]
+        self.processes.stop([name for name in replicas if name in self.processes.processes])
         self.processes.stop()

@@ -64,6 +64,7 @@ class OutboxRelay:
         lease_seconds: float = 15.0,
         renew_seconds: float = 5.0,
         existing_topics: TopicLister | None = None,
+        replica: str | None = None,
     ) -> None:
         if not 0 < renew_seconds < lease_seconds:
             raise ValueError(f"renew_seconds ({renew_seconds}) must be below {lease_seconds}")
@@ -73,7 +74,7 @@ class OutboxRelay:
         self._broker = broker
         self._poll_interval = poll_interval
         self._batch_size = batch_size
-        self._lease = OutboxLease(db, duration=lease_seconds)
+        self._lease = OutboxLease(db, duration=lease_seconds, replica=replica)
         self._renew_seconds = renew_seconds
         self._existing_topics = existing_topics
         self._known_topics: set[str] = set()

@@ -41,10 +41,18 @@ class LeaseLostError(Exception):
 
 class OutboxLease:
     def __init__(
-        self, db: AsyncDatabase[Document], *, duration: float, owner: str | None = None
+        self,
+        db: AsyncDatabase[Document],
+        *,
+        duration: float,
+        owner: str | None = None,
+        replica: str | None = None,
     ) -> None:
         self._leases = db[OUTBOX_LEASE]
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # The replica's name says which one holds the lease; the pid and a nonce keep a
+        # restarted replica of the same name from passing for its dead predecessor.
+        name = replica or socket.gethostname()
+        self.owner = owner or f"{name}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._duration = duration
         self.token: int | None = None
         # A conservative local view of the expiry: counted from before the renewal was sent.
