@@ -41,6 +41,9 @@ class TransactionGate:
                 stale = self.owner
                 if stale is not None and not self.busy and time.monotonic() >= idle_until:
                     abort(stale[0])
+                    print(
+                        f"transaction {stale} silent {LIFETIME_SECONDS:.0f} s: aborted", flush=True
+                    )
                     self.expired.add(stale)
                     self.leave()
         self.owner = transaction
