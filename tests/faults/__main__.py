@@ -30,14 +30,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--payments", type=int, default=1000, help="in all, split over faults")
     parser.add_argument("--fault", action="append", choices=list(FAULTS), help="default: all")
-    parser.add_argument(
-        "--in-memory", action="store_true", help="the database in memory (no restart fault)"
-    )
     parser.add_argument("--workdir", type=Path, help="logs and the database file (default: tmp)")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="faults-"))
     print(f"fault suite: {args.payments} payments; logs in {workdir / 'logs'}", flush=True)
-    report = run(args.payments, args.fault or list(FAULTS), workdir, persistent=not args.in_memory)
+    report = run(args.payments, args.fault or list(FAULTS), workdir)
     print(summary(report))
     return 0 if report.holds else 1
 
