@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install browser up demo test chaos bench lint audit format asyncapi screenshot clean
+.PHONY: install browser up demo test chaos faults bench lint audit format asyncapi screenshot clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -36,6 +36,12 @@ test: install browser
 # runs it small).
 chaos: install
 	CHAOS_PAYMENTS=200 CHAOS_REFUNDS=100 $(PY) -m pytest tests/chaos -v
+
+# The fault suite at full size: 1,000 payments with refunds and a live campaign through each
+# fault in turn, one table row per fault (make test runs it small). FAULTS_ARGS adds options,
+# e.g. FAULTS_ARGS="--payments 200 --fault poison".
+faults: install
+	$(PY) -m tests.faults $(FAULTS_ARGS)
 
 bench: install
 	$(PY) -m tests.benchmarks

@@ -1,7 +1,10 @@
 """Serve mongoeco's in-memory MongoDB engine over the wire protocol (development only).
 
 ``--standalone`` serves as a standalone ``mongod`` does: every transaction is refused with
-MongoDB's own error, so start-up's refusal of such a server can be tested.
+MongoDB's own error, so start-up's refusal of such a server can be tested. ``--path FILE``
+keeps the data in mongoeco's SQLite engine in that file instead of in memory, so a restarted
+server serves what it held (the fault suite restarts the database mid-burst); that engine
+runs one transaction at a time (see ``transaction_gate``).
 
 Five corrections to mongoeco 4.11's memory engine, applied before it starts:
 
@@ -36,6 +39,8 @@ import argparse
 import asyncio
 import signal
 from typing import Any
+
+from shared.devstack import transaction_gate
 
 
 def _abort_conflicting_commits() -> None:
@@ -199,7 +204,8 @@ def _refuse_transactions() -> None:
 ILLEGAL_OPERATION = 20  # MongoDB's code for a transaction sent to a standalone server
 
 
-async def serve(host: str, port: int, *, standalone: bool = False) -> None:
+async def serve(host: str, port: int, *, standalone: bool = False, path: str | None = None) -> None:
+    from mongoeco.engines.sqlite import SQLiteEngine
     from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
 
     _scope_conflicts_to_databases()
@@ -213,7 +219,10 @@ async def serve(host: str, port: int, *, standalone: bool = False) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with AsyncMongoEcoProxyServer(host=host, port=port):
+    if path:
+        transaction_gate.install()
+    engine = SQLiteEngine(path) if path else None
+    async with AsyncMongoEcoProxyServer(host=host, port=port, engine=engine):
         print(f"mongodb wire server listening on {host}:{port}", flush=True)
         await stop.wait()
 
@@ -223,5 +232,6 @@ if __name__ == "__main__":
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=27017)
     parser.add_argument("--standalone", action="store_true", help="refuse transactions")
+    parser.add_argument("--path", help="keep the data in this SQLite file (default: memory)")
     args = parser.parse_args()
-    asyncio.run(serve(args.host, args.port, standalone=args.standalone))
+    asyncio.run(serve(args.host, args.port, standalone=args.standalone, path=args.path))

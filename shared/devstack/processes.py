@@ -88,9 +88,13 @@ class ProcessGroup:
         )
         wait_until(lambda: answers(host, port), 30, f"Kafka-protocol broker on {host}:{port}")
 
-    def start_mongo(self, host: str, port: int, *, standalone: bool = False) -> None:
+    def start_mongo(
+        self, host: str, port: int, *, standalone: bool = False, path: Path | None = None
+    ) -> None:
+        """``path``: keep the data in that SQLite file, so a restart serves it again."""
         argv = [sys.executable, "-m", "shared.devstack.mongo_server", "--host", host]
         argv += ["--port", str(port), *(["--standalone"] if standalone else [])]
+        argv += ["--path", str(path)] if path else []
         self.start("mongodb", argv)
         wait_until(lambda: answers(host, port), 30, f"MongoDB wire server on {host}:{port}")
 

@@ -134,6 +134,10 @@ class FakeStripe:
     def fail_next(self, *faults: Fault) -> None:
         self._faults.extend(faults)
 
+    def recover(self) -> None:
+        """Drop the faults still scripted: the end of an outage."""
+        self._faults.clear()
+
     def requests_to(self, method: str, path: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == method and r.path == path]
 

@@ -2,7 +2,8 @@
 
 Cut, it drops every live connection and closes each new one as soon as it is accepted,
 counting them in ``refused``: to a client that is a server gone away, and the count is how
-a test waits for "the client has tried N times" without sleeping.
+a test waits for "the client has tried N times" without sleeping. ``delay`` holds every
+chunk that much before passing it on, either way: a slow network or a slow server.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._live: set[asyncio.StreamWriter] = set()
         self._cut = False
+        self.delay = 0.0
         self._refused_changed = asyncio.Condition()
         self.refused = 0
 
@@ -68,19 +70,22 @@ class TcpProxy:
             return
         self._live |= {writer, upstream_writer}
         try:
-            await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+            await asyncio.gather(
+                self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
+            )
         finally:
             for each in (writer, upstream_writer):
                 self._live.discard(each)
                 each.transport.abort()
 
-
-async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError, OSError):
-        while chunk := await source.read(65536):
-            sink.write(chunk)
-            await sink.drain()
-    sink.transport.abort()
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while chunk := await source.read(65536):
+                if self.delay:
+                    await asyncio.sleep(self.delay)
+                sink.write(chunk)
+                await sink.drain()
+        sink.transport.abort()
 
 
 @contextlib.asynccontextmanager
