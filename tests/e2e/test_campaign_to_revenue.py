@@ -58,7 +58,7 @@ from tests.support.fake_llm import FakeLlm, fake_llm_server
 from tests.support.infrastructure import TestInfrastructure, free_port
 from tests.support.kafka import EventLog, Publisher, cloud_event, for_campaign
 from tests.support.llm_responders import MODEL_MARK, answer_from_facts, requested_output
-from tests.support.services import REPORTS_AUTH, running_all, settings_for
+from tests.support.services import REPORTS_AUTH, caught_up, running_all, settings_for
 from tests.support.smtp_sink import SinkUnderTest, smtp_sink
 from tests.support.tracing import recorded_spans, trace_id_of
 
@@ -250,7 +250,7 @@ async def run_campaign(
     analytics_url = f"http://127.0.0.1:{settings['analytics'].analytics_api_port}"
     campaign = for_campaign(cid)
 
-    async with running_all(list(zip(builds, settings.values(), strict=True))):
+    async with running_all(list(zip(builds, settings.values(), strict=True))) as services:
         customers = await import_customers(publisher, 12)
         await wait_for_customers(segmenter_url, 12)
         await wait_for_customers(launcher_url, 12)
@@ -272,6 +272,10 @@ async def run_campaign(
             ENGAGEMENT_CLICKED, lambda e: campaign(e) and e["data"]["source"] == "ad", timeout=60
         )
         ad_click = ad_clicks[0]["data"]
+        # Analytics resumes the consumer group earlier tests shared, with their clicks still
+        # to read: once it has read every click published so far, these shoppers' payments
+        # find their clicks, rather than parking for the grace and being credited without.
+        await caught_up(services[-1], ENGAGEMENT_CLICKED, timeout=300)
 
         headers = {"Authorization": f"Bearer {DEV_ONLY_PAYMENT_API_KEY}"}
         lie = {"segment_id": "made_up", "channel": "web", "variant_id": "made_up-web-z"}
