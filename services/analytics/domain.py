@@ -144,6 +144,9 @@ class CampaignTotals:
     total_reach: int = 0
     launch: CampaignLaunched | None = None
     ai_costs: dict[str, Decimal] = field(default_factory=dict)  # per AI step, US dollars
+    # The W3C traceparent of the campaign's pipeline (its plan): each payment's trace links
+    # to it, so the campaign's trace reaches the revenue it earned.
+    trace: str | None = None
     version: int = 0
 
     def record_revenue(self, revenue: RevenueRecorded) -> None:
@@ -161,8 +164,9 @@ class CampaignTotals:
     def record_failure(self) -> None:
         self.payments_failed += 1
 
-    def record_plan(self, plan: CampaignPlanned) -> None:
+    def record_plan(self, plan: CampaignPlanned, trace: str | None = None) -> None:
         self.plan = plan
+        self.trace = self.trace or trace
         self._record_ai_cost("plan", plan.ai_cost)
 
     def record_segments(self, segmented: CampaignSegmented) -> None:

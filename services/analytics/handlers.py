@@ -110,7 +110,9 @@ def register(
     @infra.subscriber(CAMPAIGN_PLANNED, description="Keep the plan: budget, allocation, forecast.")
     async def record_plan(event: CloudEvent[CampaignPlanned]) -> None:
         async with uow.consuming(event) as tx:
-            await update_totals(tx, event.data.campaign_id, lambda t: t.record_plan(event.data))
+            await update_totals(
+                tx, event.data.campaign_id, lambda t: t.record_plan(event.data, event.traceparent)
+            )
 
     @infra.subscriber(CAMPAIGN_SEGMENTED, description="Keep the campaign's segments.")
     async def record_segments(event: CloudEvent[CampaignSegmented]) -> None:

@@ -18,7 +18,13 @@ from services.analytics.domain import CampaignTotals
 from services.analytics.journeys import Journey, Touch
 from services.analytics.payment_lines import PaymentLine, completed_line, failed_line
 from services.analytics.payment_store import RecordedRevenue
-from services.analytics.recording import Change, checked, credit_journey, credited_campaign
+from services.analytics.recording import (
+    Change,
+    checked,
+    count_revenue,
+    credit_journey,
+    credited_campaign,
+)
 from services.analytics.repository import AnalyticsTransaction
 from shared.events.envelope import CloudEvent
 from shared.events.payments import PaymentCompleted, PaymentEvent, PaymentFailed
@@ -61,7 +67,7 @@ async def record_completed(
         revenue = domain.revenue_from(payment, now, credited)
         changes.revenue.append(RecordedRevenue(revenue, payment.occurred_at, credited.path))
         changes.lines.append((revenue.campaign_id, completed_line(revenue, payment.occurred_at)))
-        changes.totals[revenue.campaign_id].record_revenue(revenue)
+        count_revenue(changes.totals[revenue.campaign_id], revenue, event)
         changes.emissions.append(
             Emission(REVENUE_RECORDED, revenue, revenue.campaign_id, cause=event)
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from services.analytics import domain
 from services.analytics.attribution.rule import (
@@ -25,6 +26,7 @@ from shared.events.payments import PaymentCompleted, PaymentEvent, PaymentRefund
 from shared.events.revenue import RevenueRecorded
 from shared.events.topics import REVENUE_RECORDED
 from shared.messaging.delivery import UnprocessableEventError
+from shared.messaging.trace_context import linked_from
 
 type Change = Callable[[CampaignTotals], None]
 type Clock = Callable[[], datetime]
@@ -41,7 +43,7 @@ async def record_revenue(
     revenue = domain.revenue_from(payment, now, credited)
     await tx.payments.add_revenue(revenue, payment.occurred_at, credited.path)
     await tx.payments.project(revenue.campaign_id, completed_line(revenue, payment.occurred_at))
-    await update_totals(tx, revenue.campaign_id, lambda t: t.record_revenue(revenue))
+    await update_totals(tx, revenue.campaign_id, lambda t: count_revenue(t, revenue, event))
     await tx.emit(REVENUE_RECORDED, revenue, key=revenue.campaign_id, cause=event)
     return revenue
 
@@ -91,6 +93,13 @@ async def _claim_ad_click(tx: AnalyticsTransaction, click: Touch, journey: Journ
         await tx.journeys.delete(unclaimed)
     journey.touch(claimed)
     return claimed
+
+
+def count_revenue(totals: CampaignTotals, revenue: RevenueRecorded, cause: CloudEvent[Any]) -> None:
+    """Count ``revenue`` in its campaign's totals; the payment's trace, which the revenue
+    continues, links to the campaign's, so each trace reaches the other."""
+    totals.record_revenue(revenue)
+    linked_from(cause, "revenue credited", totals.trace, **{"campaign.id": totals.campaign_id})
 
 
 async def update_totals(tx: AnalyticsTransaction, campaign_id: str, change: Change) -> None:

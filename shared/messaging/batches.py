@@ -42,6 +42,7 @@ from shared.logs import correlation_id
 from shared.messaging.delivery import DeliveryPolicy, PausedPartitions
 from shared.messaging.failures import Failure, InvalidHeaderError, classify, undecodable_headers
 from shared.messaging.retries import Attempts
+from shared.messaging.trace_context import consumed_in_batch
 from shared.storage.unit_of_work import AlreadyProcessedError, Transaction, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -134,10 +135,11 @@ class BatchConsumer[T: Transaction, E: BaseModel]:
             await self._policy.dead_letter_record(record, InvalidHeaderError(problems), 0)
             return None
         try:
-            return record, self._event_type.model_validate(json.loads(record.value or b""))
+            event = self._event_type.model_validate(json.loads(record.value or b""))
         except ValueError as error:  # JSON, UTF-8 or the schema: never to succeed
             await self._policy.dead_letter_record(record, error, 1)
             return None
+        return record, consumed_in_batch(event, record.topic)
 
     async def _applied_together(
         self, delivered: list[Delivered[E]], partitions: PausedPartitions

@@ -26,6 +26,7 @@ from shared.events.envelope import CloudEvent
 TRACE_FIELDS = ("traceparent", "tracestate")
 # The envelope extension is W3C by definition, whatever OTEL_PROPAGATORS says for headers.
 _W3C = TraceContextTextMapPropagator()
+_TRACER = trace.get_tracer(__name__)
 
 
 def emitted_trace_context(cause: CloudEvent[Any] | None = None) -> dict[str, str]:
@@ -76,6 +77,44 @@ class EnvelopeTraceContext(BaseMiddleware):
                         if isinstance(value := envelope.get(name), str):
                             msg.headers[name] = value
         return await call_next(msg)
+
+
+def consumed_in_batch[E: CloudEvent[Any]](event: E, topic: str) -> E:
+    """``event``, one of a batch, carrying the context of a consumer span of its own.
+
+    A batch is handled under one span, which cannot be the child of every event's trace.
+    So each event gets a consumer span, child of its envelope's context and linked to the
+    batch's span, and what the event causes continues from that span: one trace still
+    runs from the event's producer through this consumer to what it emits."""
+    batch = trace.get_current_span().get_span_context()
+    span = _TRACER.start_span(
+        f"{topic} process",
+        context=_W3C.extract(_carried(event), context=context.Context()),
+        kind=trace.SpanKind.CONSUMER,
+        links=[trace.Link(batch)] if batch.is_valid else None,
+        attributes={"messaging.destination.name": topic, "messaging.message.id": event.id},
+    )
+    span.end()  # it marks the event taken into the batch; the batch's span times the work
+    carrier: dict[str, str] = {}
+    _W3C.inject(carrier, context=trace.set_span_in_context(span))
+    return event.model_copy(update=carrier) if carrier else event
+
+
+def linked_from(parent: CloudEvent[Any], name: str, linked: str | None, **attributes: str) -> None:
+    """A span in ``parent``'s trace linked to the trace ``linked`` names (a campaign's, from
+    a payment's revenue): a span has one parent, so work that belongs to two traces is in
+    one and points at the other, and a trace viewer follows the link. Nothing when either
+    trace is missing."""
+    target = trace.get_current_span(_W3C.extract({"traceparent": linked or ""}))
+    found = target.get_span_context()
+    if not (found.is_valid and parent.traceparent):
+        return
+    context_of_parent = _W3C.extract(_carried(parent), context=context.Context())
+    _TRACER.start_span(name, context=context_of_parent, links=[trace.Link(found, attributes)]).end()
+
+
+def _carried(event: CloudEvent[Any]) -> dict[str, str]:
+    return {name: value for name in TRACE_FIELDS if (value := getattr(event, name))}
 
 
 def _trace_id(traceparent: object) -> str | None:

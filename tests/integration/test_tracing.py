@@ -20,9 +20,19 @@ from services.analytics.app import build as build_analytics
 from services.analytics.settings import AnalyticsSettings
 from services.launcher.app import build as build_launcher
 from services.launcher.settings import LauncherSettings
-from shared.events.topics import CAMPAIGN_LAUNCHED, PAYMENT_COMPLETED, REVENUE_RECORDED
+from shared.events.topics import (
+    CAMPAIGN_LAUNCHED,
+    CAMPAIGN_PLANNED,
+    PAYMENT_COMPLETED,
+    REVENUE_RECORDED,
+)
 from shared.tracing import traced_http
-from tests.support.factories import campaign_id, payment_completed, payment_request
+from tests.support.factories import (
+    campaign_id,
+    campaign_planned,
+    payment_completed,
+    payment_request,
+)
 from tests.support.kafka import EventLog, Publisher, cloud_event, for_campaign
 from tests.support.launches import opted_in, plan, send_customers, send_launch, until_known
 from tests.support.payment_service import (
@@ -189,3 +199,34 @@ async def test_a_starlette_service_traces_its_requests_but_not_its_probes(
     served = [s.name for s in spans.get_finished_spans() if s.kind == SpanKind.SERVER]
     assert "POST /v1/plans" in served
     assert not [name for name in served if "/health" in name]
+
+
+async def test_a_payments_trace_links_to_its_campaigns_so_the_campaign_reaches_its_revenue(
+    infra: TestInfrastructure,
+    events: EventLog,
+    publisher: Publisher,
+    spans: InMemorySpanExporter,
+) -> None:
+    # A revenue event has one parent, the payment's span; the campaign's trace, from its
+    # request through its plan, reaches it by a link.
+    cid = campaign_id()
+    campaign_trace, payment_trace = random_traceparent(), random_traceparent()
+    paid = payment_completed(cid)
+    async with running(build_analytics, analytics_settings(infra)):
+        planned = cloud_event(
+            CAMPAIGN_PLANNED, campaign_planned(cid), subject=cid, traceparent=campaign_trace
+        )
+        await publisher.send(CAMPAIGN_PLANNED, planned, key=cid)
+        # Same key, so the same partition order: the plan is consumed before the payment.
+        event = cloud_event(PAYMENT_COMPLETED, paid, subject=cid, traceparent=payment_trace)
+        await publisher.send(PAYMENT_COMPLETED, event, key=cid)
+        [revenue] = await events.wait_for(REVENUE_RECORDED, for_campaign(cid), timeout=60)
+
+    assert trace_id_of(revenue["traceparent"]) == trace_id_of(payment_trace)
+    linked = {
+        (format(link.context.trace_id, "032x"), link.attributes.get("campaign.id"))
+        for span in in_trace(spans, trace_id_of(payment_trace)).values()
+        for link in span.links
+        if link.attributes
+    }
+    assert (trace_id_of(campaign_trace), cid) in linked
