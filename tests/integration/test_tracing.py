@@ -41,7 +41,7 @@ from tests.support.payment_service import (
     payment_api,
     payment_settings,
 )
-from tests.support.services import running, settings_for, until
+from tests.support.services import caught_up, running, settings_for, until
 from tests.support.tracing import hex_ids, recorded_spans, span_id_of, trace_id_of
 
 if TYPE_CHECKING:  # imported by name, pytest would try to collect it as a test class
@@ -212,12 +212,13 @@ async def test_a_payments_trace_links_to_its_campaigns_so_the_campaign_reaches_i
     cid = campaign_id()
     campaign_trace, payment_trace = random_traceparent(), random_traceparent()
     paid = payment_completed(cid)
-    async with running(build_analytics, analytics_settings(infra)):
+    async with running(build_analytics, analytics_settings(infra)) as service:
         planned = cloud_event(
             CAMPAIGN_PLANNED, campaign_planned(cid), subject=cid, traceparent=campaign_trace
         )
         await publisher.send(CAMPAIGN_PLANNED, planned, key=cid)
-        # Same key, so the same partition order: the plan is consumed before the payment.
+        # The plan's trace is kept when the plan is read, on a topic of its own: read it first.
+        await caught_up(service, CAMPAIGN_PLANNED, timeout=120)
         event = cloud_event(PAYMENT_COMPLETED, paid, subject=cid, traceparent=payment_trace)
         await publisher.send(PAYMENT_COMPLETED, event, key=cid)
         [revenue] = await events.wait_for(REVENUE_RECORDED, for_campaign(cid), timeout=60)

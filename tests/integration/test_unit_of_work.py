@@ -27,7 +27,7 @@ from shared.storage.unit_of_work import (
 )
 from tests.support.factories import customer
 from tests.support.kafka import Publisher, cloud_event
-from tests.support.services import REPORTS_AUTH, running, settings_for
+from tests.support.services import REPORTS_AUTH, caught_up, running, settings_for
 
 if TYPE_CHECKING:  # imported by name, pytest would try to collect it as a test class
     from tests.support.infrastructure import TestInfrastructure
@@ -145,7 +145,9 @@ async def test_events_with_one_id_from_two_sources_are_both_applied(
 ) -> None:
     settings = settings_for(SegmenterSettings, infra, mongodb_db_prefix=f"{infra.db_prefix}dedupe_")
     first, second = customer(), customer()
-    async with running(build_segmenter, settings):
+    async with running(build_segmenter, settings) as service:
+        # The group resumes where earlier tests' customer syncs left it: read those first.
+        await caught_up(service, CUSTOMER_UPSERTED, timeout=300)
         for source, record in (("/clients/crm-a", first), ("/clients/crm-b", second)):
             sent = cloud_event(CUSTOMER_UPSERTED, record, subject=record["customer_id"])
             sent |= {"id": "crm-event-1", "source": source}
