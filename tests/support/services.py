@@ -97,7 +97,11 @@ async def caught_up(service: Service, topic: str, timeout: float = 30) -> None:
     """Until the service's group on ``topic`` has committed everything published so far:
     nothing older is in flight or waiting, so what the test publishes next comes first."""
     consumer = consumer_of(service, topic)
+    if not consumer.partitions_for_topic(topic):
+        await consumer.topics()  # a consumer just started may not hold the metadata yet
     partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+    if not partitions:
+        raise AssertionError(f"{service.infra.name}: no partitions known for {topic}")
     ends = await consumer.end_offsets(partitions)
 
     async def behind() -> bool:
