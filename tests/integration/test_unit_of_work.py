@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -146,14 +147,18 @@ async def test_events_with_one_id_from_two_sources_are_both_applied(
     settings = settings_for(SegmenterSettings, infra, mongodb_db_prefix=f"{infra.db_prefix}dedupe_")
     first, second = customer(), customer()
     async with running(build_segmenter, settings) as service:
-        # The group resumes where earlier tests' customer syncs left it: read those first.
+        # The group resumes where earlier tests' customer syncs left it: read those first,
+        # and count only the customers of events sent from now on.
         await caught_up(service, CUSTOMER_UPSERTED, timeout=300)
+        since = datetime.now(UTC)
         for source, record in (("/clients/crm-a", first), ("/clients/crm-b", second)):
             sent = cloud_event(CUSTOMER_UPSERTED, record, subject=record["customer_id"])
             sent |= {"id": "crm-event-1", "source": source}
             await publisher.send(CUSTOMER_UPSERTED, sent, key=record["customer_id"])
         url = f"http://127.0.0.1:{settings.segmenter_health_port}/v1/customers/count"
-        async with httpx.AsyncClient(headers=REPORTS_AUTH) as http:
+        async with httpx.AsyncClient(
+            headers=REPORTS_AUTH, params={"updated_since": since.isoformat()}
+        ) as http:
             assert await stored_customers(http, url, expected=2) == 2
 
 
