@@ -18,6 +18,8 @@ from pydantic import ValidationError
 from shared.events.dead_letters import DeadLetter
 from shared.events.envelope import CONTENT_TYPE
 from shared.events.topics import dead_letter_topic
+from shared.messaging.broker import list_topics
+from shared.messaging.topic_reading import records_up_to_now
 
 DLQ_SUFFIX = dead_letter_topic("")
 
@@ -69,33 +71,10 @@ async def read_letters(
     bootstrap_servers: str, topics: Sequence[str] | None = None
 ) -> list[StoredLetter]:
     """Every letter on ``topics`` (default: every ``*.dlq`` topic) up to now, in order."""
-    consumer = _consumer(bootstrap_servers)
-    await consumer.start()
-    try:
-        existing = await consumer.topics()
-        chosen = [t for t in topics or sorted(existing) if t.endswith(DLQ_SUFFIX) and t in existing]
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic in chosen
-            for partition in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        if not partitions:
-            return []
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        found: list[StoredLetter] = []
-        while unread := [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            batches = await consumer.getmany(*unread, timeout_ms=1000)
-            for tp, records in batches.items():
-                found += [
-                    StoredLetter.parsed(tp.topic, tp.partition, r.offset, r.value)
-                    for r in records
-                    if r.offset < ends[tp]
-                ]
-        return sorted(found, key=lambda s: (s.topic, s.partition, s.offset))
-    finally:
-        await consumer.stop()
+    existing = await list_topics(bootstrap_servers)
+    chosen = [t for t in topics or sorted(existing) if t.endswith(DLQ_SUFFIX) and t in existing]
+    records = await records_up_to_now(bootstrap_servers, chosen, client_id="campaignctl")
+    return [StoredLetter.parsed(r.topic, r.partition, r.offset, r.value) for r in records]
 
 
 async def read_letter(

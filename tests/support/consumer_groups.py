@@ -16,8 +16,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+
+from shared.messaging.topic_reading import records_up_to_now
 
 ASSIGNED = re.compile(r"Consumer (\S+) assigned to partitions: (.*)$")
 TOPIC_PARTITION = re.compile(r"topic='([^']+)', partition=(\d+)")
@@ -51,21 +52,6 @@ def logged_assignments(log: Path) -> dict[str, set[tuple[str, int]]]:
 
 
 async def everything_on(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    """Every record ``topic`` holds now, decoded: read from the start to the end offsets
-    taken first, so whatever was published before the call is in the answer."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer.topics()  # the fresh client's metadata
-        found = consumer.partitions_for_topic(topic) or set()
-        partitions = [TopicPartition(topic, p) for p in found]
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        records: list[dict[str, Any]] = []
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            batches = await consumer.getmany(*partitions, timeout_ms=1000)
-            records += [json.loads(r.value) for batch in batches.values() for r in batch]
-        return records
-    finally:
-        await consumer.stop()
+    """Every record ``topic`` holds now, decoded: whatever was published before the call is in
+    the answer."""
+    return [json.loads(r.value) for r in await records_up_to_now(bootstrap, [topic])]

@@ -8,11 +8,11 @@ import time
 import uuid
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.events.envelope import utc_now
 from shared.messaging.broker import ensure_topics
+from shared.messaging.topic_reading import records_up_to_now
 from shared.storage.mongo import Document
 from shared.storage.unit_of_work import OUTBOX
 from tests.support.kafka import Event, cloud_event
@@ -45,24 +45,7 @@ async def new_topic(bootstrap: str, partitions: int = 3) -> str:
 
 async def records_on(bootstrap: str, topic: str) -> list[Event]:
     """Every record on ``topic`` from the first offset to the last, in partition order."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        await consumer.topics()  # fetches the metadata partitions_for_topic reads
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        end = await consumer.end_offsets(partitions)
-        found: list[Event] = []
-        while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
-            batches = await consumer.getmany(*partitions, timeout_ms=1000)
-            for records in batches.values():
-                found += [json.loads(record.value) for record in records]
-        return found
-    finally:
-        await consumer.stop()
+    return [json.loads(r.value) for r in await records_up_to_now(bootstrap, [topic])]
 
 
 async def until_published(db: AsyncDatabase[Document], row: Document, timeout: float = 30) -> Any:

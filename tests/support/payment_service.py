@@ -20,13 +20,14 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from bson import json_util
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.payment.app import build
 from services.payment.settings import PaymentSettings
+from shared.messaging.broker import list_topics
+from shared.messaging.topic_reading import records_up_to_now
 from shared.runtime import Service, serve
 from shared.settings import DEV_ONLY_PAYMENT_API_KEY
 from tests.support.infrastructure import TestInfrastructure
@@ -159,32 +160,11 @@ async def stored_documents(settings: PaymentSettings) -> dict[str, list[str]]:
 
 async def published_records(bootstrap: str) -> list[str]:
     """Every record on every ``payment.*`` topic so far: key, headers and value, as text."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        topics = sorted(t for t in await consumer.topics() if t.startswith(PAYMENT_TOPICS))
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic in topics
-            for partition in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        found: list[str] = []
-        async with asyncio.timeout(60):
-            while unread := [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-                batches = await consumer.getmany(*unread, timeout_ms=500)
-                for records in batches.values():
-                    found += [
-                        repr((record.topic, record.key, record.headers, record.value))
-                        for record in records
-                    ]
-        return found
-    finally:
-        await consumer.stop()
+    topics = sorted(t for t in await list_topics(bootstrap) if t.startswith(PAYMENT_TOPICS))
+    return [
+        repr((record.topic, record.key, record.headers, record.value))
+        for record in await records_up_to_now(bootstrap, topics)
+    ]
 
 
 # Loggers that are not the service's: the test's own HTTP client, and uvicorn's access log,
