@@ -69,6 +69,8 @@ def service_env(
         # Every payment of the burst is one of a few test customers': no risk review.
         "PAYMENT_RISK_REVIEW_THRESHOLD": "1",
         "PAYMENT_RISK_BLOCK_THRESHOLD": "1",
+        # The storefront's proxy on loopback forwards each customer's address (see burst.py).
+        "PAYMENT_TRUSTED_PROXIES": HOST,
         # An interrupted call is settled by reconciliation within seconds, not minutes.
         "PAYMENT_PROCESSOR_TIMEOUT_SECONDS": "2",
         "PAYMENT_LEASE_SECONDS": "3",
