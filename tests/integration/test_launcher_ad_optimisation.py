@@ -84,6 +84,25 @@ async def launched_and_reported(
     return await stored.of_campaign(cid)
 
 
+def bidding_on(
+    exchange: RunningExchange, infra: TestInfrastructure, account: str | None = None
+) -> LauncherSettings:
+    """The launcher buying on ``exchange``, its ad report job reading every 0.2 s."""
+    return settings_for(
+        LauncherSettings,
+        infra,
+        launcher_ad_platform_url=exchange.base_url,
+        launcher_ad_account_id=account or new_account(),
+        launcher_ads_report_seconds=0.2,
+    )
+
+
+async def send_evaluation(publisher: Publisher, cycle: CampaignEvaluated) -> None:
+    cid, data = cycle.campaign_id, cycle.model_dump(mode="json")
+    event = cloud_event(CAMPAIGN_EVALUATED, data, subject=cid)
+    await publisher.send(CAMPAIGN_EVALUATED, event, cid)
+
+
 def evaluated(cid: str, ad_sets: list[BoughtAdSet], cycle: int = 0) -> CampaignEvaluated:
     """Every ad set's clicks tracked, a tenth of them converting at 100.00 net each."""
     arms = []
@@ -118,19 +137,10 @@ async def test_an_evaluation_moves_bids_on_the_exchange_and_a_reallocation_resca
 ) -> None:
     cid = campaign_id()
     with sandbox_exchange(seed=5, markets=LIGHT) as exchange:
-        settings = settings_for(
-            LauncherSettings,
-            infra,
-            launcher_ad_platform_url=exchange.base_url,
-            launcher_ad_account_id=new_account(),
-            launcher_ads_report_seconds=0.2,
-        )
+        settings = bidding_on(exchange, infra)
         async with running(build, settings) as service:
             before = await launched_and_reported(service, exchange, publisher, events, cid)
-            cycle = evaluated(cid, before).model_dump(mode="json")
-            await publisher.send(
-                CAMPAIGN_EVALUATED, cloud_event(CAMPAIGN_EVALUATED, cycle, subject=cid), cid
-            )
+            await send_evaluation(publisher, evaluated(cid, before))
             stored = AdSets(service.infra.db)
 
             async def cycle_applied() -> bool:
@@ -250,19 +260,10 @@ async def test_bids_that_fail_after_the_wave_was_released_are_set_on_redelivery(
 
     monkeypatch.setattr(BidControl, "on_evaluated", failing_once)
     with sandbox_exchange(seed=7, markets=LIGHT) as exchange:
-        settings = settings_for(
-            LauncherSettings,
-            infra,
-            launcher_ad_platform_url=exchange.base_url,
-            launcher_ad_account_id=new_account(),
-            launcher_ads_report_seconds=0.2,
-        )
+        settings = bidding_on(exchange, infra)
         async with running(build, settings) as service:
             before = await launched_and_reported(service, exchange, publisher, events, cid)
-            cycle = evaluated(cid, before).model_dump(mode="json")
-            await publisher.send(
-                CAMPAIGN_EVALUATED, cloud_event(CAMPAIGN_EVALUATED, cycle, subject=cid), cid
-            )
+            await send_evaluation(publisher, evaluated(cid, before))
             await asyncio.wait_for(failed.wait(), timeout=120)
             stored = AdSets(service.infra.db)
 
@@ -277,13 +278,7 @@ async def test_a_cycle_applies_once_however_often_it_arrives(
 ) -> None:
     cid, account = campaign_id(), new_account()
     with sandbox_exchange(seed=6, markets=LIGHT) as exchange:
-        settings = settings_for(
-            LauncherSettings,
-            infra,
-            launcher_ad_platform_url=exchange.base_url,
-            launcher_ad_account_id=account,
-            launcher_ads_report_seconds=0.2,
-        )
+        settings = bidding_on(exchange, infra, account)
         async with running(build, settings) as service:
             ad_sets = await launched_and_reported(service, exchange, publisher, events, cid)
             platform = exchange.platform(account)

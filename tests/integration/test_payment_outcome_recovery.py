@@ -4,7 +4,6 @@ since reconciliation puts them there, and the key's answer is already stored."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from unittest import mock
@@ -12,14 +11,14 @@ from unittest import mock
 import httpx
 import pytest
 
-from services.payment.app import PaymentService, assemble
+from services.payment.app import PaymentService
 from services.payment.settings import PaymentSettings
 from shared.events.topics import PAYMENT_COMPLETED, PAYMENT_INITIATED
 from tests.support.factories import campaign_id, payment_request
 from tests.support.payment_service import (
+    ROUNDS_RUN_BY_THE_TEST,
     WITHOUT_RISK_HOLDS,
     idempotency_key,
-    payment_api,
     payment_settings,
     raw_database,
 )
@@ -37,25 +36,9 @@ def settings(infra: TestInfrastructure) -> PaymentSettings:
     return payment_settings(
         infra,
         "outcome_recovery",
-        payment_idempotency_wait_seconds=0.5,
-        # The test runs the round; the background job never ticks while it does.
-        payment_reconciliation_interval_seconds=3600,
-        payment_reconciliation_after_seconds=0,
+        **ROUNDS_RUN_BY_THE_TEST,
         **WITHOUT_RISK_HOLDS,
     )
-
-
-@pytest.fixture(scope="module")
-def payment(settings: PaymentSettings) -> PaymentService:
-    return assemble(settings)
-
-
-@pytest.fixture(scope="module")
-async def api(
-    settings: PaymentSettings, payment: PaymentService
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with payment_api(settings, payment.service) as client:
-        yield client
 
 
 async def outbox_topics(settings: PaymentSettings, campaign: str) -> list[str]:

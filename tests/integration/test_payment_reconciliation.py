@@ -3,14 +3,13 @@ broker and database, with Stripe and the crypto gateway played by local servers.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
-from services.payment.app import PaymentService, assemble
+from services.payment.app import PaymentService
 from services.payment.reconciliation import Reconciler
 from services.payment.settings import PaymentSettings
 from shared.events.topics import PAYMENT_COMPLETED, PAYMENT_FAILED
@@ -28,7 +27,6 @@ from tests.support.payment_service import (
     WITHOUT_RISK_HOLDS,
     current,
     idempotency_key,
-    payment_api,
     payment_settings,
 )
 
@@ -56,19 +54,6 @@ def settings(
         payment_reconciliation_limit_minutes=LIMIT.total_seconds() / 60,
         **WITHOUT_RISK_HOLDS,
     )
-
-
-@pytest.fixture(scope="module")
-def payment(settings: PaymentSettings) -> PaymentService:
-    return assemble(settings)
-
-
-@pytest.fixture(scope="module")
-async def api(
-    settings: PaymentSettings, payment: PaymentService
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with payment_api(settings, payment.service) as client:
-        yield client
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ flight is a request held at the fake processor until the test releases it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -25,10 +24,10 @@ from tests.support.fake_crypto import FakeCrypto
 from tests.support.fake_paypal import FakePayPal
 from tests.support.fake_stripe import FAKE_API_KEY, FakeStripe, garble, server_error
 from tests.support.payment_service import (
+    ROUNDS_RUN_BY_THE_TEST,
     WITHOUT_RISK_HOLDS,
     current,
     idempotency_key,
-    payment_api,
     payment_settings,
     raw_database,
 )
@@ -55,25 +54,9 @@ def settings(
         paypal_api_base_url=paypal_api.base_url,
         crypto_api_key=fake_crypto.API_KEY,
         crypto_api_base_url=crypto_api.base_url,
-        payment_idempotency_wait_seconds=0.5,
-        # The tests run the rounds; the background job never ticks while they do.
-        payment_reconciliation_interval_seconds=3600,
-        payment_reconciliation_after_seconds=0,
+        **ROUNDS_RUN_BY_THE_TEST,
         **WITHOUT_RISK_HOLDS,
     )
-
-
-@pytest.fixture(scope="module")
-def payment(settings: PaymentSettings) -> PaymentService:
-    return assemble(settings)
-
-
-@pytest.fixture(scope="module")
-async def api(
-    settings: PaymentSettings, payment: PaymentService
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with payment_api(settings, payment.service) as client:
-        yield client
 
 
 def now() -> datetime:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
-from services.payment.app import PaymentService, assemble
+from services.payment.app import PaymentService
 from services.payment.settings import PaymentSettings
 from shared.events.topics import PAYMENT_REFUNDED
 from tests.support.factories import campaign_id, payment_request
@@ -30,10 +29,10 @@ from tests.support.fake_stripe import (
 )
 from tests.support.kafka import EventLog
 from tests.support.payment_service import (
+    ROUNDS_RUN_BY_THE_TEST,
     WITHOUT_RISK_HOLDS,
     current,
     idempotency_key,
-    payment_api,
     payment_settings,
 )
 
@@ -49,25 +48,9 @@ def settings(infra: TestInfrastructure, stripe_api: FakeStripe) -> PaymentSettin
         stripe_api_key=FAKE_API_KEY,
         stripe_api_base_url=stripe_api.base_url,
         stripe_webhook_secret=FAKE_WEBHOOK_SECRET,
-        payment_idempotency_wait_seconds=0.5,
-        # The tests run the rounds; the background job never ticks while they do.
-        payment_reconciliation_interval_seconds=3600,
-        payment_reconciliation_after_seconds=0,
+        **ROUNDS_RUN_BY_THE_TEST,
         **WITHOUT_RISK_HOLDS,
     )
-
-
-@pytest.fixture(scope="module")
-def payment(settings: PaymentSettings) -> PaymentService:
-    return assemble(settings)
-
-
-@pytest.fixture(scope="module")
-async def api(
-    settings: PaymentSettings, payment: PaymentService
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with payment_api(settings, payment.service) as client:
-        yield client
 
 
 async def card_payment(api: httpx.AsyncClient, amount: str = "100.00") -> dict[str, Any]:

@@ -40,6 +40,13 @@ WITHOUT_RISK_HOLDS: dict[str, Any] = {
     "payment_risk_review_threshold": 1.0,
     "payment_risk_block_threshold": 1.0,
 }
+# The test runs reconciliation's rounds itself: the background job never ticks while it
+# does, every payment is due at once, and a request for a key in flight waits half a second.
+ROUNDS_RUN_BY_THE_TEST: dict[str, Any] = {
+    "payment_idempotency_wait_seconds": 0.5,
+    "payment_reconciliation_interval_seconds": 3600,
+    "payment_reconciliation_after_seconds": 0,
+}
 PAYMENT_TOPICS = "payment."
 
 type RawDatabase = AsyncDatabase[dict[str, Any]]
