@@ -19,23 +19,13 @@ from shared.secret_files import SecretFileError, SecretFilesSettings
 type Environment = Literal["local", "production"]
 
 
-class ServiceSettings(SecretFilesSettings):
+class KafkaClientSettings(SecretFilesSettings):
+    """How a client reaches the Kafka cluster: its address, TLS and SASL. The services and
+    ``campaignctl`` read the same variables, so what a service connects to, the CLI does."""
+
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
-    environment: Environment = Field(
-        default="local", description="'local' allows development-only defaults."
-    )
     kafka_bootstrap_servers: str = Field(default="localhost:9092", min_length=1)
-    kafka_idempotent_producer: bool = Field(
-        default=False, description="Enable on Apache Kafka; the embedded broker lacks it."
-    )
-    kafka_topic_partitions: int = Field(default=3, ge=1, le=128)
-    kafka_topic_replication_factor: int = Field(
-        default=1,
-        ge=1,
-        le=32767,
-        description="Replicas of each topic created at start-up; at most the number of brokers.",
-    )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         default="PLAINTEXT",
         description="SASL_SSL for a production cluster (Strimzi's tls listener).",
@@ -47,6 +37,41 @@ class ServiceSettings(SecretFilesSettings):
         default=None,
         description="PEM CA bundle the brokers' certificates are checked against; "
         "unset, the system's trust store.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_unset(cls, data: Any) -> Any:
+        """``FOO=`` is the same as no ``FOO``: compose's ``${FOO:-}`` passes optional secrets
+        through without turning an unset key into an empty one."""
+        if isinstance(data, dict):
+            return {name: value for name, value in data.items() if value != ""}
+        return data
+
+    @model_validator(mode="after")
+    def _sasl_has_credentials(self) -> Self:
+        sasl = self.kafka_security_protocol.startswith("SASL_")
+        if sasl and (self.kafka_sasl_username is None or self.kafka_sasl_password is None):
+            raise ValueError(
+                f"KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE) "
+                f"must be set with KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}"
+            )
+        return self
+
+
+class ServiceSettings(KafkaClientSettings):
+    environment: Environment = Field(
+        default="local", description="'local' allows development-only defaults."
+    )
+    kafka_idempotent_producer: bool = Field(
+        default=False, description="Enable on Apache Kafka; the embedded broker lacks it."
+    )
+    kafka_topic_partitions: int = Field(default=3, ge=1, le=128)
+    kafka_topic_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        le=32767,
+        description="Replicas of each topic created at start-up; at most the number of brokers.",
     )
     mongodb_url: str = Field(default="mongodb://localhost:27017", pattern=r"^mongodb(\+srv)?://")
     mongodb_tls_ca_file: Path | None = Field(
@@ -109,31 +134,12 @@ class ServiceSettings(SecretFilesSettings):
         "it changes, so keys rotate without a restart (see shared/api_keys/keys.py).",
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _empty_means_unset(cls, data: Any) -> Any:
-        """``FOO=`` is the same as no ``FOO``: compose's ``${FOO:-}`` passes optional secrets
-        through without turning an unset key into an empty one."""
-        if isinstance(data, dict):
-            return {name: value for name, value in data.items() if value != ""}
-        return data
-
     @model_validator(mode="after")
     def _lease_renewed_before_it_expires(self) -> Self:
         if self.outbox_lease_renew_seconds >= self.outbox_lease_seconds:
             raise ValueError(
                 "OUTBOX_LEASE_RENEW_SECONDS must be shorter than OUTBOX_LEASE_SECONDS "
                 f"({self.outbox_lease_renew_seconds} >= {self.outbox_lease_seconds})"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _sasl_has_credentials(self) -> Self:
-        sasl = self.kafka_security_protocol.startswith("SASL_")
-        if sasl and (self.kafka_sasl_username is None or self.kafka_sasl_password is None):
-            raise ValueError(
-                f"KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE) "
-                f"must be set with KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}"
             )
         return self
 

@@ -107,9 +107,7 @@ def request(
         for problem in field_errors(error.errors(include_url=False, include_input=False)):
             errors.print(f"  {problem.field}: {problem.message}", markup=False, highlight=False)
         raise fail("invalid campaign request; nothing was sent", 2) from None
-    run_against_kafka(
-        settings, campaign_request.publish_request(settings.kafka_bootstrap_servers, valid)
-    )
+    run_against_kafka(settings, campaign_request.publish_request(settings, valid))
     console.print(f"campaign.requested published for [bold]{valid.campaign_id}[/]")
 
 
@@ -125,7 +123,7 @@ def watch(
     topics = tuple(t for t in ALL_TOPICS if not t.startswith(CUSTOMER_UPSERTED))
 
     async def print_events() -> None:
-        stream = follow(settings.kafka_bootstrap_servers, topics, belongs_to(campaign_id))
+        stream = follow(settings, topics, belongs_to(campaign_id))
         async for topic, event in stream:
             console.print(event_line(topic, event), highlight=False)
 

@@ -88,7 +88,7 @@ class CampaignFlow:
         self.settings = settings
         self.console = console
         self.campaign_id = campaign_id
-        self.events = CampaignEvents(settings.kafka_bootstrap_servers, CAMPAIGN_TOPICS, campaign_id)
+        self.events = CampaignEvents(settings, CAMPAIGN_TOPICS, campaign_id)
         self.events.on_event = self.show
 
     def show(self, topic: str, event: Event) -> None:
@@ -111,7 +111,7 @@ class CampaignFlow:
     async def request(self) -> CampaignRequested:
         self.console.rule("[bold]3. Campaign")
         request = demo_request(self.campaign_id)
-        await publish_request(self.settings.kafka_bootstrap_servers, request)
+        await publish_request(self.settings, request)
         return request
 
     def failure(self) -> str | None:

@@ -9,6 +9,7 @@ from typing import Any
 from shared.cli.events_client import EventPublisher, cloud_event
 from shared.events.campaigns import CampaignRequested
 from shared.events.topics import CAMPAIGN_REQUESTED
+from shared.settings import KafkaClientSettings
 
 
 def request_from_file(path: Path) -> dict[str, Any]:
@@ -57,10 +58,10 @@ def without_missing(fields: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def publish_request(bootstrap_servers: str, request: CampaignRequested) -> str:
+async def publish_request(cluster: KafkaClientSettings, request: CampaignRequested) -> str:
     """Publish a validated request; returns the event id."""
     cid = request.campaign_id
     event = cloud_event(CAMPAIGN_REQUESTED, request, subject=cid, correlationid=cid)
-    async with EventPublisher(bootstrap_servers) as publisher:
+    async with EventPublisher(cluster) as publisher:
         await publisher.send_and_wait(CAMPAIGN_REQUESTED, event, key=cid)
     return event.id

@@ -128,7 +128,7 @@ async def import_customers(
     with Progress(*columns, console=console, transient=False) as progress:
         started, started_at = datetime.now(UTC), asyncio.get_running_loop().time()
         task = progress.add_task("Publishing customer.upserted", total=len(customers))
-        async with EventPublisher(settings.kafka_bootstrap_servers) as publisher:
+        async with EventPublisher(settings) as publisher:
             await publish_customers(publisher, customers, lambda: progress.advance(task))
         if not wait:
             return Imported(distinct, None, started_at)

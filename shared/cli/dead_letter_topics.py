@@ -19,9 +19,12 @@ from shared.events.dead_letters import DeadLetter
 from shared.events.envelope import CONTENT_TYPE
 from shared.events.topics import dead_letter_topic
 from shared.messaging.broker import list_topics
-from shared.messaging.topic_reading import records_up_to_now
+from shared.messaging.security import cluster_options, kafka_security
+from shared.messaging.topic_reading import records_up_to_now, topic_partitions
+from shared.settings import KafkaClientSettings
 
 DLQ_SUFFIX = dead_letter_topic("")
+CLIENT_ID = "campaignctl"
 
 
 def dead_letter_topic_of(topic: str) -> str:
@@ -58,34 +61,31 @@ class NoSuchLetterError(LookupError):
     pass
 
 
-def _consumer(bootstrap_servers: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
-        group_id=None,
-        enable_auto_commit=False,
-        client_id="campaignctl",
-    )
-
-
 async def read_letters(
-    bootstrap_servers: str, topics: Sequence[str] | None = None
+    cluster: KafkaClientSettings, topics: Sequence[str] | None = None
 ) -> list[StoredLetter]:
     """Every letter on ``topics`` (default: every ``*.dlq`` topic) up to now, in order."""
-    existing = await list_topics(bootstrap_servers)
+    bootstrap, security = cluster.kafka_bootstrap_servers, kafka_security(cluster)
+    existing = await list_topics(bootstrap, security)
     chosen = [t for t in topics or sorted(existing) if t.endswith(DLQ_SUFFIX) and t in existing]
-    records = await records_up_to_now(bootstrap_servers, chosen, client_id="campaignctl")
+    records = await records_up_to_now(bootstrap, chosen, client_id=CLIENT_ID, security=security)
     return [StoredLetter.parsed(r.topic, r.partition, r.offset, r.value) for r in records]
 
 
 async def read_letter(
-    bootstrap_servers: str, topic: str, partition: int, offset: int
+    cluster: KafkaClientSettings, topic: str, partition: int, offset: int
 ) -> StoredLetter:
-    consumer = _consumer(bootstrap_servers)
+    tp = TopicPartition(topic, partition)
+    security = kafka_security(cluster)
+    if topic not in await list_topics(cluster.kafka_bootstrap_servers, security) or tp not in (
+        await topic_partitions(cluster.kafka_bootstrap_servers, [topic], security)
+    ):
+        raise NoSuchLetterError(f"{topic} has no partition {partition}")
+    consumer = AIOKafkaConsumer(
+        **cluster_options(cluster), group_id=None, enable_auto_commit=False, client_id=CLIENT_ID
+    )
     await consumer.start()
     try:
-        tp = TopicPartition(topic, partition)
-        if partition not in (consumer.partitions_for_topic(topic) or set()):
-            raise NoSuchLetterError(f"{topic} has no partition {partition}")
         consumer.assign([tp])
         if not 0 <= offset < (await consumer.end_offsets([tp]))[tp]:
             raise NoSuchLetterError(f"{topic} partition {partition} has no offset {offset}")
@@ -110,11 +110,9 @@ def refusal(stored: StoredLetter) -> str | None:
     return None
 
 
-async def replay(bootstrap_servers: str, letters: Iterable[DeadLetter]) -> int:
+async def replay(cluster: KafkaClientSettings, letters: Iterable[DeadLetter]) -> int:
     """Publish each letter's original back to its topic; returns how many were sent."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers, acks="all", client_id="campaignctl"
-    )
+    producer = AIOKafkaProducer(**cluster_options(cluster), acks="all", client_id=CLIENT_ID)
     await producer.start()
     sent = 0
     try:

@@ -17,7 +17,7 @@ from shared.cli.dead_letter_topics import (
 )
 from shared.cli.settings import CliSettings
 from shared.cli.terminal import errors, fail, run_against_kafka
-from shared.settings import load_settings
+from shared.settings import KafkaClientSettings, load_settings
 
 dlq_app = typer.Typer(
     help="Dead letters: messages a service gave up on, to inspect and re-drive.",
@@ -56,7 +56,7 @@ def list_letters(
     after how many attempts and when."""
     settings = load_settings(CliSettings)
     topics = [dead_letter_topic_of(topic)] if topic else None
-    found = run_against_kafka(settings, read_letters(settings.kafka_bootstrap_servers, topics))
+    found = run_against_kafka(settings, read_letters(settings, topics))
     for stored in found:
         typer.echo(letter_line(stored))
     if not found:
@@ -70,9 +70,7 @@ def show_letter(topic: Topic, partition: int, offset: int) -> None:
     try:
         stored = run_against_kafka(
             settings,
-            read_letter(
-                settings.kafka_bootstrap_servers, dead_letter_topic_of(topic), partition, offset
-            ),
+            read_letter(settings, dead_letter_topic_of(topic), partition, offset),
         )
     except NoSuchLetterError as error:
         raise fail(str(error)) from None
@@ -97,11 +95,11 @@ def replay_letters(
     if (one is None) != every or (partition is None) != (offset is None):
         raise fail("give --partition and --offset for one letter, or --all", 2)
     settings = load_settings(CliSettings)
-    bootstrap, dlq = settings.kafka_bootstrap_servers, dead_letter_topic_of(topic)
+    dlq = dead_letter_topic_of(topic)
     try:
         chosen = run_against_kafka(
             settings,
-            _letter_at(bootstrap, dlq, *one) if one else read_letters(bootstrap, [dlq]),
+            _letter_at(settings, dlq, *one) if one else read_letters(settings, [dlq]),
         )
     except NoSuchLetterError as error:
         raise fail(str(error)) from None
@@ -111,11 +109,13 @@ def replay_letters(
             errors.print(f"{stored.address}: not replayed: {reason}", markup=False, highlight=False)
         elif stored.letter is not None:
             replayable.append(stored.letter)
-    sent = run_against_kafka(settings, replay(bootstrap, replayable))
+    sent = run_against_kafka(settings, replay(settings, replayable))
     typer.echo(f"replayed {sent} letter(s) from {dlq}")
     if sent < len(chosen):
         raise typer.Exit(1)
 
 
-async def _letter_at(bootstrap: str, topic: str, partition: int, offset: int) -> list[StoredLetter]:
-    return [await read_letter(bootstrap, topic, partition, offset)]
+async def _letter_at(
+    cluster: KafkaClientSettings, topic: str, partition: int, offset: int
+) -> list[StoredLetter]:
+    return [await read_letter(cluster, topic, partition, offset)]

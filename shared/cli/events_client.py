@@ -14,6 +14,8 @@ from pydantic import BaseModel
 
 from shared.events.envelope import CloudEvent, event_to_json
 from shared.events.topics import dead_letter_topic
+from shared.messaging.security import cluster_options
+from shared.settings import KafkaClientSettings
 
 SOURCE = "/clients/campaignctl"
 
@@ -33,9 +35,9 @@ def cloud_event(
 class EventPublisher:
     """A producer that waits for every in-sync replica, like the services' own."""
 
-    def __init__(self, bootstrap_servers: str) -> None:
+    def __init__(self, cluster: KafkaClientSettings) -> None:
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5, client_id="campaignctl"
+            **cluster_options(cluster), acks="all", linger_ms=5, client_id="campaignctl"
         )
 
     async def __aenter__(self) -> Self:
@@ -76,7 +78,7 @@ def belongs_to(campaign_id: str) -> Callable[[str, Event], bool]:
 
 
 async def follow(
-    bootstrap_servers: str, topics: Iterable[str], matches: Callable[[str, Event], bool]
+    cluster: KafkaClientSettings, topics: Iterable[str], matches: Callable[[str, Event], bool]
 ) -> AsyncGenerator[tuple[str, Event]]:
     """Every matching event on ``topics`` from the beginning, then live, without a group.
 
@@ -85,7 +87,7 @@ async def follow(
     """
     consumer = AIOKafkaConsumer(
         *topics,
-        bootstrap_servers=bootstrap_servers,
+        **cluster_options(cluster),
         group_id=None,
         auto_offset_reset="earliest",
         client_id="campaignctl",
@@ -122,8 +124,10 @@ def parsed(value: bytes | None) -> Event | None:
 class CampaignEvents:
     """Collects one campaign's events in the background so the demo can wait on them."""
 
-    def __init__(self, bootstrap_servers: str, topics: Iterable[str], campaign_id: str) -> None:
-        self._stream = follow(bootstrap_servers, topics, belongs_to(campaign_id))
+    def __init__(
+        self, cluster: KafkaClientSettings, topics: Iterable[str], campaign_id: str
+    ) -> None:
+        self._stream = follow(cluster, topics, belongs_to(campaign_id))
         self.by_topic: dict[str, list[Event]] = defaultdict(list)
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None

@@ -8,22 +8,24 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.secret_files import SecretFilesSettings
 from shared.settings import (
     DEV_ONLY_ANALYTICS_API_KEY,
     DEV_ONLY_PAYMENT_API_KEY,
     Environment,
+    KafkaClientSettings,
     refuse_dev_secrets,
 )
 
 
-class CliSettings(SecretFilesSettings):
+class CliSettings(KafkaClientSettings):
+    """The cluster's address and security (``KAFKA_*``) as the services read them, the APIs'
+    addresses and the keys to send."""
+
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     environment: Environment = Field(
         default="local", description="'local' sends the development-only keys by default."
     )
-    kafka_bootstrap_servers: str = Field(default="localhost:9092", min_length=1)
     mongodb_url: str = Field(default="mongodb://localhost:27017", pattern=r"^mongodb(\+srv)?://")
     payment_api_port: int = Field(default=8000, ge=1, le=65535)
     payment_api_url: str | None = Field(

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from shared.cli.settings import CliSettings
+from shared.settings import ConfigurationError
 
 # Piped into a log or CI, rich would assume 80 columns and squeeze the report's tables.
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -25,9 +26,12 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def run_against_kafka[T](settings: CliSettings, work: Coroutine[Any, Any, T]) -> T:
-    """Run ``work``; an unreachable broker is one line naming the address, not a traceback."""
+    """Run ``work``; an unreachable broker, or a CA bundle that cannot be read, is one line
+    naming the setting, not a traceback."""
     try:
         return asyncio.run(work)
+    except ConfigurationError as error:
+        raise fail(str(error)) from None
     except KafkaError as error:
         raise fail(
             f"cannot reach Kafka at {settings.kafka_bootstrap_servers} "

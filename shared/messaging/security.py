@@ -13,7 +13,7 @@ from typing import Any
 from faststream.kafka.security import parse_security
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
-from shared.settings import ConfigurationError, ServiceSettings
+from shared.settings import ConfigurationError, KafkaClientSettings
 
 SASL_MECHANISMS = {
     "PLAIN": SASLPlaintext,
@@ -22,7 +22,7 @@ SASL_MECHANISMS = {
 }
 
 
-def kafka_security(settings: ServiceSettings) -> BaseSecurity | None:
+def kafka_security(settings: KafkaClientSettings) -> BaseSecurity | None:
     """The security ``KAFKA_SECURITY_PROTOCOL`` and its companions describe; ``None`` for
     PLAINTEXT."""
     protocol = settings.kafka_security_protocol
@@ -45,13 +45,22 @@ def kafka_security(settings: ServiceSettings) -> BaseSecurity | None:
     )
 
 
-def tls_context(settings: ServiceSettings) -> ssl.SSLContext:
+def tls_context(settings: KafkaClientSettings) -> ssl.SSLContext:
     """Certificates checked against ``KAFKA_SSL_CAFILE``, or the system's trust store."""
     cafile = settings.kafka_ssl_cafile
     try:
         return ssl.create_default_context(cafile=str(cafile) if cafile else None)
     except (OSError, ssl.SSLError) as error:
         raise ConfigurationError(f"KAFKA_SSL_CAFILE: cannot load {cafile}: {error}") from None
+
+
+def cluster_options(settings: KafkaClientSettings) -> dict[str, Any]:
+    """The cluster's address and security as keyword arguments of aiokafka's own clients
+    (what ``campaignctl`` connects with)."""
+    return {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        **client_options(kafka_security(settings)),
+    }
 
 
 def client_options(security: BaseSecurity | None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from services.payment.settings import PaymentSettings
 from services.planner.settings import PlannerSettings
 from services.segmenter.settings import SegmenterSettings
 from shared.cli.settings import CliSettings
-from shared.messaging.security import client_options, kafka_security
+from shared.messaging.security import client_options, cluster_options, kafka_security
 from shared.runtime import Infrastructure
 from shared.secret_files import readable_from_file
 from shared.settings import ServiceSettings, load_settings
@@ -163,3 +163,34 @@ def test_campaignctl_reads_its_keys_from_files_too(
     settings = load_settings(CliSettings)
 
     assert settings.payment_api_key.get_secret_value() == "a-payment-key-from-a-file"
+
+
+def test_campaignctl_connects_with_the_kafka_security_the_services_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "password").write_text("scram-password\n")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka-0.internal:9093")
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("KAFKA_SASL_USERNAME", "campaignctl")
+    monkeypatch.setenv("KAFKA_SASL_PASSWORD_FILE", str(tmp_path / "password"))
+
+    options = cluster_options(load_settings(CliSettings))
+
+    assert options["bootstrap_servers"] == "kafka-0.internal:9093"
+    assert options["security_protocol"] == "SASL_SSL"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert options["sasl_plain_username"] == "campaignctl"
+    assert options["sasl_plain_password"] == "scram-password"
+    assert options["ssl_context"] is not None
+
+
+def test_campaignctl_refuses_sasl_without_a_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("KAFKA_SASL_USERNAME", "campaignctl")
+
+    with pytest.raises(SystemExit):
+        load_settings(CliSettings)
+
+    assert "KAFKA_SASL_PASSWORD" in capsys.readouterr().err
