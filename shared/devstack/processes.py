@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -33,11 +35,45 @@ def answers(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+# The ports this process handed out lately: each goes to one listener, even before it binds
+# (a port handed out long ago was bound, or let go, long ago).
+_HANDED_OUT: deque[int] = deque(maxlen=2_000)
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LISTENING_PORTS = 16_000  # how many ports below the ephemeral range free_port draws from
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel gives outgoing connections (Linux's default where unreadable)."""
+    try:
+        low, high = _EPHEMERAL_RANGE.read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    """A port nothing listens on now, for a process about to bind it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port nothing is bound to now, for a process about to listen on it.
+
+    Drawn from just below the kernel's ephemeral range: a port from ``bind(0)`` is one of
+    those the kernel also gives outgoing connections, so between the probe and the
+    listener's own bind any client connection of the many a starting stack opens could take
+    it ("address already in use"). Below the range only an explicit bind takes a port, and
+    this process hands each one out once.
+    """
+    low = ephemeral_range()[0]
+    chooser = random.SystemRandom()
+    for _ in range(1_000):
+        port = chooser.randrange(max(1024, low - LISTENING_PORTS), low)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.append(port)
+        return port
+    raise RuntimeError(f"no free port below {low} after 1,000 tries")
 
 
 def wait_until(predicate: object, timeout: float, what: str) -> None:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.devstack.processes import ProcessGroup
+from shared.devstack.processes import ProcessGroup, free_port
 
 
 @dataclass(frozen=True)
@@ -26,12 +25,6 @@ class TestInfrastructure:
     mongodb: str
     db_prefix: str
     description: str
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _docker_answers() -> bool:
