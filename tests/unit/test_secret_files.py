@@ -18,7 +18,7 @@ from shared.cli.settings import CliSettings
 from shared.messaging.security import client_options, cluster_options, kafka_security
 from shared.runtime import Infrastructure
 from shared.secret_files import readable_from_file
-from shared.settings import ServiceSettings, load_settings
+from shared.settings import KafkaClientSettings, ServiceSettings, load_settings
 
 SECRETS = {
     PaymentSettings: [
@@ -105,14 +105,17 @@ def test_a_secret_set_both_ways_stops_start_up(
     )
 
 
+@pytest.mark.parametrize("settings", [ServiceSettings, CliSettings], ids=["service", "campaignctl"])
 def test_sasl_without_a_password_stops_start_up(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    settings: type[KafkaClientSettings],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     monkeypatch.setenv("KAFKA_SASL_USERNAME", "planner")
 
     with pytest.raises(SystemExit):
-        load_settings(ServiceSettings)
+        load_settings(settings)
 
     assert "KAFKA_SASL_PASSWORD" in capsys.readouterr().err
 
@@ -182,15 +185,3 @@ def test_campaignctl_connects_with_the_kafka_security_the_services_read(
     assert options["sasl_plain_username"] == "campaignctl"
     assert options["sasl_plain_password"] == "scram-password"
     assert options["ssl_context"] is not None
-
-
-def test_campaignctl_refuses_sasl_without_a_password(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
-    monkeypatch.setenv("KAFKA_SASL_USERNAME", "campaignctl")
-
-    with pytest.raises(SystemExit):
-        load_settings(CliSettings)
-
-    assert "KAFKA_SASL_PASSWORD" in capsys.readouterr().err
